@@ -1,0 +1,82 @@
+// The execution backend interface: what the engine hands to a backend (BackendTask) and what a
+// backend must implement (Backend). Backends know nothing of the engine; they see tasks only
+// through BackendTask, whose report_* calls route outcomes back to the owning engine.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "asyncflow/backend/task_description.hpp"
+
+namespace asyncflow {
+
+/// What kind of work a task is.
+enum class TaskKind { kFunction, kExecutable, kBlock };
+
+/// One task as a backend sees it. Implemented by the engine.
+///
+/// Lifetime: valid from `Backend::submit` until the backend's last report_* / run* call on it
+/// returns; the backend must not touch it afterwards.
+/// Thread safety: every member is thread-safe and may be called from any thread.
+class BackendTask {
+ public:
+  virtual ~BackendTask() = default;
+
+  /// Engine-unique id, e.g. "task.000042".
+  virtual std::string uid() const = 0;
+  /// The name given to the task factory.
+  virtual const std::string& name() const noexcept = 0;
+  virtual TaskKind kind() const noexcept = 0;
+  virtual const TaskDescription& description() const noexcept = 0;
+  /// The owning engine's directory, `{work_dir}/{engine uid}`.
+  virtual const std::filesystem::path& work_dir() const noexcept = 0;
+  /// True once cancel() reached this task (or its engine is shutting down).
+  virtual bool stop_requested() const noexcept = 0;
+
+  /// In-process execution: marks the task started (unless it was canceled meanwhile, in which
+  /// case it is reported canceled and nothing runs), runs its function with the resolved
+  /// arguments, records the outcome and reports it. The task object may be gone on return.
+  virtual void run() noexcept = 0;
+  /// Dry run: completes the task without running its body; the result is a value-initialized
+  /// value (or a failure when the result type cannot be value-initialized).
+  virtual void run_dry() noexcept = 0;
+
+  /// The backend holds the task waiting for a free slot (emits TaskQueued once telemetry is on).
+  virtual void report_queued() noexcept = 0;
+
+ protected:
+  BackendTask() = default;
+  BackendTask(const BackendTask&) = delete;
+  BackendTask& operator=(const BackendTask&) = delete;
+};
+
+/// An execution backend. Implementations: NoopBackend, ThreadPoolBackend.
+///
+/// Contract:
+///  - submit() returns quickly; each submitted task must eventually be completed through its
+///    run()/run_dry() (or, for out-of-process backends, its report calls), exactly once.
+///  - cancel() is best effort and never blocks; the task still completes exactly once.
+///  - The destructor stops the backend: it waits for running work and joins its threads.
+/// Thread safety: submit() and cancel() may be called concurrently from any thread.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+  Backend(Backend&&) = delete;
+  Backend& operator=(Backend&&) = delete;
+
+  /// Unique name within one engine; tasks route to a backend by this name.
+  virtual const std::string& name() const noexcept = 0;
+  /// Hands a batch of ready tasks to the backend. Noop completes them before returning.
+  virtual void submit(std::span<BackendTask* const> batch) = 0;
+  /// Asks the backend to stop `task` (queued: never start it; running: request stop).
+  virtual void cancel(BackendTask& task) noexcept = 0;
+
+ protected:
+  Backend() = default;
+};
+
+}  // namespace asyncflow

@@ -1,0 +1,242 @@
+// WorkflowEngine: builds task DAGs from task factories and runs them on named backends.
+#pragma once
+
+#include <concepts>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncflow/backend/backend.hpp"
+#include "asyncflow/core/coro_task.hpp"
+#include "asyncflow/core/errors.hpp"
+#include "asyncflow/core/observer.hpp"
+#include "asyncflow/core/task_handle.hpp"
+#include "asyncflow/detail/task_nodes.hpp"
+
+namespace asyncflow {
+
+/// Options of WorkflowEngine::create().
+struct EngineOptions {
+  /// Backends by name; the first is the default. Empty: one ThreadPoolBackend ("thread_pool").
+  std::vector<std::shared_ptr<Backend>> backends;
+  /// Engine id; empty: "asyncflow.session.<8 hex>".
+  std::string uid;
+  /// Parent of the engine's directory `{work_dir}/{uid}` (created at once); empty: cwd.
+  std::filesystem::path work_dir;
+  /// Replace every backend by a NoopBackend of the same name: routing is still checked, no
+  /// task body runs, each task yields a value-initialized result.
+  bool dry_run = false;
+};
+
+/// Per-factory (and per-call, through `with()`) options.
+struct TaskOptions {
+  /// Backend to run on; empty = the engine's default. Checked when the task is defined.
+  std::string backend;
+  /// Resources and execution settings forwarded to the backend.
+  TaskDescription description;
+  /// Workflow id for these tasks; beats the active workflow_scope. Empty = use the scope.
+  std::string workflow_id;
+};
+
+class WorkflowEngine;
+
+/// RAII guard returned by WorkflowEngine::workflow_scope(). Tasks created on this engine while
+/// it is alive — on this thread, or in this coroutine when opened inside a block body — carry
+/// its id as their workflow id. Not copyable or movable; destroy in reverse order of creation.
+class WorkflowScope {
+ public:
+  WorkflowScope(const WorkflowScope&) = delete;
+  WorkflowScope& operator=(const WorkflowScope&) = delete;
+  ~WorkflowScope();
+  /// The scope's workflow id (given, or generated "wf-<8 hex>").
+  const std::string& id() const noexcept { return *frame_.workflow_id; }
+
+ private:
+  friend class WorkflowEngine;
+  WorkflowScope(detail::EngineCore* core, std::string id);
+  detail::EngineCore* core_;
+  detail::ScopeFrame frame_;
+  detail::CoContext* owner_;  // coroutine context the frame was pushed on; null = the thread
+};
+
+/// A callable that creates one task per call. Returned by WorkflowEngine::function_task().
+///
+/// Calling it with arguments creates a task and returns its TaskHandle at once. Every
+/// TaskHandle among the arguments (also inside vectors, arrays, maps, pairs, tuples and
+/// optionals) is a dependency: the task runs after all of them finished, and receives their
+/// values in their place. The same handle passed twice counts once.
+/// Copyable; thread-safe to call.
+template <class F>
+class FunctionTask {
+ public:
+  template <class... Args>
+    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  auto operator()(Args&&... args) const {
+    using R = std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>;
+    static_assert(!detail::is_coro_task<std::remove_cvref_t<R>>::value,
+                  "function_task bodies run on a backend thread and cannot be coroutines; "
+                  "use WorkflowEngine::block() for a body that co_awaits");
+    using Result = std::remove_cvref_t<R>;
+    using Node = detail::FunctionNode<Result, F, std::decay_t<Args>...>;
+    return launch<Result, Node>(std::forward<Args>(args)...);
+  }
+
+  /// A factory with the same function and call-time overrides (backend, description,
+  /// workflow id). Throws asyncflow::Error when the backend is unknown.
+  FunctionTask with(const TaskOptions& options) const {
+    return FunctionTask(core_, def_->name, def_->kind, def_->fn, options);
+  }
+  const std::string& name() const noexcept { return def_->name; }
+
+ protected:
+  friend class WorkflowEngine;
+  FunctionTask(detail::EngineCore* core, std::string task_name, TaskKind kind,
+               std::shared_ptr<const F> fn, const TaskOptions& options)
+      : core_(core) {
+    auto def = std::make_shared<detail::CallableDefinition<F>>();
+    def->name = std::move(task_name);
+    def->kind = kind;
+    if (kind != TaskKind::kBlock) {
+      def->backend = detail::engine_backend(core, options.backend);
+    } else if (!options.backend.empty()) {
+      throw Error("block '" + def->name + "': blocks run in the engine and cannot be routed "
+                  "to backend '" + options.backend + "'; route the tasks inside it instead");
+    }
+    def->description = options.description;
+    if (!options.workflow_id.empty())
+      def->workflow_id = std::make_shared<const std::string>(options.workflow_id);
+    def->fn = std::move(fn);
+    def_ = std::move(def);
+  }
+
+  template <class Result, class Node, class... Args>
+  TaskHandle<Result> launch(Args&&... args) const {
+    detail::DepCollector deps;
+    detail::visit_dependencies(deps, args...);
+    detail::engine_begin_create(core_);
+    Node* node;
+    try {
+      node = new Node(std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    } catch (...) {
+      detail::engine_abort_create(core_);
+      throw;
+    }
+    node->def = def_;
+    // One reference for the handle, taken before launch: a noop backend may finish the task
+    // (and the engine drop its reference) before launch returns.
+    auto handle = TaskHandle<Result>::from_node(detail::NodeRef(node));
+    detail::engine_launch(core_, node, deps.nodes());
+    return handle;
+  }
+
+  detail::EngineCore* core_;
+  std::shared_ptr<const detail::CallableDefinition<F>> def_;
+};
+
+/// A callable that starts one block (sub-workflow) per call. Returned by
+/// WorkflowEngine::block(). The body is a coroutine returning Task<T>; the block's handle is a
+/// TaskHandle<T>, usable as a dependency. Tasks created in the body carry the block's uid as
+/// workflow id, are canceled with the block, and the block finishes only after all of them.
+template <class F>
+class BlockTask : private FunctionTask<F> {
+ public:
+  template <class... Args>
+    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  auto operator()(Args&&... args) const {
+    using R = std::remove_cvref_t<
+        std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
+    static_assert(detail::is_coro_task<R>::value,
+                  "a block body must be a coroutine returning asyncflow::Task<T>");
+    using Result = typename R::value_type;
+    using Node = detail::BlockNode<Result, F, std::decay_t<Args>...>;
+    return this->template launch<Result, Node>(std::forward<Args>(args)...);
+  }
+  BlockTask with(const TaskOptions& options) const {
+    return BlockTask(this->core_, this->def_->name, this->def_->fn, options);
+  }
+  using FunctionTask<F>::name;
+
+ private:
+  friend class WorkflowEngine;
+  BlockTask(detail::EngineCore* core, std::string task_name, std::shared_ptr<const F> fn,
+            const TaskOptions& options)
+      : FunctionTask<F>(core, std::move(task_name), TaskKind::kBlock, std::move(fn), options) {}
+};
+
+/// The workflow engine: task factories, dependency scheduling, scopes, backends.
+///
+/// @code
+///   auto flow = asyncflow::WorkflowEngine::create({});
+///   auto load = flow->function_task("load", [](int n) { return std::vector<int>(n, 1); });
+///   auto sum  = flow->function_task("sum", [](const std::vector<int>& v) {
+///     return std::accumulate(v.begin(), v.end(), 0); });
+///   int total = sum(load(10)).get();   // 10
+///   flow->shutdown();
+/// @endcode
+/// Thread-safe: factories, scopes and shutdown may be used from any thread.
+/// The destructor calls shutdown().
+class WorkflowEngine {
+ public:
+  /// Builds an engine. Throws asyncflow::Error on a bad option (duplicate backend names, a
+  /// null backend) and std::filesystem::filesystem_error when the work dir cannot be created.
+  static std::unique_ptr<WorkflowEngine> create(EngineOptions options = {});
+  ~WorkflowEngine();
+  WorkflowEngine(const WorkflowEngine&) = delete;
+  WorkflowEngine& operator=(const WorkflowEngine&) = delete;
+
+  /// Engine id ("asyncflow.session.<8 hex>" unless given).
+  const std::string& uid() const noexcept;
+  /// The engine's own directory, `{work_dir}/{uid}`.
+  const std::filesystem::path& work_dir() const noexcept;
+  /// The backend named `name` (empty: the default). Throws asyncflow::Error when unknown.
+  Backend& backend(std::string_view name = {}) const;
+  /// Backend names, default first.
+  std::vector<std::string> backend_names() const;
+
+  /// Defines a function task. `fn` must be callable as `const`, from any thread.
+  /// Throws asyncflow::Error when `options.backend` names no backend of this engine.
+  template <class F>
+  FunctionTask<std::decay_t<F>> function_task(std::string name, F&& fn, TaskOptions options = {}) {
+    using Fn = std::decay_t<F>;
+    return FunctionTask<Fn>(core_.get(), std::move(name), TaskKind::kFunction,
+                            std::make_shared<const Fn>(std::forward<F>(fn)), options);
+  }
+
+  /// Defines a block: a nestable sub-workflow whose body is a coroutine returning Task<T>.
+  /// The body runs on whichever thread resolves it and resumes on the thread that finished
+  /// what it awaited; it should only orchestrate (create tasks, co_await), never block.
+  template <class F>
+  BlockTask<std::decay_t<F>> block(std::string name, F&& body, TaskOptions options = {}) {
+    using Fn = std::decay_t<F>;
+    return BlockTask<Fn>(core_.get(), std::move(name),
+                         std::make_shared<const Fn>(std::forward<F>(body)), options);
+  }
+
+  /// Opens a workflow scope (RAII). `id` empty: generates "wf-<8 hex>".
+  [[nodiscard]] WorkflowScope workflow_scope(std::string id = {});
+
+  /// Installs the lifecycle observer (telemetry); null removes it. The previous observer is
+  /// kept alive until the engine is destroyed, so calls in flight stay valid.
+  void set_observer(std::shared_ptr<EngineObserver> observer);
+
+  /// Shuts down: refuses new work (EngineShutdownError), cancels every task that has not
+  /// started, waits for running tasks, then releases the backends (joining their threads
+  /// unless someone else still owns them). Idempotent; safe from several threads. Must not be
+  /// called from inside a task or block body of this engine.
+  void shutdown();
+  /// True once shutdown() began.
+  bool is_shut_down() const noexcept;
+  /// Tasks and blocks created but not yet finished.
+  std::size_t active_tasks() const noexcept;
+
+ private:
+  explicit WorkflowEngine(EngineOptions options);
+  std::unique_ptr<detail::EngineCore> core_;
+};
+
+}  // namespace asyncflow

@@ -1,0 +1,53 @@
+// Internal: the engine entry points that the task-factory templates call. The engine itself
+// (EngineCore) is defined in src/; templates see it only through these functions.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "asyncflow/detail/context.hpp"
+#include "asyncflow/detail/node.hpp"
+
+namespace asyncflow::detail {
+
+class EngineCore;
+
+/// Reserves a slot for a new task. Throws EngineShutdownError after shutdown().
+void engine_begin_create(EngineCore* core);
+/// Releases the slot of a task whose construction threw.
+void engine_abort_create(EngineCore* core) noexcept;
+/// Wires a new node into the graph: uid, scope stamps, block membership, dependency edges,
+/// observer events, readiness. The node must hold the engine's reference plus the caller's.
+void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept;
+/// The backend named `name` (empty: the default). Throws asyncflow::Error when unknown.
+Backend* engine_backend(const EngineCore* core, std::string_view name);
+
+/// A block's body finished (error null on success).
+void block_body_done(Node* block, std::exception_ptr error) noexcept;
+
+/// Gathers the distinct dependency nodes of one call, in first-appearance order.
+class DepCollector {
+ public:
+  DepCollector() = default;
+  DepCollector(const DepCollector&) = delete;
+  DepCollector& operator=(const DepCollector&) = delete;
+  ~DepCollector();
+  void operator()(Node* n);
+  std::span<Node* const> nodes() const noexcept { return {data(), size_}; }
+
+ private:
+  Node** data() noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  Node* const* data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  static constexpr std::size_t kInline = 8;
+  Node* inline_[kInline];
+  Node** heap_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t cap_ = kInline;
+  struct Seen;
+  Seen* seen_ = nullptr;  // owned hash set, only for large fan-ins
+};
+
+}  // namespace asyncflow::detail

@@ -1,0 +1,155 @@
+// WorkflowEngine lifecycle: creation (backends, uid, work dir), routing lookup, shutdown.
+#include "asyncflow/core/engine.hpp"
+
+#include <system_error>
+#include <unordered_set>
+
+#include "asyncflow/backend/noop_backend.hpp"
+#include "asyncflow/backend/thread_pool_backend.hpp"
+#include "engine_core.hpp"
+#include "random_id.hpp"
+#include "scheduler.hpp"
+
+namespace asyncflow {
+namespace detail {
+
+Backend* EngineCore::find_backend(std::string_view name) const noexcept {
+  if (name.empty()) return backends.empty() ? nullptr : backends.front().get();
+  for (const auto& b : backends) {
+    if (b->name() == name) return b.get();
+  }
+  return nullptr;
+}
+
+void EngineCore::task_finished_accounting() noexcept {
+  if (live.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      shutting_down.load(std::memory_order_seq_cst)) {
+    live.notify_all();
+  }
+}
+
+void engine_begin_create(EngineCore* core) {
+  // Count first, then check: shutdown() sets the flag, then waits for `live` to reach zero,
+  // so either we see the flag or shutdown sees our count (both seq_cst).
+  core->live.fetch_add(1, std::memory_order_seq_cst);
+  if (core->shutting_down.load(std::memory_order_seq_cst)) {
+    core->task_finished_accounting();
+    throw EngineShutdownError("engine '" + core->uid +
+                              "' has been shut down; it accepts no new tasks");
+  }
+}
+
+void engine_abort_create(EngineCore* core) noexcept { core->task_finished_accounting(); }
+
+Backend* engine_backend(const EngineCore* core, std::string_view name) {
+  std::lock_guard lock(core->backends_mu);
+  if (core->backends.empty()) {
+    throw EngineShutdownError("engine '" + core->uid + "' has been shut down");
+  }
+  if (Backend* b = core->find_backend(name)) return b;
+  std::string known;
+  for (const auto& b : core->backends) known += (known.empty() ? "" : ", ") + b->name();
+  throw Error("unknown backend '" + std::string(name) + "'; engine '" + core->uid +
+              "' has: " + known);
+}
+
+}  // namespace detail
+
+namespace {
+
+std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
+  std::vector<std::shared_ptr<Backend>> chosen;
+  if (options.backends.empty()) {
+    if (options.dry_run) {
+      chosen.push_back(NoopBackend::create());
+    } else {
+      chosen.push_back(ThreadPoolBackend::create());
+    }
+    return chosen;
+  }
+  std::unordered_set<std::string> names;
+  for (std::size_t i = 0; i < options.backends.size(); ++i) {
+    const auto& b = options.backends[i];
+    if (!b) throw Error("EngineOptions::backends[" + std::to_string(i) + "] is null");
+    if (!names.insert(b->name()).second) {
+      throw Error("duplicate backend name '" + b->name() +
+                  "': backend names must be unique within an engine");
+    }
+    chosen.push_back(options.dry_run ? NoopBackend::create(b->name()) : b);
+  }
+  return chosen;
+}
+
+}  // namespace
+
+WorkflowEngine::WorkflowEngine(EngineOptions options)
+    : core_(std::make_unique<detail::EngineCore>()) {
+  core_->backends = choose_backends(options);
+  core_->uid = options.uid.empty() ? "asyncflow.session." + detail::random_hex8() : options.uid;
+  std::filesystem::path base =
+      options.work_dir.empty() ? std::filesystem::current_path() : options.work_dir;
+  core_->work_dir = base / core_->uid;
+  std::error_code ec;
+  std::filesystem::create_directories(core_->work_dir, ec);
+  if (ec) {
+    throw Error("cannot create engine work dir '" + core_->work_dir.string() +
+                "': " + ec.message());
+  }
+}
+
+std::unique_ptr<WorkflowEngine> WorkflowEngine::create(EngineOptions options) {
+  return std::unique_ptr<WorkflowEngine>(new WorkflowEngine(std::move(options)));
+}
+
+WorkflowEngine::~WorkflowEngine() { shutdown(); }
+
+const std::string& WorkflowEngine::uid() const noexcept { return core_->uid; }
+const std::filesystem::path& WorkflowEngine::work_dir() const noexcept { return core_->work_dir; }
+
+Backend& WorkflowEngine::backend(std::string_view name) const {
+  return *detail::engine_backend(core_.get(), name);
+}
+
+std::vector<std::string> WorkflowEngine::backend_names() const {
+  std::vector<std::string> names;
+  std::lock_guard lock(core_->backends_mu);
+  for (const auto& b : core_->backends) names.push_back(b->name());
+  return names;
+}
+
+void WorkflowEngine::set_observer(std::shared_ptr<EngineObserver> observer) {
+  std::lock_guard lock(core_->observers_mu);
+  core_->observer.store(observer.get(), std::memory_order_release);
+  if (observer) core_->observers_kept.push_back(std::move(observer));
+}
+
+void WorkflowEngine::shutdown() {
+  std::lock_guard lock(core_->shutdown_mu);
+  if (core_->shutdown_done) return;
+  core_->shutting_down.store(true, std::memory_order_seq_cst);
+  // From here: creation throws, a task that becomes ready is canceled instead of submitted, a
+  // queued task is canceled when a worker reaches it, running tasks finish normally, block
+  // bodies see their canceled children and return. Wait for all of that to settle.
+  for (std::int64_t n = core_->live.load(); n != 0; n = core_->live.load()) {
+    core_->live.wait(n);
+  }
+  // Releasing our references stops backends nobody else owns (their destructors join).
+  std::vector<std::shared_ptr<Backend>> backends;
+  {
+    std::lock_guard backends_lock(core_->backends_mu);
+    backends.swap(core_->backends);
+  }
+  backends.clear();
+  core_->shutdown_done = true;
+}
+
+bool WorkflowEngine::is_shut_down() const noexcept {
+  return core_->shutting_down.load(std::memory_order_acquire);
+}
+
+std::size_t WorkflowEngine::active_tasks() const noexcept {
+  auto n = core_->live.load(std::memory_order_acquire);
+  return n < 0 ? 0 : static_cast<std::size_t>(n);
+}
+
+}  // namespace asyncflow

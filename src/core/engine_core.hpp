@@ -1,0 +1,52 @@
+// Private: the engine's state, shared by engine.cpp (lifecycle), scheduler.cpp (graph
+// execution) and scope.cpp (workflow scopes).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "asyncflow/backend/backend.hpp"
+#include "asyncflow/core/observer.hpp"
+#include "asyncflow/detail/node.hpp"
+
+namespace asyncflow::detail {
+
+class EngineCore {
+ public:
+  std::string uid;
+  std::filesystem::path work_dir;                  // {work_dir}/{uid}
+  mutable std::mutex backends_mu;
+  std::vector<std::shared_ptr<Backend>> backends;  // default first; guarded by backends_mu;
+                                                   // emptied by shutdown
+
+  // Per-engine uid counters (reference flaw §8.13: a process-global counter reset by any
+  // engine's shutdown produced duplicate uids).
+  std::atomic<std::uint64_t> task_seq{0};
+  std::atomic<std::uint64_t> block_seq{0};
+
+  // Tasks created and not finished. shutdown() waits for it to reach zero.
+  alignas(64) std::atomic<std::int64_t> live{0};
+  std::atomic<bool> shutting_down{false};
+
+  // Hot-path read is one relaxed load and a branch (STYLE G3).
+  std::atomic<EngineObserver*> observer{nullptr};
+  std::mutex observers_mu;
+  std::vector<std::shared_ptr<EngineObserver>> observers_kept;  // guarded by observers_mu
+
+  std::mutex shutdown_mu;
+  bool shutdown_done = false;  // guarded by shutdown_mu
+
+  EngineObserver* obs() const noexcept { return observer.load(std::memory_order_acquire); }
+  Backend* find_backend(std::string_view name) const noexcept;  // requires backends_mu
+  void task_finished_accounting() noexcept;
+};
+
+/// Builds the observer's view of a node.
+TaskInfo make_info(const Node& node);
+
+}  // namespace asyncflow::detail

@@ -1,0 +1,119 @@
+// Node: identity, waiter list and blocking waits.
+#include "asyncflow/detail/node.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "engine_core.hpp"
+#include "scheduler.hpp"
+
+namespace asyncflow::detail {
+
+namespace {
+
+/// A waiter for a blocked thread. Shared by the waiting thread and the node (two references)
+/// so that a timed-out waiter can leave while the node still holds it.
+struct BlockingWaiter final : Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool fired = false;  // guarded by mu
+  std::atomic<int> refs{2};
+
+  void fire() noexcept override {
+    {
+      std::lock_guard lock(mu);
+      fired = true;
+    }
+    cv.notify_all();
+    release();
+  }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+void append_uid(std::string& out, const char* prefix, std::uint64_t n) {
+  char digits[24];
+  int len = 0;
+  do {
+    digits[len++] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  out += prefix;
+  for (int i = len; i < 6; ++i) out += '0';
+  while (len > 0) out += digits[--len];
+}
+
+}  // namespace
+
+Node::~Node() { delete[] deps; }
+
+std::string Node::uid() const {
+  std::string out;
+  out.reserve(16);
+  append_uid(out, kind() == TaskKind::kBlock ? "block." : "task.", seq);
+  return out;
+}
+
+const std::filesystem::path& Node::work_dir() const noexcept { return engine->work_dir; }
+
+void Node::run() noexcept { run_task(this, /*dry=*/false); }
+void Node::run_dry() noexcept { run_task(this, /*dry=*/true); }
+
+void Node::report_queued() noexcept {
+  if (EngineObserver* obs = engine->obs()) obs->on_task_queued(make_info(*this));
+}
+
+void Node::start_body(CoContext&) noexcept {}
+
+TaskState Node::public_state() const noexcept {
+  NodeState s = state.load(std::memory_order_acquire);
+  while (s == NodeState::kFinishing) {  // lasts two stores; see finish()
+    std::this_thread::yield();
+    s = state.load(std::memory_order_acquire);
+  }
+  return static_cast<TaskState>(s);
+}
+
+bool Node::add_waiter(Waiter* w) noexcept {
+  Waiter* head = waiters.load(std::memory_order_acquire);
+  do {
+    if (head == kClosedWaiters) return false;
+    w->next = head;
+  } while (!waiters.compare_exchange_weak(head, w, std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+  return true;
+}
+
+bool Node::wait(std::int64_t timeout_ns) const {
+  if (finished()) return true;
+  auto* w = new BlockingWaiter;
+  if (!const_cast<Node*>(this)->add_waiter(w)) {
+    delete w;
+    return true;
+  }
+  {
+    std::unique_lock lock(w->mu);
+    if (timeout_ns < 0) {
+      w->cv.wait(lock, [w] { return w->fired; });
+    } else {
+      w->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [w] { return w->fired; });
+    }
+  }
+  // The waiter list fires before the node is complete in every respect but the state, which
+  // is already terminal by then; finished() is therefore accurate here.
+  bool done = finished();
+  w->release();
+  return done;
+}
+
+TaskInfo make_info(const Node& node) {
+  TaskInfo info{node.uid(), node.name(), node.kind(), {}, {}, {}};
+  if (node.def->backend != nullptr) info.backend = node.def->backend->name();
+  if (node.workflow_id) info.workflow_id = *node.workflow_id;
+  if (node.block != nullptr) info.parent_block = node.block->uid();
+  return info;
+}
+
+}  // namespace asyncflow::detail

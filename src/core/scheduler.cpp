@@ -1,0 +1,449 @@
+// Graph execution: wiring new tasks, readiness, submission batches, completion, cancel.
+//
+// There is no scheduler thread and no polling (reference flaw §8.1: a 1 s poll per level).
+// Whatever thread finishes a task — a pool worker, the noop backend inside submit(), a user
+// thread canceling — runs the consequences itself: it fires the task's waiters, which
+// decrement dependents' join counters; a counter reaching zero queues that dependent on the
+// thread's dispatcher. The dispatcher is a per-thread trampoline: the outermost entry point
+// (launch, run, cancel, resume) drains it, so completions never recurse (a noop chain of a
+// million levels runs in constant stack), and tasks made ready together are handed to their
+// backend as one batch. Work per completion is O(number of its dependents).
+#include <cstring>
+#include <vector>
+
+#include "asyncflow/core/engine.hpp"
+#include "asyncflow/core/this_task.hpp"
+#include "asyncflow/detail/task_nodes.hpp"
+#include "engine_core.hpp"
+#include "scheduler.hpp"
+
+namespace asyncflow::detail {
+
+namespace {
+
+struct Job {
+  Node* node = nullptr;  // start this node (reference held), or
+  std::coroutine_handle<> resume;
+  CoContext* ctx = nullptr;
+};
+
+struct Batch {
+  Backend* backend = nullptr;
+  std::vector<BackendTask*> tasks;
+};
+
+struct Dispatcher {
+  int depth = 0;
+  std::vector<Job> jobs;
+  std::size_t head = 0;
+  std::vector<Batch> batches;  // one per backend seen on this thread; emptied by flush
+};
+
+thread_local Dispatcher tl_dispatcher;
+thread_local Node* tl_running_task = nullptr;
+
+constexpr std::uint32_t bit(NodeState s) { return 1u << static_cast<std::uint32_t>(s); }
+constexpr std::uint32_t kNotStarted = bit(NodeState::kPending) | bit(NodeState::kResolved);
+
+void start_node(Node* node) noexcept;
+
+void add_to_batch(Node* node) {
+  Dispatcher& d = tl_dispatcher;
+  Backend* backend = node->def->backend;
+  for (Batch& b : d.batches) {
+    if (b.backend == backend) {
+      b.tasks.push_back(node);
+      return;
+    }
+  }
+  d.batches.push_back(Batch{backend, {}});
+  d.batches.back().tasks.push_back(node);
+}
+
+void fail_unsubmitted(std::span<BackendTask* const> tasks, const std::exception_ptr& error) {
+  for (BackendTask* t : tasks) {
+    finish(static_cast<Node*>(t), bit(NodeState::kSubmitted), TaskState::kFailed, error);
+  }
+}
+
+void flush_batches() {
+  Dispatcher& d = tl_dispatcher;
+  for (std::size_t i = 0; i < d.batches.size(); ++i) {
+    if (d.batches[i].tasks.empty()) continue;
+    // Move the batch out: submit() may complete tasks inline and refill this thread's batches.
+    std::vector<BackendTask*> tasks;
+    tasks.swap(d.batches[i].tasks);
+    Backend* backend = d.batches[i].backend;
+    try {
+      backend->submit(tasks);
+    } catch (...) {
+      fail_unsubmitted(tasks, std::current_exception());
+    }
+    if (d.batches[i].tasks.empty()) {
+      tasks.clear();
+      d.batches[i].tasks.swap(tasks);  // keep the capacity for the next batch
+    }
+  }
+}
+
+bool batches_pending() {
+  for (const Batch& b : tl_dispatcher.batches) {
+    if (!b.tasks.empty()) return true;
+  }
+  return false;
+}
+
+void drain() noexcept {
+  Dispatcher& d = tl_dispatcher;
+  for (;;) {
+    while (d.head < d.jobs.size()) {
+      Job job = d.jobs[d.head++];
+      if (job.node != nullptr) {
+        start_node(job.node);
+        job.node->release();
+      } else {
+        CoContext* saved = current_co_context();
+        current_co_context() = job.ctx;
+        job.resume.resume();
+        current_co_context() = saved;
+      }
+    }
+    d.jobs.clear();
+    d.head = 0;
+    if (!batches_pending()) break;
+    flush_batches();
+  }
+}
+
+void enqueue(Job job) noexcept {
+  DispatchGuard guard;
+  try {
+    tl_dispatcher.jobs.push_back(job);
+  } catch (...) {
+    std::terminate();  // out of memory inside the scheduler: nothing sane to do
+  }
+}
+
+/// The observer's TaskInfo is built only when an observer is installed (one branch otherwise).
+#define ASYNCFLOW_NOTIFY(node, method, ...)                               \
+  do {                                                                    \
+    if (EngineObserver* obs_ = (node)->engine->obs()) {                   \
+      obs_->method(make_info(*(node)) __VA_OPT__(, ) __VA_ARGS__);        \
+    }                                                                     \
+  } while (0)
+
+std::exception_ptr dependency_failure(Node* node) {
+  std::vector<std::string> failed;
+  std::exception_ptr cause;
+  bool any_canceled = false;
+  for (std::uint32_t i = 0; i < node->dep_count; ++i) {
+    Node* dep = node->deps[i].dep;
+    auto s = dep->state.load(std::memory_order_acquire);
+    if (s == NodeState::kDone) continue;
+    if (s == NodeState::kCanceled) any_canceled = true;
+    failed.push_back(dep->name() + " (" + dep->uid() + ")");
+    if (!cause) cause = dep->error;
+  }
+  if (failed.empty()) return {};
+  std::exception_ptr root = cause;
+  while (root) {
+    try {
+      std::rethrow_exception(root);
+    } catch (const DependencyFailure& df) {
+      if (!df.root_cause() || df.root_cause() == root) break;
+      root = df.root_cause();
+    } catch (...) {
+      break;
+    }
+  }
+  std::string msg = "Cannot execute '" + node->name() + "' (" + node->uid() + ") due to " +
+                    (any_canceled ? "canceled" : "failed") + " dependenc" +
+                    (failed.size() == 1 ? "y " : "ies ");
+  for (std::size_t i = 0; i < failed.size(); ++i) msg += (i ? ", " : "") + failed[i];
+  return std::make_exception_ptr(
+      DependencyFailure(std::move(msg), std::move(failed), cause, root));
+}
+
+bool any_dependency_canceled(const Node* node) {
+  for (std::uint32_t i = 0; i < node->dep_count; ++i) {
+    if (node->deps[i].dep->state.load(std::memory_order_acquire) == NodeState::kCanceled)
+      return true;
+  }
+  return false;
+}
+
+std::exception_ptr canceled_error(const Node* node, const char* why) {
+  return std::make_exception_ptr(TaskCanceledError("task '" + node->name() + "' (" +
+                                                   node->uid() + ") was canceled" + why));
+}
+
+void start_node(Node* node) noexcept {
+  if (node->finished()) return;  // canceled while pending
+  ASYNCFLOW_NOTIFY(node, on_task_resolved);
+  if (std::exception_ptr df = dependency_failure(node)) {
+    // Cancellation wins over failure, as in the reference: a dependent of a canceled task is
+    // canceled; otherwise it fails. Either way get() throws the DependencyFailure.
+    TaskState to = any_dependency_canceled(node) ? TaskState::kCanceled : TaskState::kFailed;
+    finish(node, kNotStarted, to, df);
+    return;
+  }
+  if (node->engine->shutting_down.load(std::memory_order_acquire)) {
+    finish(node, kNotStarted, TaskState::kCanceled,
+           canceled_error(node, " by engine shutdown before it started"));
+    return;
+  }
+  if (node->kind() == TaskKind::kBlock) {
+    NodeState expected = NodeState::kResolved;
+    if (!node->state.compare_exchange_strong(expected, NodeState::kRunning)) return;
+    ASYNCFLOW_NOTIFY(node, on_task_started);
+    BlockState* bs = node->block_state();
+    bs->frame.engine = node->engine;
+    bs->frame.workflow_id = std::make_shared<const std::string>(node->uid());
+    bs->frame.block = node;
+    bs->ctx.top = &bs->frame;
+    node->start_body(bs->ctx);
+    return;
+  }
+  NodeState expected = NodeState::kResolved;
+  if (!node->state.compare_exchange_strong(expected, NodeState::kSubmitted)) return;
+  ASYNCFLOW_NOTIFY(node, on_task_submitted);
+  try {
+    add_to_batch(node);
+  } catch (...) {
+    finish(node, bit(NodeState::kSubmitted), TaskState::kFailed, std::current_exception());
+  }
+}
+
+void finish_block(Node* block) noexcept {
+  BlockState* bs = block->block_state();
+  TaskState to = TaskState::kDone;
+  std::exception_ptr error;
+  if (block->stop.load(std::memory_order_acquire)) {
+    to = TaskState::kCanceled;
+    error = canceled_error(block, "");
+  } else if (bs->body_error) {
+    to = TaskState::kFailed;
+    error = bs->body_error;
+  }
+  finish(block, bit(NodeState::kRunning), to, error);
+}
+
+void member_finished(Node* block) noexcept {
+  if (block->block_state()->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    finish_block(block);
+}
+
+}  // namespace
+
+DispatchGuard::DispatchGuard() noexcept { ++tl_dispatcher.depth; }
+DispatchGuard::~DispatchGuard() {
+  if (tl_dispatcher.depth == 1) drain();
+  --tl_dispatcher.depth;
+}
+
+void make_ready(Node* node) noexcept {
+  NodeState expected = NodeState::kPending;
+  if (!node->state.compare_exchange_strong(expected, NodeState::kResolved)) return;
+  node->add_ref();
+  enqueue(Job{node, {}, nullptr});
+}
+
+bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
+            std::exception_ptr error) noexcept {
+  NodeState cur = node->state.load(std::memory_order_acquire);
+  do {
+    if ((bit(cur) & allowed_from) == 0 || cur == NodeState::kFinishing) return false;
+  } while (!node->state.compare_exchange_weak(cur, NodeState::kFinishing,
+                                              std::memory_order_acq_rel));
+  DispatchGuard guard;  // dependents made ready below start once this completion is done
+  node->error = std::move(error);
+  node->state.store(static_cast<NodeState>(to), std::memory_order_release);
+  ASYNCFLOW_NOTIFY(node, on_task_finished, to, node->error);
+
+  // Fire waiters oldest first (dependents start in creation order).
+  Waiter* list = node->waiters.exchange(kClosedWaiters, std::memory_order_acq_rel);
+  Waiter* reversed = nullptr;
+  while (list != nullptr) {
+    Waiter* next = list->next;
+    list->next = reversed;
+    reversed = list;
+    list = next;
+  }
+  while (reversed != nullptr) {
+    Waiter* next = reversed->next;  // fire() may free the waiter
+    reversed->fire();
+    reversed = next;
+  }
+
+  // Drop what a finished task no longer needs: inputs and upstream references, so a long
+  // chain does not keep every ancestor alive (memory target: issue #2).
+  node->release_inputs();
+  for (std::uint32_t i = 0; i < node->dep_count; ++i) {
+    if (Node* dep = std::exchange(node->deps[i].dep, nullptr)) dep->release();
+  }
+  if (BlockState* bs = node->block_state()) {
+    std::vector<NodeRef> members;
+    {
+      std::lock_guard lock(bs->mu);
+      members.swap(bs->members);
+    }
+  }
+  if (Node* owner = std::exchange(node->block, nullptr)) {
+    member_finished(owner);
+    owner->release();
+  }
+  node->engine->task_finished_accounting();
+  node->release();  // the engine's reference
+  return true;
+}
+
+void launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
+  DispatchGuard guard;
+  node->engine = core;
+  const bool is_block = node->kind() == TaskKind::kBlock;
+  node->seq = (is_block ? core->block_seq : core->task_seq).fetch_add(1, std::memory_order_relaxed) + 1;
+
+  const ScopeFrame* frame = find_frame(core);
+  node->workflow_id = node->def->workflow_id ? node->def->workflow_id
+                                             : (frame != nullptr ? frame->workflow_id : nullptr);
+  Node* owner = frame != nullptr ? frame->block : nullptr;
+  if (owner != nullptr) {
+    owner->add_ref();
+    node->block = owner;
+    BlockState* bs = owner->block_state();
+    bs->outstanding.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(bs->mu);
+    bs->members.emplace_back(node);
+  }
+
+  node->dep_count = static_cast<std::uint32_t>(deps.size());
+  node->join.store(static_cast<std::int32_t>(deps.size()) + 1, std::memory_order_relaxed);
+  if (!deps.empty()) {
+    node->deps = new Node::DepEdge[deps.size()];
+    for (std::size_t i = 0; i < deps.size(); ++i) {
+      node->deps[i].owner = node;
+      node->deps[i].dep = deps[i];
+      deps[i]->add_ref();
+    }
+  }
+
+  if (EngineObserver* obs = core->obs()) {
+    std::vector<std::string> depends_on;
+    depends_on.reserve(deps.size());
+    for (Node* d : deps) depends_on.push_back(d->uid());
+    obs->on_task_created(make_info(*node), depends_on);
+  }
+
+  for (std::size_t i = 0; i < deps.size(); ++i) {
+    node->add_ref();  // held by the registered edge until it fires
+    if (!deps[i]->add_waiter(&node->deps[i])) node->deps[i].fire();
+  }
+  if (node->join.fetch_sub(1, std::memory_order_acq_rel) == 1) make_ready(node);
+  if (owner != nullptr && owner->stop.load(std::memory_order_acquire)) cancel(node);
+}
+
+bool cancel(Node* node) noexcept {
+  if (node->finished()) return false;
+  DispatchGuard guard;
+  node->stop.store(true, std::memory_order_release);
+  if (BlockState* bs = node->block_state()) {
+    std::vector<NodeRef> members;
+    {
+      std::lock_guard lock(bs->mu);
+      members = bs->members;
+    }
+    for (const NodeRef& m : members) cancel(m.get());
+  }
+  if (finish(node, kNotStarted, TaskState::kCanceled, canceled_error(node, ""))) return true;
+  NodeState s = node->state.load(std::memory_order_acquire);
+  if (s == NodeState::kSubmitted || s == NodeState::kRunning) {
+    // Route to the backend that owns the task (reference flaw §8.6: always the default one).
+    // A running block has no backend: its members were canceled above.
+    if (node->def->backend != nullptr) node->def->backend->cancel(*node);
+    return true;
+  }
+  return false;
+}
+
+void run_task(Node* node, bool dry) noexcept {
+  DispatchGuard guard;
+  if (node->stop.load(std::memory_order_acquire) ||
+      node->engine->shutting_down.load(std::memory_order_acquire)) {
+    finish(node, bit(NodeState::kSubmitted), TaskState::kCanceled,
+           canceled_error(node, node->stop.load() ? "" : " by engine shutdown before it started"));
+    return;
+  }
+  NodeState expected = NodeState::kSubmitted;
+  if (!node->state.compare_exchange_strong(expected, NodeState::kRunning)) return;
+  ASYNCFLOW_NOTIFY(node, on_task_started);
+  std::exception_ptr error;
+  if (dry) {
+    if (!node->store_default_value()) {
+      error = std::make_exception_ptr(Error(
+          "dry run: task '" + node->name() + "' (" + node->uid() +
+          ") returns a type that cannot be value-initialized (" + node->value_type_name() + ")"));
+    }
+  } else {
+    Node* saved = std::exchange(tl_running_task, node);
+    try {
+      node->invoke();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    tl_running_task = saved;
+  }
+  if (node->stop.load(std::memory_order_acquire)) {
+    finish(node, bit(NodeState::kRunning), TaskState::kCanceled,
+           canceled_error(node, " while running"));
+  } else if (error) {
+    finish(node, bit(NodeState::kRunning), TaskState::kFailed, std::move(error));
+  } else {
+    finish(node, bit(NodeState::kRunning), TaskState::kDone, nullptr);
+  }
+}
+
+void block_body_done(Node* block, std::exception_ptr error) noexcept {
+  block->block_state()->body_error = std::move(error);
+  member_finished(block);
+}
+
+void Node::DepEdge::fire() noexcept {
+  Node* o = owner;
+  if (o->join.fetch_sub(1, std::memory_order_acq_rel) == 1) make_ready(o);
+  o->release();
+}
+
+void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
+  launch(core, node, deps);
+}
+
+void schedule_resume(std::coroutine_handle<> h, CoContext* ctx) noexcept {
+  enqueue(Job{nullptr, h, ctx});
+}
+
+bool cancel_node(Node& node) noexcept { return cancel(&node); }
+
+void check_blocking_wait_allowed(const Node& node) {
+  if (current_co_context() != nullptr) {
+    throw Error("blocking wait on '" + node.name() + "' (" + node.uid() +
+                ") inside a block body would hold a thread; use co_await instead");
+  }
+}
+
+Node* running_task() noexcept { return tl_running_task; }
+
+}  // namespace asyncflow::detail
+
+namespace asyncflow::this_task {
+
+bool stop_requested() noexcept {
+  detail::Node* n = detail::running_task();
+  return n != nullptr && n->stop.load(std::memory_order_acquire);
+}
+
+std::string uid() {
+  detail::Node* n = detail::running_task();
+  return n != nullptr ? n->uid() : std::string();
+}
+
+}  // namespace asyncflow::this_task

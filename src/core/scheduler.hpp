@@ -1,0 +1,40 @@
+// Private: the scheduler's entry points (see scheduler.cpp for the model).
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <span>
+
+#include "asyncflow/core/task_state.hpp"
+#include "asyncflow/detail/node.hpp"
+
+namespace asyncflow::detail {
+
+/// Marks a node's waiter list closed: the node finished.
+inline Waiter* const kClosedWaiters = reinterpret_cast<Waiter*>(std::uintptr_t{1});
+
+/// Entry-point guard: work queued on this thread while any guard is alive runs when the
+/// outermost one is destroyed.
+class DispatchGuard {
+ public:
+  DispatchGuard() noexcept;
+  ~DispatchGuard();
+  DispatchGuard(const DispatchGuard&) = delete;
+  DispatchGuard& operator=(const DispatchGuard&) = delete;
+};
+
+/// Moves a pending node whose dependencies all finished to kResolved and queues its start.
+void make_ready(Node* node) noexcept;
+/// Moves `node` from one of the states in `allowed_from` (bit set of NodeState) to terminal
+/// `to`, then runs everything that follows: observer, waiters, block accounting, release.
+/// Returns false when the node was not in an allowed state (someone else finished it).
+bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
+            std::exception_ptr error) noexcept;
+void launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept;
+bool cancel(Node* node) noexcept;
+/// Backend entry: runs a submitted task (dry: without its body).
+void run_task(Node* node, bool dry) noexcept;
+/// The function task running on this thread, or null.
+Node* running_task() noexcept;
+
+}  // namespace asyncflow::detail
