@@ -1,1 +1,175 @@
+// Cancellation: pending, queued, running, cascades, blocks, and routing to the owning backend.
 #include <gtest/gtest.h>
+
+#include <asyncflow/asyncflow.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "support/fake_backend.hpp"
+
+namespace af = asyncflow;
+using af::testing::FakeBackend;
+using namespace std::chrono_literals;
+
+namespace {
+std::unique_ptr<af::WorkflowEngine> engine_with(std::vector<std::shared_ptr<af::Backend>> b) {
+  return af::WorkflowEngine::create({.backends = std::move(b), .work_dir = ::testing::TempDir()});
+}
+}  // namespace
+
+// Reference flaw §8.8: a task canceled early kept state PENDING.
+TEST(Cancel, PendingTaskIsCanceledAtOnceWithItsDependents) {
+  auto fake = FakeBackend::create("fake");
+  auto flow = engine_with({fake});
+  auto f = flow->function_task("f", [](int v) { return v; });
+  auto head = f(1);
+  auto mid = f(head);
+  auto tail = f(mid);
+  auto other = f(head);
+  EXPECT_TRUE(mid.cancel());
+  EXPECT_EQ(mid.state(), af::TaskState::kCanceled);
+  EXPECT_THROW(mid.get(), af::TaskCanceledError);
+  EXPECT_EQ(tail.state(), af::TaskState::kCanceled) << "cancel cascades to dependents";
+  EXPECT_THROW(tail.get(), af::DependencyFailure);
+  EXPECT_FALSE(mid.cancel()) << "already finished";
+  fake->run_all();
+  EXPECT_EQ(head.get(), 1);
+  EXPECT_EQ(other.get(), 1) << "siblings are unaffected";
+  EXPECT_TRUE(fake->canceled().empty()) << "a pending task never reached a backend";
+}
+
+// Reference flaw §8.6: canceling a running task always targeted the default backend.
+TEST(Cancel, SubmittedTaskIsCanceledThroughItsOwningBackend) {
+  auto cpu = FakeBackend::create("cpu");
+  auto gpu = FakeBackend::create("gpu");
+  auto flow = engine_with({cpu, gpu});
+  auto g = flow->function_task("g", [] { return 1; }, {.backend = "gpu"});
+  auto h = g();
+  ASSERT_EQ(h.state(), af::TaskState::kSubmitted);
+  EXPECT_TRUE(h.cancel());
+  EXPECT_EQ(gpu->canceled(), std::vector<std::string>{h.uid()});
+  EXPECT_TRUE(cpu->canceled().empty());
+  gpu->run_all();  // the fake now runs it: a stop-requested task is reported canceled
+  EXPECT_EQ(h.state(), af::TaskState::kCanceled);
+}
+
+TEST(Cancel, RunningThreadPoolTaskStopsCooperatively) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  std::atomic<bool> started{false};
+  auto loop = flow->function_task("loop", [&] {
+    started = true;
+    while (!af::this_task::stop_requested()) std::this_thread::sleep_for(1ms);
+    return 1;
+  });
+  auto h = loop();
+  while (!started) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(h.cancel());
+  EXPECT_TRUE(h.wait_for(5s));
+  EXPECT_EQ(h.state(), af::TaskState::kCanceled);
+  EXPECT_THROW(h.get(), af::TaskCanceledError);
+}
+
+TEST(Cancel, QueuedThreadPoolTaskNeverRuns) {
+  auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
+  std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
+  std::atomic<bool> second_ran{false};
+  auto busy = flow->function_task("busy", [&] {
+    started = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+  });
+  auto second = flow->function_task("second", [&] { second_ran = true; });
+  auto b = busy();
+  while (!started) std::this_thread::sleep_for(1ms);
+  auto s = second();
+  EXPECT_EQ(s.state(), af::TaskState::kSubmitted);
+  EXPECT_TRUE(s.cancel());
+  release = true;
+  b.get();
+  EXPECT_TRUE(s.wait_for(5s));
+  EXPECT_EQ(s.state(), af::TaskState::kCanceled);
+  EXPECT_FALSE(second_ran);
+}
+
+TEST(Cancel, BlockCancelsItsMembersRecursively) {
+  auto fake = FakeBackend::create("fake");
+  auto flow = engine_with({fake});
+  auto work = flow->function_task("work", [](int v) { return v; });
+  std::vector<af::TaskHandle<int>> members;
+  af::TaskHandle<int> inner_task;
+  auto inner = flow->block("inner", [&]() -> af::Task<int> {
+    inner_task = work(99);
+    co_return co_await inner_task;
+  });
+  af::TaskHandle<int> inner_handle;
+  auto outer = flow->block("outer", [&]() -> af::Task<int> {
+    for (int i = 0; i < 3; ++i) members.push_back(work(i));
+    inner_handle = inner();
+    int sum = 0;
+    for (auto& m : members) sum += co_await m;
+    co_return sum + co_await inner_handle;
+  });
+  auto o = outer();
+  ASSERT_TRUE(fake->wait_held(4));
+  EXPECT_TRUE(o.cancel());
+  auto canceled = fake->canceled();  // the submitted members went to their backend's cancel()
+  for (auto& m : members)
+    EXPECT_NE(std::find(canceled.begin(), canceled.end(), m.uid()), canceled.end()) << m.uid();
+  EXPECT_NE(std::find(canceled.begin(), canceled.end(), inner_task.uid()), canceled.end());
+  fake->run_all();  // the fake reports each stop-requested task canceled
+  EXPECT_TRUE(o.wait_for(5s));
+  EXPECT_EQ(o.state(), af::TaskState::kCanceled);
+  for (auto& m : members) EXPECT_EQ(m.state(), af::TaskState::kCanceled);
+  EXPECT_EQ(inner_task.state(), af::TaskState::kCanceled);
+  EXPECT_EQ(inner_handle.state(), af::TaskState::kCanceled);
+  EXPECT_THROW(o.get(), af::TaskCanceledError);
+}
+
+TEST(Cancel, TasksCreatedInACanceledBlockAreCanceled) {
+  auto fake = FakeBackend::create("fake");
+  auto flow = engine_with({fake});
+  auto work = flow->function_task("work", [](int v) { return v; });
+  af::TaskHandle<int> late;
+  auto blk = flow->block("blk", [&]() -> af::Task<int> {
+    try {
+      co_await work(1);
+    } catch (...) {
+    }
+    late = work(2);  // created after the block was canceled
+    co_return 0;
+  });
+  auto b = blk();
+  ASSERT_TRUE(fake->wait_held(1));
+  b.cancel();
+  fake->run_all();
+  EXPECT_TRUE(b.wait_for(5s));
+  ASSERT_TRUE(late.valid());
+  EXPECT_EQ(late.state(), af::TaskState::kCanceled);
+  EXPECT_EQ(b.state(), af::TaskState::kCanceled);
+}
+
+TEST(Cancel, FinishedTaskCannotBeCanceled) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto h = flow->function_task("f", [] { return 1; })();
+  EXPECT_EQ(h.get(), 1);
+  EXPECT_FALSE(h.cancel());
+  EXPECT_EQ(h.state(), af::TaskState::kDone);
+}
+
+TEST(Cancel, CancelRacesWithCompletionSafely) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto f = flow->function_task("f", [](int v) { return v; });
+  for (int round = 0; round < 200; ++round) {
+    auto a = f(round);
+    auto b = f(a);
+    std::thread t([&] { a.cancel(); });
+    b.cancel();
+    t.join();
+    b.wait();
+    a.wait();
+    EXPECT_TRUE(af::is_terminal(a.state()));
+    EXPECT_TRUE(af::is_terminal(b.state()));
+  }
+}

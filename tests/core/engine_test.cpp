@@ -1,12 +1,283 @@
+// Engine creation, uids, routing, dry run, shutdown, states and latency regressions.
 #include <gtest/gtest.h>
 
 #include <asyncflow/asyncflow.hpp>
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "support/fake_backend.hpp"
 
 namespace af = asyncflow;
+using af::testing::FakeBackend;
+using namespace std::chrono_literals;
 
-TEST(Engine, SmokeFunctionChain) {
-  auto flow = af::WorkflowEngine::create({});
-  auto add = flow->function_task("add", [](int a, int b) { return a + b; });
-  auto h = add(add(1, 2), 10);
-  EXPECT_EQ(h.get(), 13);
+namespace {
+std::unique_ptr<af::WorkflowEngine> engine_with(std::vector<std::shared_ptr<af::Backend>> b) {
+  return af::WorkflowEngine::create({.backends = std::move(b), .work_dir = ::testing::TempDir()});
+}
+}  // namespace
+
+TEST(Engine, DefaultUidAndWorkDir) {
+  auto flow = af::WorkflowEngine::create({.work_dir = ::testing::TempDir()});
+  EXPECT_TRUE(std::regex_match(flow->uid(), std::regex("asyncflow\\.session\\.[0-9a-f]{8}")))
+      << flow->uid();
+  EXPECT_EQ(flow->work_dir(), std::filesystem::path(::testing::TempDir()) / flow->uid());
+  EXPECT_TRUE(std::filesystem::is_directory(flow->work_dir()));
+  EXPECT_EQ(flow->backend_names(), std::vector<std::string>{"thread_pool"});
+}
+
+TEST(Engine, GivenUidAndUnwritableWorkDir) {
+  auto flow = af::WorkflowEngine::create({.uid = "my-run", .work_dir = ::testing::TempDir()});
+  EXPECT_EQ(flow->uid(), "my-run");
+  try {
+    af::WorkflowEngine::create({.work_dir = "/proc/definitely/not/writable"});
+    FAIL();
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create engine work dir"), std::string::npos);
+  }
+}
+
+TEST(Engine, RejectsDuplicateAndNullBackends) {
+  EXPECT_THROW(engine_with({FakeBackend::create("a"), FakeBackend::create("a")}), af::Error);
+  EXPECT_THROW(engine_with({nullptr}), af::Error);
+}
+
+// Reference flaw §8.13: the uid counter was global and reset by any engine's shutdown.
+TEST(Engine, UidsArePerEngineAndPerKind) {
+  auto a = af::WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
+  auto b = af::WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
+  auto fa = a->function_task("f", [] { return 1; });
+  auto fb = b->function_task("f", [] { return 1; });
+  auto blk = a->block("blk", []() -> af::Task<int> { co_return 1; });
+  EXPECT_EQ(fa().uid(), "task.000001");
+  EXPECT_EQ(blk().uid(), "block.000001");
+  EXPECT_EQ(fa().uid(), "task.000002");
+  EXPECT_EQ(fb().uid(), "task.000001");
+  b->shutdown();
+  EXPECT_EQ(fa().uid(), "task.000003") << "another engine's shutdown must not reset counters";
+}
+
+// Reference flaw §8.10: an unknown backend name shut the whole engine down.
+TEST(Engine, UnknownBackendIsAClearErrorAtDefinition) {
+  auto flow = engine_with({FakeBackend::create("cpu"), FakeBackend::create("gpu")});
+  try {
+    flow->function_task("f", [] { return 1; }, {.backend = "tpu"});
+    FAIL();
+  } catch (const af::Error& e) {
+    EXPECT_STREQ(e.what(), ("unknown backend 'tpu'; engine '" + flow->uid() + "' has: cpu, gpu").c_str());
+  }
+  auto f = flow->function_task("f", [] { return 1; });
+  EXPECT_THROW(f.with({.backend = "nope"}), af::Error);
+  EXPECT_FALSE(flow->is_shut_down());
+}
+
+TEST(Engine, TasksRouteToTheirNamedBackend) {
+  auto cpu = FakeBackend::create("cpu");
+  auto gpu = FakeBackend::create("gpu");
+  auto flow = engine_with({cpu, gpu});
+  auto on_cpu = flow->function_task("c", [] { return 1; });
+  auto on_gpu = flow->function_task("g", [] { return 2; }, {.backend = "gpu"});
+  auto h1 = on_cpu();
+  auto h2 = on_gpu();
+  auto h3 = on_cpu.with({.backend = "gpu"})();
+  EXPECT_EQ(cpu->submitted(), std::vector<std::string>{h1.uid()});
+  EXPECT_EQ(gpu->submitted(), (std::vector<std::string>{h2.uid(), h3.uid()}));
+  cpu->run_all();
+  gpu->run_all();
+  EXPECT_EQ(h1.get() + h2.get() + h3.get(), 4);
+}
+
+TEST(Engine, DryRunRunsNoBodiesButChecksRouting) {
+  auto flow = af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create({.name = "gpu"})},
+                                          .work_dir = ::testing::TempDir(),
+                                          .dry_run = true});
+  std::atomic<int> ran{0};
+  auto f = flow->function_task("f", [&](int v) {
+    ++ran;
+    return v + 1;
+  }, {.backend = "gpu"});
+  auto s = flow->function_task("s", [&] {
+    ++ran;
+    return std::string("x");
+  });
+  EXPECT_EQ(f(f(1)).get(), 0);  // value-initialized int
+  EXPECT_EQ(s().get(), "");
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_THROW(flow->function_task("g", [] { return 1; }, {.backend = "cpu"}), af::Error);
+
+  struct NoDefault {
+    explicit NoDefault(int) {}
+  };
+  auto nd = flow->function_task("nd", [] { return NoDefault(1); });
+  try {
+    nd().get();
+    FAIL();
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be value-initialized"), std::string::npos);
+  }
+}
+
+TEST(Engine, StatesMoveForwardAndAreReadableAnytime) {
+  auto fake = FakeBackend::create("fake");
+  auto flow = engine_with({fake});
+  auto gate = flow->function_task("gate", [] { return 1; });
+  auto g = gate();
+  auto next = flow->function_task("next", [](int v) { return v; })(g);
+  EXPECT_EQ(g.state(), af::TaskState::kSubmitted);
+  EXPECT_EQ(next.state(), af::TaskState::kPending);
+  EXPECT_FALSE(g.done());
+  EXPECT_FALSE(g.wait_for(10ms));
+  fake->run_next();
+  EXPECT_EQ(g.state(), af::TaskState::kDone);
+  EXPECT_EQ(next.state(), af::TaskState::kSubmitted);
+  fake->run_next();
+  EXPECT_TRUE(next.wait_for(1s));
+  EXPECT_EQ(next.state(), af::TaskState::kDone);
+  EXPECT_EQ(af::to_string(next.state()), "DONE");
+}
+
+TEST(Engine, RunningStateVisibleInsideTheBody) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
+  auto slow = flow->function_task("slow", [&] {
+    started = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+    return af::this_task::uid();
+  });
+  auto h = slow();
+  while (!started) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(h.state(), af::TaskState::kRunning);
+  release = true;
+  EXPECT_EQ(h.get(), h.uid());
+}
+
+// Reference flaw §8.1: completions did not wake the run loop; each level of a chain waited
+// for a 1 s poll (5 x 50 ms took 4.15 s). Here the whole chain must take about its work time.
+TEST(Engine, ChainIsNotPollBound) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto stage = flow->function_task("stage", [](int v) {
+    std::this_thread::sleep_for(50ms);
+    return v + 1;
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto h = stage(stage(stage(stage(stage(0)))));
+  EXPECT_EQ(h.get(), 5);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(elapsed, 1000ms) << "5 x 50 ms took "
+                             << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                             << " ms";
+}
+
+TEST(Engine, NoopChainOfAMillionLevelsUsesConstantStack) {
+  auto flow = af::WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
+  auto inc = flow->function_task("inc", [](int v) { return v + 1; });
+  // Built while the head is pending, so completing it resolves the whole chain at once.
+  auto fake = FakeBackend::create("held");
+  auto gated = af::WorkflowEngine::create({.backends = {fake}, .work_dir = ::testing::TempDir(),
+                                           .dry_run = false});
+  auto ginc = gated->function_task("inc", [](int v) { return v + 1; });
+  auto head = ginc(0);
+  auto h = head;
+  for (int i = 0; i < 200000; ++i) h = ginc(h);
+  fake->run_all();  // every level runs on this thread through the trampoline
+  EXPECT_EQ(h.get(), 200001);
+  auto n = inc(0);
+  for (int i = 0; i < 1000; ++i) n = inc(n);
+  EXPECT_EQ(n.get(), 0);  // dry run: value-initialized
+}
+
+// Reference flaw §8.14: a task created after shutdown never resolved.
+TEST(Engine, WorkAfterShutdownIsRefusedNotHung) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto f = flow->function_task("f", [] { return 1; });
+  EXPECT_EQ(f().get(), 1);
+  flow->shutdown();
+  EXPECT_TRUE(flow->is_shut_down());
+  EXPECT_THROW(f(), af::EngineShutdownError);
+  EXPECT_THROW(flow->function_task("g", [] { return 1; }), af::EngineShutdownError);
+  flow->shutdown();  // idempotent
+}
+
+TEST(Engine, ConcurrentShutdownIsSafe) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto f = flow->function_task("f", [] { return 1; });
+  for (int i = 0; i < 100; ++i) f();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) threads.emplace_back([&] { flow->shutdown(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(flow->active_tasks(), 0u);
+}
+
+TEST(Engine, ShutdownWaitsForRunningAndCancelsWhatHasNotStarted) {
+  auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
+  std::atomic<bool> started{false};
+  auto slow = flow->function_task("slow", [&] {
+    started = true;
+    std::this_thread::sleep_for(200ms);
+    return 7;
+  });
+  auto quick = flow->function_task("quick", [](int v) { return v; });
+  auto running = slow();
+  auto queued = quick(1);         // behind `slow` on the single worker
+  auto dependent = quick(running);  // pending until `slow` finishes
+  while (!started) std::this_thread::sleep_for(1ms);
+  flow->shutdown();
+  EXPECT_EQ(running.state(), af::TaskState::kDone);
+  EXPECT_EQ(running.get(), 7);
+  EXPECT_EQ(queued.state(), af::TaskState::kCanceled);
+  EXPECT_THROW(queued.get(), af::TaskCanceledError);
+  EXPECT_EQ(dependent.state(), af::TaskState::kCanceled);
+}
+
+TEST(Engine, DestructorShutsDown) {
+  af::TaskHandle<int> running, never_started;
+  std::atomic<bool> started{false};
+  {
+    auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
+    running = flow->function_task("f", [&] {
+      started = true;
+      std::this_thread::sleep_for(20ms);
+      return 3;
+    })();
+    while (!started) std::this_thread::sleep_for(1ms);
+    never_started = flow->function_task("g", [] { return 4; })();
+  }
+  EXPECT_TRUE(running.done());
+  EXPECT_EQ(running.get(), 3);  // handles outlive the engine
+  EXPECT_EQ(never_started.state(), af::TaskState::kCanceled);
+}
+
+TEST(Engine, CreatesTasksFromManyThreads) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto inc = flow->function_task("inc", [](int v) { return v + 1; });
+  std::vector<std::thread> threads;
+  std::atomic<long> total{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      std::vector<af::TaskHandle<int>> hs;
+      for (int i = 0; i < 500; ++i) hs.push_back(inc(inc(i)));
+      long sum = 0;
+      for (auto& h : hs) sum += h.get();
+      total += sum;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(total.load(), 8L * (499L * 500L / 2 + 2L * 500L));
+}
+
+TEST(Engine, BackendFailureOnSubmitFailsTheTask) {
+  struct Refusing final : af::Backend {
+    std::string n = "refusing";
+    const std::string& name() const noexcept override { return n; }
+    void submit(std::span<af::BackendTask* const>) override {
+      throw std::runtime_error("backend refused the batch");
+    }
+    void cancel(af::BackendTask&) noexcept override {}
+  };
+  auto flow = engine_with({std::make_shared<Refusing>()});
+  auto h = flow->function_task("f", [] { return 1; })();
+  EXPECT_EQ(h.state(), af::TaskState::kFailed);
+  EXPECT_THROW(h.get(), std::runtime_error);
 }

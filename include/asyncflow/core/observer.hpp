@@ -19,7 +19,7 @@ struct TaskInfo {
   TaskKind kind;                  ///< Function, executable or block.
   std::string_view backend;       ///< Owning backend's name; empty for blocks.
   std::string_view workflow_id;   ///< Scope id or enclosing block uid; empty when ungrouped.
-  std::string_view parent_block;  ///< uid of the enclosing block, empty outside blocks.
+  std::string parent_block;       ///< uid of the enclosing block, empty outside blocks.
 };
 
 /// Receives engine lifecycle points. Calls come from any thread, concurrently; every method
