@@ -51,11 +51,12 @@ class ThreadPoolBackend::Impl {
       first = 1;
     }
     if (first == batch.size()) return;
+    // Report before publishing: once a worker can see a task it may finish and free it.
+    for (std::size_t i = first; i < batch.size(); ++i) batch[i]->report_queued();
     {
       std::lock_guard lock(mu_);
       for (std::size_t i = first; i < batch.size(); ++i) queue_.push_back(batch[i]);
     }
-    for (std::size_t i = first; i < batch.size(); ++i) batch[i]->report_queued();
     const std::size_t pushed = batch.size() - first;
     const int idle = idle_.load(std::memory_order_seq_cst);
     if (idle == 0) return;

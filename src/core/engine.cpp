@@ -22,10 +22,16 @@ Backend* EngineCore::find_backend(std::string_view name) const noexcept {
 }
 
 void EngineCore::task_finished_accounting() noexcept {
-  if (live.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-      shutting_down.load(std::memory_order_seq_cst)) {
-    live.notify_all();
+  // Not the last: a lock-free decrement, and this engine is not touched again.
+  std::int64_t n = live.load(std::memory_order_relaxed);
+  while (n > 1) {
+    if (live.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) return;
   }
+  // Possibly the last: decrement under idle_mu, so shutdown() (which checks under the same
+  // mutex) cannot free the engine while this thread still uses it.
+  std::lock_guard lock(idle_mu);
+  live.fetch_sub(1, std::memory_order_acq_rel);
+  idle_cv.notify_all();
 }
 
 void engine_begin_create(EngineCore* core) {
@@ -130,8 +136,9 @@ void WorkflowEngine::shutdown() {
   // From here: creation throws, a task that becomes ready is canceled instead of submitted, a
   // queued task is canceled when a worker reaches it, running tasks finish normally, block
   // bodies see their canceled children and return. Wait for all of that to settle.
-  for (std::int64_t n = core_->live.load(); n != 0; n = core_->live.load()) {
-    core_->live.wait(n);
+  {
+    std::unique_lock idle(core_->idle_mu);
+    core_->idle_cv.wait(idle, [this] { return core_->live.load(std::memory_order_acquire) == 0; });
   }
   // Releasing our references stops backends nobody else owns (their destructors join).
   std::vector<std::shared_ptr<Backend>> backends;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,8 +30,12 @@ class EngineCore {
   std::atomic<std::uint64_t> task_seq{0};
   std::atomic<std::uint64_t> block_seq{0};
 
-  // Tasks created and not finished. shutdown() waits for it to reach zero.
+  // Tasks created and not finished. shutdown() waits for it to reach zero. The decrement
+  // that may reach zero happens under idle_mu, so once shutdown() sees zero while holding
+  // idle_mu no thread will touch this engine again (see task_finished_accounting).
   alignas(64) std::atomic<std::int64_t> live{0};
+  std::mutex idle_mu;
+  std::condition_variable idle_cv;
   std::atomic<bool> shutting_down{false};
 
   // Hot-path read is one relaxed load and a branch (STYLE G3).
