@@ -1,0 +1,78 @@
+// Shared helpers of the micro-benchmarks: engines that clean up their work directory, the
+// option sets every benchmark uses, and a wall-clock stopwatch for manually timed regions.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "asyncflow/asyncflow.hpp"
+
+namespace asyncflow::bench {
+
+/// Parent of every benchmark engine's work dir. An engine creates `{root}/{uid}` at once;
+/// keeping them out of the cwd means a benchmark run leaves nothing behind.
+inline std::filesystem::path work_root() {
+  return std::filesystem::temp_directory_path() / "asyncflow_bench";
+}
+
+/// Engine options with telemetry off (no observer is ever installed) and every task on a
+/// NoopBackend: measures pure orchestration.
+inline EngineOptions noop_options() {
+  return EngineOptions{.work_dir = work_root(), .dry_run = true};
+}
+
+/// Engine options with one ThreadPoolBackend of `threads` workers (0 = hardware concurrency).
+inline EngineOptions thread_pool_options(std::size_t threads = 0) {
+  return EngineOptions{.backends = {ThreadPoolBackend::create({.threads = threads})},
+                       .work_dir = work_root()};
+}
+
+/// Owns a WorkflowEngine; on destruction shuts it down and removes its work dir.
+/// Not thread-safe (one benchmark thread owns it).
+class ScopedEngine {
+ public:
+  explicit ScopedEngine(EngineOptions options)
+      : engine_(WorkflowEngine::create(std::move(options))) {}
+  ~ScopedEngine() {
+    std::filesystem::path dir = engine_->work_dir();
+    engine_->shutdown();
+    engine_.reset();
+    std::error_code ec;  // best effort: a leftover empty dir is harmless
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::remove(work_root(), ec);  // fails (fine) while other runs use it
+  }
+  ScopedEngine(const ScopedEngine&) = delete;
+  ScopedEngine& operator=(const ScopedEngine&) = delete;
+
+  WorkflowEngine* operator->() const noexcept { return engine_.get(); }
+  WorkflowEngine& operator*() const noexcept { return *engine_; }
+
+ private:
+  std::unique_ptr<WorkflowEngine> engine_;
+};
+
+/// Monotonic wall clock, in seconds.
+class Stopwatch {
+ public:
+  Stopwatch() noexcept : start_(Clock::now()) {}
+  void restart() noexcept { start_ = Clock::now(); }
+  double seconds() const noexcept {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start_;
+};
+
+/// argv[1] that makes the binary run the peak-RSS workload as a child (see memory_bench.cpp).
+inline constexpr std::string_view kPeakRssChildFlag = "--asyncflow-peak-rss-child";
+/// The child's entry point: runs `n` noop tasks, prints "<VmHWM before kB> <VmHWM after kB>".
+int run_peak_rss_child(std::size_t n);
+
+}  // namespace asyncflow::bench
