@@ -33,6 +33,17 @@ struct BlockingWaiter final : Waiter {
   }
 };
 
+constexpr int kWaitPauseRounds = 64;
+constexpr int kWaitSpinRounds = 64 + 32;
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 void append_uid(std::string& out, const char* prefix, std::uint64_t n) {
   char digits[24];
   int len = 0;
@@ -88,6 +99,18 @@ bool Node::add_waiter(Waiter* w) noexcept {
 
 bool Node::wait(std::int64_t timeout_ns) const {
   if (finished()) return true;
+  // Tasks are often moments from done when someone waits for them (a get() loop over the
+  // handles of a fan-out): a short poll avoids a futex sleep and wake-up per handle.
+  if (timeout_ns != 0) {
+    for (int i = 0; i < kWaitSpinRounds; ++i) {
+      if (i < kWaitPauseRounds) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+      if (finished()) return true;
+    }
+  }
   auto* w = new BlockingWaiter;
   if (!const_cast<Node*>(this)->add_waiter(w)) {
     delete w;
