@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "asyncflow/detail/cpu_relax.hpp"
+
 namespace asyncflow {
 
 namespace {
@@ -136,18 +138,11 @@ class ThreadPoolBackend::Impl {
     for (int i = 0; i < kSpinRounds; ++i) {
       if (queued_.load(std::memory_order_relaxed) != 0) return;
       if (i < kPauseRounds) {
-        cpu_relax();
+        detail::cpu_relax();
       } else {
         std::this_thread::yield();
       }
     }
-  }
-  static void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
   }
   static constexpr int kPauseRounds = 64;
   static constexpr int kSpinRounds = 64 + 100;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "asyncflow/detail/cpu_relax.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
 
@@ -35,14 +36,6 @@ struct BlockingWaiter final : Waiter {
 
 constexpr int kWaitPauseRounds = 64;
 constexpr int kWaitSpinRounds = 64 + 32;
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 void append_uid(std::string& out, const char* prefix, std::uint64_t n) {
   char digits[24];

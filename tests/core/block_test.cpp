@@ -7,21 +7,17 @@
 #include <latch>
 #include <thread>
 
+#include "support/engines.hpp"
 #include "support/fake_backend.hpp"
 #include "support/recording_observer.hpp"
 
 namespace af = asyncflow;
+using af::testing::engine_with;
+using af::testing::pool_engine;
 using af::testing::FakeBackend;
 using af::testing::RecordingObserver;
 using namespace std::chrono_literals;
 
-namespace {
-std::unique_ptr<af::WorkflowEngine> pool_engine(std::size_t threads = 2) {
-  return af::WorkflowEngine::create(
-      {.backends = {af::ThreadPoolBackend::create({.threads = threads})},
-       .work_dir = ::testing::TempDir()});
-}
-}  // namespace
 
 TEST(Blocks, BodyAwaitsAChainAndReturnsItsValue) {
   auto flow = pool_engine();

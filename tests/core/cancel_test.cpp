@@ -7,17 +7,15 @@
 #include <chrono>
 #include <thread>
 
+#include "support/engines.hpp"
 #include "support/fake_backend.hpp"
 
 namespace af = asyncflow;
+using af::testing::engine_with;
+using af::testing::pool_engine;
 using af::testing::FakeBackend;
 using namespace std::chrono_literals;
 
-namespace {
-std::unique_ptr<af::WorkflowEngine> engine_with(std::vector<std::shared_ptr<af::Backend>> b) {
-  return af::WorkflowEngine::create({.backends = std::move(b), .work_dir = ::testing::TempDir()});
-}
-}  // namespace
 
 // Reference flaw §8.8: a task canceled early kept state PENDING.
 TEST(Cancel, PendingTaskIsCanceledAtOnceWithItsDependents) {

@@ -8,23 +8,14 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "support/engines.hpp"
 #include "support/fake_backend.hpp"
 
 namespace af = asyncflow;
+using af::testing::engine_with;
+using af::testing::pool_engine;
 using af::testing::FakeBackend;
 
-namespace {
-
-std::unique_ptr<af::WorkflowEngine> pool_engine() {
-  return af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create()},
-                                     .work_dir = ::testing::TempDir()});
-}
-
-std::unique_ptr<af::WorkflowEngine> fake_engine(std::shared_ptr<FakeBackend> fake) {
-  return af::WorkflowEngine::create({.backends = {fake}, .work_dir = ::testing::TempDir()});
-}
-
-}  // namespace
 
 TEST(Dependencies, PositionalValuesAreSubstituted) {
   auto flow = pool_engine();
@@ -77,7 +68,7 @@ TEST(Dependencies, VectorOfHandlesIsAFanIn) {
 // they finished. Named dependencies here are a map of handles, and are always awaited.
 TEST(Dependencies, NamedDependenciesWaitForTheirProducers) {
   auto fake = FakeBackend::create("fake");
-  auto flow = fake_engine(fake);
+  auto flow = engine_with({fake});
   auto produce = flow->function_task("produce", [](int v) { return v; });
   std::atomic<bool> consumer_ran{false};
   auto consume = flow->function_task("consume", [&](const std::map<std::string, int>& kw) {
@@ -127,7 +118,7 @@ TEST(Dependencies, VoidHandlePassesUnit) {
 // Reference flaw §8.3: f(t1, t1) hung forever (counted twice, released once).
 TEST(Dependencies, DuplicateDependencyCountsOnce) {
   auto fake = FakeBackend::create("fake");
-  auto flow = fake_engine(fake);
+  auto flow = engine_with({fake});
   auto produce = flow->function_task("produce", [] { return 21; });
   auto add = flow->function_task("add", [](int a, int b) { return a + b; });
   auto p = produce();

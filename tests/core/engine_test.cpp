@@ -6,17 +6,15 @@
 #include <regex>
 #include <thread>
 
+#include "support/engines.hpp"
 #include "support/fake_backend.hpp"
 
 namespace af = asyncflow;
+using af::testing::engine_with;
+using af::testing::pool_engine;
 using af::testing::FakeBackend;
 using namespace std::chrono_literals;
 
-namespace {
-std::unique_ptr<af::WorkflowEngine> engine_with(std::vector<std::shared_ptr<af::Backend>> b) {
-  return af::WorkflowEngine::create({.backends = std::move(b), .work_dir = ::testing::TempDir()});
-}
-}  // namespace
 
 TEST(Engine, DefaultUidAndWorkDir) {
   auto flow = af::WorkflowEngine::create({.work_dir = ::testing::TempDir()});
