@@ -66,10 +66,12 @@ namespace {
 std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
   std::vector<std::shared_ptr<Backend>> chosen;
   if (options.backends.empty()) {
+    // A dry run mirrors the default engine (same backend name), so routing is checked alike.
+    auto pool_name = ThreadPoolOptions{}.name;
     if (options.dry_run) {
-      chosen.push_back(NoopBackend::create());
+      chosen.push_back(NoopBackend::create(pool_name));
     } else {
-      chosen.push_back(ThreadPoolBackend::create());
+      chosen.push_back(ThreadPoolBackend::create({.name = pool_name}));
     }
     return chosen;
   }

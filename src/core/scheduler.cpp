@@ -345,7 +345,7 @@ void launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept 
 bool cancel(Node* node) noexcept {
   if (node->finished()) return false;
   DispatchGuard guard;
-  node->stop.store(true, std::memory_order_release);
+  const bool first_request = !node->stop.exchange(true, std::memory_order_acq_rel);
   if (BlockState* bs = node->block_state()) {
     std::vector<NodeRef> members;
     {
@@ -362,7 +362,9 @@ bool cancel(Node* node) noexcept {
     if (node->def->backend != nullptr) node->def->backend->cancel(*node);
     return true;
   }
-  return false;
+  // Finished meanwhile: possibly because of this very request (a cooperative task that saw
+  // the stop flag), which still counts as a successful cancel.
+  return first_request;
 }
 
 void run_task(Node* node, bool dry) noexcept {

@@ -21,7 +21,10 @@ TEST(Noop, CompletesInsideSubmitWithoutRunningBodies) {
   EXPECT_FALSE(h.cancel());
 }
 
-TEST(Noop, DryRunEngineDefaultsToANoopBackend) {
+TEST(Noop, DryRunEngineMirrorsTheDefaultBackendName) {
   auto flow = af::WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
-  EXPECT_EQ(flow->backend_names(), std::vector<std::string>{"noop"});
+  EXPECT_EQ(flow->backend_names(), std::vector<std::string>{"thread_pool"});
+  auto routed = flow->function_task("f", [] { return 1; }, {.backend = "thread_pool"});
+  EXPECT_EQ(routed().get(), 0);
+  EXPECT_EQ(typeid(flow->backend()), typeid(af::NoopBackend));
 }

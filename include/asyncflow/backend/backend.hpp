@@ -32,7 +32,7 @@ class BackendTask {
   virtual const TaskDescription& description() const noexcept = 0;
   /// The owning engine's directory, `{work_dir}/{engine uid}`.
   virtual const std::filesystem::path& work_dir() const noexcept = 0;
-  /// True once cancel() reached this task (or its engine is shutting down).
+  /// True once cancel() reached this task. (Engine shutdown does not stop running tasks.)
   virtual bool stop_requested() const noexcept = 0;
 
   /// In-process execution: marks the task started (unless it was canceled meanwhile, in which

@@ -23,24 +23,25 @@ namespace asyncflow {
 /// Options of WorkflowEngine::create().
 struct EngineOptions {
   /// Backends by name; the first is the default. Empty: one ThreadPoolBackend ("thread_pool").
-  std::vector<std::shared_ptr<Backend>> backends;
+  std::vector<std::shared_ptr<Backend>> backends{};
   /// Engine id; empty: "asyncflow.session.<8 hex>".
-  std::string uid;
+  std::string uid{};
   /// Parent of the engine's directory `{work_dir}/{uid}` (created at once); empty: cwd.
-  std::filesystem::path work_dir;
-  /// Replace every backend by a NoopBackend of the same name: routing is still checked, no
-  /// task body runs, each task yields a value-initialized result.
+  std::filesystem::path work_dir{};
+  /// Replace every backend by a NoopBackend of the same name (with no backends given: one
+  /// named "thread_pool", like the default engine): routing is still checked, no task body
+  /// runs, each task yields a value-initialized result.
   bool dry_run = false;
 };
 
 /// Per-factory (and per-call, through `with()`) options.
 struct TaskOptions {
   /// Backend to run on; empty = the engine's default. Checked when the task is defined.
-  std::string backend;
+  std::string backend{};
   /// Resources and execution settings forwarded to the backend.
-  TaskDescription description;
+  TaskDescription description{};
   /// Workflow id for these tasks; beats the active workflow_scope. Empty = use the scope.
-  std::string workflow_id;
+  std::string workflow_id{};
 };
 
 class WorkflowEngine;
@@ -183,7 +184,7 @@ class BlockTask : private FunctionTask<F> {
 class WorkflowEngine {
  public:
   /// Builds an engine. Throws asyncflow::Error on a bad option (duplicate backend names, a
-  /// null backend) and std::filesystem::filesystem_error when the work dir cannot be created.
+  /// null backend) or when the work dir cannot be created (the message names the path).
   static std::unique_ptr<WorkflowEngine> create(EngineOptions options = {});
   ~WorkflowEngine();
   WorkflowEngine(const WorkflowEngine&) = delete;
