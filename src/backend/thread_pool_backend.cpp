@@ -94,6 +94,12 @@ class ThreadPoolBackend::Impl {
         task = queue_.front();
         queue_.pop_front();
         queued_.store(queue_.size(), std::memory_order_relaxed);
+        // A submitter that counted this worker as a spinner did not wake anyone for the
+        // items behind this one: pass the wake-up on while a backlog remains.
+        if (!queue_.empty() && sleeping_.load(std::memory_order_seq_cst) > 0) {
+          lock.unlock();
+          cv_.notify_one();
+        }
       }
       task->run();  // reports its own outcome; may fill tl_worker.continuation
     }
