@@ -91,7 +91,7 @@ std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
 }  // namespace
 
 WorkflowEngine::WorkflowEngine(EngineOptions options)
-    : core_(std::make_unique<detail::EngineCore>()) {
+    : core_(std::make_shared<detail::EngineCore>()) {
   core_->backends = choose_backends(options);
   core_->uid = options.uid.empty() ? "asyncflow.session." + detail::random_hex8() : options.uid;
   std::filesystem::path base =

@@ -198,6 +198,15 @@ TEST(Engine, WorkAfterShutdownIsRefusedNotHung) {
   flow->shutdown();  // idempotent
 }
 
+TEST(Engine, FactoryOutlivingItsEngineIsRefused) {
+  auto flow = engine_with({af::ThreadPoolBackend::create()});
+  auto f = flow->function_task("f", [] { return 1; });
+  auto blk = flow->block("b", []() -> af::Task<int> { co_return 1; });
+  flow.reset();
+  EXPECT_THROW(f(), af::EngineShutdownError);
+  EXPECT_THROW(blk(), af::EngineShutdownError);
+}
+
 TEST(Engine, ConcurrentShutdownIsSafe) {
   auto flow = engine_with({af::ThreadPoolBackend::create()});
   auto f = flow->function_task("f", [] { return 1; });

@@ -71,7 +71,8 @@ class WorkflowScope {
 /// TaskHandle among the arguments (also inside vectors, arrays, maps, pairs, tuples and
 /// optionals) is a dependency: the task runs after all of them finished, and receives their
 /// values in their place. The same handle passed twice counts once.
-/// Copyable; thread-safe to call.
+/// Copyable; thread-safe to call. Calling it after the engine was shut down (or destroyed)
+/// throws EngineShutdownError.
 template <class F>
 class FunctionTask {
  public:
@@ -96,14 +97,14 @@ class FunctionTask {
 
  protected:
   friend class WorkflowEngine;
-  FunctionTask(detail::EngineCore* core, std::string task_name, TaskKind kind,
+  FunctionTask(std::shared_ptr<detail::EngineCore> core, std::string task_name, TaskKind kind,
                std::shared_ptr<const F> fn, const TaskOptions& options)
-      : core_(core) {
+      : core_(std::move(core)) {
     auto def = std::make_shared<detail::CallableDefinition<F>>();
     def->name = std::move(task_name);
     def->kind = kind;
     if (kind != TaskKind::kBlock) {
-      def->backend = detail::engine_backend(core, options.backend);
+      def->backend = detail::engine_backend(core_.get(), options.backend);
     } else if (!options.backend.empty()) {
       throw Error("block '" + def->name + "': blocks run in the engine and cannot be routed "
                   "to backend '" + options.backend + "'; route the tasks inside it instead");
@@ -119,23 +120,24 @@ class FunctionTask {
   TaskHandle<Result> launch(Args&&... args) const {
     detail::DepCollector deps;
     detail::visit_dependencies(deps, args...);
-    detail::engine_begin_create(core_);
+    detail::engine_begin_create(core_.get());
     Node* node;
     try {
       node = new Node(std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     } catch (...) {
-      detail::engine_abort_create(core_);
+      detail::engine_abort_create(core_.get());
       throw;
     }
     node->def = def_;
     // One reference for the handle, taken before launch: a noop backend may finish the task
     // (and the engine drop its reference) before launch returns.
     auto handle = TaskHandle<Result>::from_node(detail::NodeRef(node));
-    detail::engine_launch(core_, node, deps.nodes());
+    detail::engine_launch(core_.get(), node, deps.nodes());
     return handle;
   }
 
-  detail::EngineCore* core_;
+  // Shared so that a factory outliving its engine fails cleanly (EngineShutdownError).
+  std::shared_ptr<detail::EngineCore> core_;
   std::shared_ptr<const detail::CallableDefinition<F>> def_;
 };
 
@@ -164,9 +166,10 @@ class BlockTask : private FunctionTask<F> {
 
  private:
   friend class WorkflowEngine;
-  BlockTask(detail::EngineCore* core, std::string task_name, std::shared_ptr<const F> fn,
-            const TaskOptions& options)
-      : FunctionTask<F>(core, std::move(task_name), TaskKind::kBlock, std::move(fn), options) {}
+  BlockTask(std::shared_ptr<detail::EngineCore> core, std::string task_name,
+            std::shared_ptr<const F> fn, const TaskOptions& options)
+      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kBlock, std::move(fn),
+                        options) {}
 };
 
 /// The workflow engine: task factories, dependency scheduling, scopes, backends.
@@ -204,7 +207,7 @@ class WorkflowEngine {
   template <class F>
   FunctionTask<std::decay_t<F>> function_task(std::string name, F&& fn, TaskOptions options = {}) {
     using Fn = std::decay_t<F>;
-    return FunctionTask<Fn>(core_.get(), std::move(name), TaskKind::kFunction,
+    return FunctionTask<Fn>(core_, std::move(name), TaskKind::kFunction,
                             std::make_shared<const Fn>(std::forward<F>(fn)), options);
   }
 
@@ -214,7 +217,7 @@ class WorkflowEngine {
   template <class F>
   BlockTask<std::decay_t<F>> block(std::string name, F&& body, TaskOptions options = {}) {
     using Fn = std::decay_t<F>;
-    return BlockTask<Fn>(core_.get(), std::move(name),
+    return BlockTask<Fn>(core_, std::move(name),
                          std::make_shared<const Fn>(std::forward<F>(body)), options);
   }
 
@@ -237,7 +240,7 @@ class WorkflowEngine {
 
  private:
   explicit WorkflowEngine(EngineOptions options);
-  std::unique_ptr<detail::EngineCore> core_;
+  std::shared_ptr<detail::EngineCore> core_;  // shared with the factories
 };
 
 }  // namespace asyncflow
