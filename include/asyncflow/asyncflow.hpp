@@ -13,4 +13,5 @@
 #include "asyncflow/core/task_handle.hpp"
 #include "asyncflow/core/task_state.hpp"
 #include "asyncflow/core/this_task.hpp"
+#include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/version.hpp"

@@ -1,0 +1,167 @@
+// Telemetry events: immutable records with the reference's 9 base fields, the built-in event
+// types, and user-defined types (define_event / make_event). Schema: reference
+// rhapsody-telemetry.md §1; docs/checkpoint-format.md (issue #3) gives the JSONL form.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace asyncflow {
+
+/// The type of a custom event field.
+enum class FieldType { kBool, kInt, kDouble, kString };
+
+/// "bool", "int", "double", "string".
+std::string_view to_string(FieldType type) noexcept;
+
+/// A field or attribute value; std::monostate is JSON null.
+using FieldValue = std::variant<std::monostate, bool, std::int64_t, double, std::string>;
+
+/// One field of an event type: its type, whether it may be null, and its default.
+struct FieldSpec {
+  FieldType type = FieldType::kString;
+  bool nullable = false;
+  FieldValue default_value;
+
+  /// A required-typed field whose default is the type's zero (false, 0, 0.0, ""), as the
+  /// reference does for bare types.
+  FieldSpec(FieldType t);  // NOLINT(google-explicit-constructor): {"name", FieldType::kInt}
+  /// A field with an explicit default (converted to `t`; std::monostate makes it nullable).
+  FieldSpec(FieldType t, FieldValue default_value);
+  /// A nullable field (default null), e.g. ResourceUpdate's cpu_percent.
+  static FieldSpec optional(FieldType t);
+};
+
+/// A named event schema. Created by define_event() (or built in); shared by its events.
+class EventType {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  /// Extra fields in declaration order (their JSONL order, after the base fields).
+  const std::vector<std::pair<std::string, FieldSpec>>& fields() const noexcept {
+    return fields_;
+  }
+  /// Index of `field` among fields(), or nullopt.
+  std::optional<std::size_t> index_of(std::string_view field) const noexcept;
+
+  EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields);
+
+ private:
+  std::string name_;
+  std::vector<std::pair<std::string, FieldSpec>> fields_;
+};
+
+using EventTypePtr = std::shared_ptr<const EventType>;
+
+/// Free-form attributes, in insertion order (the JSONL `attributes` object).
+using Attributes = std::vector<std::pair<std::string, FieldValue>>;
+
+/// The base fields a producer sets; make_event() fills event_id, event_type and emit_time.
+struct EventBase {
+  std::string session_id{};
+  std::string backend{};
+  std::optional<std::string> task_id{};
+  std::optional<std::string> node_id{};
+  Attributes attributes{};
+  /// When the event happened (epoch seconds); unset = now.
+  std::optional<double> event_time{};
+};
+
+/// An immutable telemetry event. Copies share nothing mutable; cheap to move.
+class Event {
+ public:
+  const std::string& event_id() const noexcept { return event_id_; }
+  /// The event_type field: the class name for built-ins, the dotted name for custom events.
+  const std::string& type() const noexcept { return type_->name(); }
+  const EventTypePtr& event_type() const noexcept { return type_; }
+  double event_time() const noexcept { return event_time_; }
+  double emit_time() const noexcept { return emit_time_; }
+  const std::string& session_id() const noexcept { return base_.session_id; }
+  const std::string& backend() const noexcept { return base_.backend; }
+  const std::optional<std::string>& task_id() const noexcept { return base_.task_id; }
+  const std::optional<std::string>& node_id() const noexcept { return base_.node_id; }
+  const Attributes& attributes() const noexcept { return base_.attributes; }
+  /// The attribute `key`, or null when absent.
+  const FieldValue* attribute(std::string_view key) const noexcept;
+
+  /// Extra field values, aligned with event_type()->fields().
+  const std::vector<FieldValue>& values() const noexcept { return values_; }
+  /// The extra field `name`. Throws asyncflow::Error when the type has no such field.
+  const FieldValue& field(std::string_view name) const;
+  /// The extra field as a number (int fields widen). Throws when it is not numeric or null.
+  double number(std::string_view name) const;
+  /// The extra field as a string. Throws when it is not a string.
+  const std::string& text(std::string_view name) const;
+
+ private:
+  friend Event make_event(const EventTypePtr&, EventBase,
+                          std::vector<std::pair<std::string, FieldValue>>);
+  Event() = default;
+  EventTypePtr type_;
+  std::string event_id_;
+  double event_time_ = 0;
+  double emit_time_ = 0;
+  EventBase base_;
+  std::vector<FieldValue> values_;
+};
+
+/// Defines a custom event type.
+///
+/// @param name dotted, namespaced name ("myframework.DataQualityChecked").
+/// @param fields extra fields in order: {"score", FieldType::kDouble},
+///        {"step", {FieldType::kInt, std::int64_t{-1}}}, {"note", FieldSpec::optional(...)}.
+/// @return the shared type, to pass to make_event().
+/// Throws asyncflow::Error when the name has no dot, a field name is empty or repeated, or a
+/// field shadows a base field (event_id, event_type, event_time, emit_time, session_id,
+/// backend, task_id, node_id, attributes) or a JSONL column (trace_id, span_id, name,
+/// section). Thread-safe.
+/// @code
+///   static const auto Result = asyncflow::define_event("experiment.Result",
+///       {{"accuracy", asyncflow::FieldType::kDouble},
+///        {"model", {asyncflow::FieldType::kString, "baseline"}}});
+/// @endcode
+EventTypePtr define_event(std::string name,
+                          std::vector<std::pair<std::string, FieldSpec>> fields = {});
+
+/// Builds an event of `type`: a fresh event_id (uuid4, 32 lowercase hex digits), event_time
+/// from `base` or now, emit_time now, `values` checked against the type's fields (missing
+/// fields take their defaults; ints are accepted for double fields).
+/// Throws asyncflow::Error naming the event and field on an unknown field, a wrong type, or a
+/// null for a non-nullable field.
+Event make_event(const EventTypePtr& type, EventBase base,
+                 std::initializer_list<std::pair<std::string_view, FieldValue>> values = {});
+Event make_event(const EventTypePtr& type, EventBase base,
+                 std::vector<std::pair<std::string, FieldValue>> values);
+
+/// The built-in event types (reference §1.2), shared singletons.
+namespace events {
+const EventTypePtr& SessionStarted();
+const EventTypePtr& SessionEnded();  ///< duration_seconds
+const EventTypePtr& TaskCreated();
+const EventTypePtr& TaskSubmitted();
+const EventTypePtr& TaskQueued();
+const EventTypePtr& TaskStarted();
+const EventTypePtr& TaskCompleted();  ///< duration_seconds
+const EventTypePtr& TaskFailed();     ///< duration_seconds, error_type ("unknown")
+const EventTypePtr& TaskCanceled();   ///< duration_seconds
+/// cpu_percent, memory_percent, gpu_percent, gpu_id, disk_read_bytes, disk_write_bytes,
+/// net_sent_bytes, net_recv_bytes (all nullable), resource_scope (derived: "per_gpu" when
+/// gpu_id is set, else "per_node"; callers cannot set it).
+const EventTypePtr& ResourceUpdate();
+/// asyncflow.TaskResolved, defined through define_event() like any custom event.
+const EventTypePtr& TaskResolved();
+}  // namespace events
+
+/// Current wall-clock time as epoch seconds (the reference's time.time()).
+double epoch_seconds() noexcept;
+
+/// A random uuid4 as 32 lowercase hex digits (the reference's uuid.uuid4().hex).
+std::string uuid4_hex();
+
+}  // namespace asyncflow

@@ -1,0 +1,103 @@
+// The built-in event types (reference rhapsody-telemetry.md §1.2, §1.4) and
+// asyncflow.TaskResolved, plus the clock and id helpers events use.
+#include <chrono>
+#include <random>
+
+#include "asyncflow/telemetry/event.hpp"
+
+namespace asyncflow {
+
+namespace {
+
+EventTypePtr builtin(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields = {}) {
+  // Built-ins are not namespaced, so they bypass define_event's checks on purpose.
+  return std::make_shared<const EventType>(std::move(name), std::move(fields));
+}
+
+std::pair<std::string, FieldSpec> duration_field() {
+  return {"duration_seconds", FieldType::kDouble};
+}
+
+}  // namespace
+
+namespace events {
+
+const EventTypePtr& SessionStarted() {
+  static const EventTypePtr t = builtin("SessionStarted");
+  return t;
+}
+const EventTypePtr& SessionEnded() {
+  static const EventTypePtr t = builtin("SessionEnded", {duration_field()});
+  return t;
+}
+const EventTypePtr& TaskCreated() {
+  static const EventTypePtr t = builtin("TaskCreated");
+  return t;
+}
+const EventTypePtr& TaskSubmitted() {
+  static const EventTypePtr t = builtin("TaskSubmitted");
+  return t;
+}
+const EventTypePtr& TaskQueued() {
+  static const EventTypePtr t = builtin("TaskQueued");
+  return t;
+}
+const EventTypePtr& TaskStarted() {
+  static const EventTypePtr t = builtin("TaskStarted");
+  return t;
+}
+const EventTypePtr& TaskCompleted() {
+  static const EventTypePtr t = builtin("TaskCompleted", {duration_field()});
+  return t;
+}
+const EventTypePtr& TaskFailed() {
+  static const EventTypePtr t =
+      builtin("TaskFailed", {duration_field(), {"error_type", {FieldType::kString, "unknown"}}});
+  return t;
+}
+const EventTypePtr& TaskCanceled() {
+  static const EventTypePtr t = builtin("TaskCanceled", {duration_field()});
+  return t;
+}
+const EventTypePtr& ResourceUpdate() {
+  static const EventTypePtr t = builtin(
+      "ResourceUpdate", {{"cpu_percent", FieldSpec::optional(FieldType::kDouble)},
+                         {"memory_percent", FieldSpec::optional(FieldType::kDouble)},
+                         {"gpu_percent", FieldSpec::optional(FieldType::kDouble)},
+                         {"gpu_id", FieldSpec::optional(FieldType::kInt)},
+                         {"disk_read_bytes", FieldSpec::optional(FieldType::kDouble)},
+                         {"disk_write_bytes", FieldSpec::optional(FieldType::kDouble)},
+                         {"net_sent_bytes", FieldSpec::optional(FieldType::kDouble)},
+                         {"net_recv_bytes", FieldSpec::optional(FieldType::kDouble)},
+                         {"resource_scope", {FieldType::kString, "per_node"}}});
+  return t;
+}
+const EventTypePtr& TaskResolved() {
+  static const EventTypePtr t = define_event("asyncflow.TaskResolved");
+  return t;
+}
+
+}  // namespace events
+
+double epoch_seconds() noexcept {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string uuid4_hex() {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  std::uint64_t hi = gen();
+  std::uint64_t lo = gen();
+  hi = (hi & ~0xF000ull) | 0x4000ull;                    // version 4
+  lo = (lo & ~(0x3ull << 62)) | (0x2ull << 62);          // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 15; i >= 0; --i, hi >>= 4) out[static_cast<std::size_t>(i)] = kHex[hi & 0xF];
+  for (int i = 31; i >= 16; --i, lo >>= 4) out[static_cast<std::size_t>(i)] = kHex[lo & 0xF];
+  return out;
+}
+
+}  // namespace asyncflow

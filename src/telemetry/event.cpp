@@ -1,0 +1,219 @@
+// Events, event types and their validation (reference rhapsody-telemetry.md §1).
+#include "asyncflow/telemetry/event.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <random>
+#include <set>
+
+#include "asyncflow/core/errors.hpp"
+
+namespace asyncflow {
+
+namespace {
+
+// The 9 base fields (reference §1.1) and the keys the JSONL writer adds to every event line
+// (§3.2). The reference let custom fields overwrite the latter silently; we refuse them.
+constexpr std::array<std::string_view, 9> kBaseFields = {
+    "event_id", "event_type", "event_time", "emit_time", "session_id",
+    "backend",  "task_id",    "node_id",    "attributes"};
+constexpr std::array<std::string_view, 4> kJsonlColumns = {"trace_id", "span_id", "name",
+                                                           "section"};
+
+FieldValue zero_of(FieldType t) {
+  switch (t) {
+    case FieldType::kBool: return false;
+    case FieldType::kInt: return std::int64_t{0};
+    case FieldType::kDouble: return 0.0;
+    case FieldType::kString: return std::string();
+  }
+  return {};
+}
+
+std::string_view value_kind(const FieldValue& v) {
+  switch (v.index()) {
+    case 0: return "null";
+    case 1: return "bool";
+    case 2: return "int";
+    case 3: return "double";
+    default: return "string";
+  }
+}
+
+/// Converts `v` to field type `t` (int widens to double); nullopt when it does not fit.
+std::optional<FieldValue> coerce(const FieldValue& v, FieldType t) {
+  switch (t) {
+    case FieldType::kBool:
+      if (std::holds_alternative<bool>(v)) return v;
+      break;
+    case FieldType::kInt:
+      if (std::holds_alternative<std::int64_t>(v)) return v;
+      break;
+    case FieldType::kDouble:
+      if (std::holds_alternative<double>(v)) return v;
+      if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+      break;
+    case FieldType::kString:
+      if (std::holds_alternative<std::string>(v)) return v;
+      break;
+  }
+  return std::nullopt;
+}
+
+FieldValue checked_value(const EventType& type, const std::string& field, const FieldSpec& spec,
+                         const FieldValue& v) {
+  if (std::holds_alternative<std::monostate>(v)) {
+    if (spec.nullable) return v;
+    throw Error("event '" + type.name() + "': field '" + field + "' is not nullable");
+  }
+  if (auto c = coerce(v, spec.type)) return *std::move(c);
+  throw Error("event '" + type.name() + "': field '" + field + "' expects " +
+              std::string(to_string(spec.type)) + ", got " + std::string(value_kind(v)));
+}
+
+std::string known_fields(const EventType& type) {
+  std::string out;
+  for (const auto& [name, spec] : type.fields()) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "(none)" : out;
+}
+
+bool is_resource_update(const EventType& type) { return type.name() == "ResourceUpdate"; }
+
+}  // namespace
+
+std::string_view to_string(FieldType type) noexcept {
+  switch (type) {
+    case FieldType::kBool: return "bool";
+    case FieldType::kInt: return "int";
+    case FieldType::kDouble: return "double";
+    case FieldType::kString: return "string";
+  }
+  return "unknown";
+}
+
+FieldSpec::FieldSpec(FieldType t) : type(t), default_value(zero_of(t)) {}
+
+FieldSpec::FieldSpec(FieldType t, FieldValue def) : type(t) {
+  if (std::holds_alternative<std::monostate>(def)) {
+    nullable = true;
+    default_value = std::monostate{};
+    return;
+  }
+  auto c = coerce(def, t);
+  if (!c) {
+    throw Error("field default of type " + std::string(value_kind(def)) + " does not fit " +
+                std::string(to_string(t)));
+  }
+  default_value = *std::move(c);
+}
+
+FieldSpec FieldSpec::optional(FieldType t) { return FieldSpec(t, std::monostate{}); }
+
+EventType::EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields)
+    : name_(std::move(name)), fields_(std::move(fields)) {}
+
+std::optional<std::size_t> EventType::index_of(std::string_view field) const noexcept {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    if (fields_[i].first == field) return i;
+  }
+  return std::nullopt;
+}
+
+EventTypePtr define_event(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields) {
+  if (name.find('.') == std::string::npos || name.front() == '.' || name.back() == '.') {
+    throw Error("define_event: name '" + name +
+                "' must be namespaced (e.g. 'asyncflow.X'). Flat names risk collisions "
+                "across systems.");
+  }
+  std::vector<std::string> shadowing;
+  std::set<std::string> seen;
+  for (const auto& [field, spec] : fields) {
+    if (field.empty()) throw Error("define_event '" + name + "': empty field name");
+    if (!seen.insert(field).second) {
+      throw Error("define_event '" + name + "': field '" + field + "' is declared twice");
+    }
+    if (std::find(kBaseFields.begin(), kBaseFields.end(), field) != kBaseFields.end() ||
+        std::find(kJsonlColumns.begin(), kJsonlColumns.end(), field) != kJsonlColumns.end()) {
+      shadowing.push_back(field);
+    }
+  }
+  if (!shadowing.empty()) {
+    std::sort(shadowing.begin(), shadowing.end());
+    std::string list;
+    for (const auto& f : shadowing) list += (list.empty() ? "'" : ", '") + f + "'";
+    throw Error("define_event '" + name + "': fields [" + list +
+                "] shadow core event fields or JSONL columns. Custom events must not redefine "
+                "the base schema.");
+  }
+  return std::make_shared<const EventType>(std::move(name), std::move(fields));
+}
+
+Event make_event(const EventTypePtr& type, EventBase base,
+                 std::initializer_list<std::pair<std::string_view, FieldValue>> values) {
+  std::vector<std::pair<std::string, FieldValue>> v;
+  v.reserve(values.size());
+  for (const auto& [key, value] : values) v.emplace_back(std::string(key), value);
+  return make_event(type, std::move(base), std::move(v));
+}
+
+Event make_event(const EventTypePtr& type, EventBase base,
+                 std::vector<std::pair<std::string, FieldValue>> values) {
+  if (!type) throw Error("make_event: null event type");
+  const double now = epoch_seconds();
+  Event e;
+  e.type_ = type;
+  e.values_.reserve(type->fields().size());
+  for (const auto& [name, spec] : type->fields()) e.values_.push_back(spec.default_value);
+  for (auto& [field, value] : values) {
+    auto idx = type->index_of(field);
+    if (!idx || (is_resource_update(*type) && field == "resource_scope")) {
+      throw Error("event '" + type->name() + "': unknown field '" + field +
+                  "' (fields: " + known_fields(*type) + ")");
+    }
+    e.values_[*idx] = checked_value(*type, field, type->fields()[*idx].second, value);
+  }
+  if (is_resource_update(*type)) {  // derived, never set by callers (reference §1.4)
+    const bool per_gpu =
+        !std::holds_alternative<std::monostate>(e.values_[*type->index_of("gpu_id")]);
+    e.values_[*type->index_of("resource_scope")] = std::string(per_gpu ? "per_gpu" : "per_node");
+  }
+  e.event_id_ = uuid4_hex();
+  e.event_time_ = base.event_time.value_or(now);
+  e.emit_time_ = now;
+  e.base_ = std::move(base);
+  return e;
+}
+
+const FieldValue* Event::attribute(std::string_view key) const noexcept {
+  for (const auto& [k, v] : base_.attributes) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+const FieldValue& Event::field(std::string_view name) const {
+  auto idx = type_->index_of(name);
+  if (!idx) {
+    throw Error("event '" + type_->name() + "' has no field '" + std::string(name) +
+                "' (fields: " + known_fields(*type_) + ")");
+  }
+  return values_[*idx];
+}
+
+double Event::number(std::string_view name) const {
+  const FieldValue& v = field(name);
+  if (auto* d = std::get_if<double>(&v)) return *d;
+  if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  throw Error("event '" + type_->name() + "': field '" + std::string(name) + "' is " +
+              std::string(value_kind(v)) + ", not a number");
+}
+
+const std::string& Event::text(std::string_view name) const {
+  const FieldValue& v = field(name);
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  throw Error("event '" + type_->name() + "': field '" + std::string(name) + "' is " +
+              std::string(value_kind(v)) + ", not a string");
+}
+
+}  // namespace asyncflow
