@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "asyncflow/detail/cpu_relax.hpp"
+#include "asyncflow/detail/spin_wait.hpp"
 
 namespace asyncflow {
 
@@ -82,13 +82,11 @@ class ThreadPoolBackend::Impl {
       } else {
         spin_for_work();
         std::unique_lock lock(mu_);
+        spinning_.fetch_sub(1, std::memory_order_seq_cst);  // under mu_: see spinning_
         if (queue_.empty()) {
-          spinning_.fetch_sub(1, std::memory_order_seq_cst);
           sleeping_.fetch_add(1, std::memory_order_seq_cst);
           cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
           sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-        } else {
-          spinning_.fetch_sub(1, std::memory_order_seq_cst);
         }
         if (queue_.empty()) break;  // stopping_ and nothing left to run
         task = queue_.front();
@@ -141,17 +139,11 @@ class ThreadPoolBackend::Impl {
   // producer on small machines.
   void spin_for_work() {
     spinning_.fetch_add(1, std::memory_order_seq_cst);
-    for (int i = 0; i < kSpinRounds; ++i) {
-      if (queued_.load(std::memory_order_relaxed) != 0) return;
-      if (i < kPauseRounds) {
-        detail::cpu_relax();
-      } else {
-        std::this_thread::yield();
-      }
-    }
+    detail::spin_until([this] { return queued_.load(std::memory_order_relaxed) != 0; },
+                       kPauseRounds, kYieldRounds);
   }
   static constexpr int kPauseRounds = 64;
-  static constexpr int kSpinRounds = 64 + 100;
+  static constexpr int kYieldRounds = 100;
 };
 
 std::shared_ptr<ThreadPoolBackend> ThreadPoolBackend::create(ThreadPoolOptions options) {

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <thread>
 
-#include "asyncflow/detail/cpu_relax.hpp"
+#include "asyncflow/detail/spin_wait.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
 
@@ -35,7 +35,7 @@ struct BlockingWaiter final : Waiter {
 };
 
 constexpr int kWaitPauseRounds = 64;
-constexpr int kWaitSpinRounds = 64 + 32;
+constexpr int kWaitYieldRounds = 32;
 
 void append_uid(std::string& out, const char* prefix, std::uint64_t n) {
   char digits[24];
@@ -94,15 +94,9 @@ bool Node::wait(std::int64_t timeout_ns) const {
   if (finished()) return true;
   // Tasks are often moments from done when someone waits for them (a get() loop over the
   // handles of a fan-out): a short poll avoids a futex sleep and wake-up per handle.
-  if (timeout_ns != 0) {
-    for (int i = 0; i < kWaitSpinRounds; ++i) {
-      if (i < kWaitPauseRounds) {
-        cpu_relax();
-      } else {
-        std::this_thread::yield();
-      }
-      if (finished()) return true;
-    }
+  if (timeout_ns != 0 &&
+      spin_until([this] { return finished(); }, kWaitPauseRounds, kWaitYieldRounds)) {
+    return true;
   }
   auto* w = new BlockingWaiter;
   if (!const_cast<Node*>(this)->add_waiter(w)) {

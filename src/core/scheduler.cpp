@@ -8,7 +8,6 @@
 // (launch, run, cancel, resume) drains it, so completions never recurse (a noop chain of a
 // million levels runs in constant stack), and tasks made ready together are handed to their
 // backend as one batch. Work per completion is O(number of its dependents).
-#include <cstring>
 #include <vector>
 
 #include "asyncflow/core/engine.hpp"
@@ -297,7 +296,7 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
   return true;
 }
 
-void launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
+void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
   DispatchGuard guard;
   node->engine = core;
   const bool is_block = node->kind() == TaskKind::kBlock;
@@ -413,10 +412,6 @@ void Node::DepEdge::fire() noexcept {
   Node* o = owner;
   if (o->join.fetch_sub(1, std::memory_order_acq_rel) == 1) make_ready(o);
   o->release();
-}
-
-void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
-  launch(core, node, deps);
 }
 
 void schedule_resume(std::coroutine_handle<> h, CoContext* ctx) noexcept {

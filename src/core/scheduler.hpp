@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <exception>
-#include <span>
 
 #include "asyncflow/core/task_state.hpp"
 #include "asyncflow/detail/node.hpp"
@@ -30,7 +29,6 @@ void make_ready(Node* node) noexcept;
 /// Returns false when the node was not in an allowed state (someone else finished it).
 bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
             std::exception_ptr error) noexcept;
-void launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept;
 bool cancel(Node* node) noexcept;
 /// Backend entry: runs a submitted task (dry: without its body).
 void run_task(Node* node, bool dry) noexcept;

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
-#include <random>
 #include <set>
 
 #include "asyncflow/core/errors.hpp"
