@@ -8,6 +8,8 @@ packages=(
   build-essential g++ cmake ninja-build pkg-config  # toolchain (presets need cmake >= 3.25)
   libgtest-dev libgmock-dev googletest              # tests (GoogleTest + gmock)
   libbenchmark-dev                                  # bench/ (release preset)
+  nlohmann-json3-dev                                # checkpoint reader
+  python3-pandas                                    # checkpoint test: pandas reads our JSONL
 )
 
 missing=()
