@@ -9,6 +9,8 @@
 #include "engine_core.hpp"
 #include "random_id.hpp"
 #include "scheduler.hpp"
+#include "telemetry_bridge.hpp"
+#include "asyncflow/core/this_task.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -142,6 +144,13 @@ void WorkflowEngine::shutdown() {
     std::unique_lock idle(core_->idle_mu);
     core_->idle_cv.wait(idle, [this] { return core_->live.load(std::memory_order_acquire) == 0; });
   }
+  // Every task has ended, so every lifecycle event has been emitted: end the session.
+  std::shared_ptr<TelemetryManager> telemetry;
+  {
+    std::lock_guard telemetry_lock(core_->telemetry_mu);
+    telemetry = core_->telemetry;
+  }
+  if (telemetry) telemetry->stop();
   // Releasing our references stops backends nobody else owns (their destructors join).
   std::vector<std::shared_ptr<Backend>> backends;
   {
@@ -150,6 +159,31 @@ void WorkflowEngine::shutdown() {
   }
   backends.clear();
   core_->shutdown_done = true;
+}
+
+std::shared_ptr<TelemetryManager> WorkflowEngine::start_telemetry(TelemetryOptions options) {
+  std::lock_guard shutdown_lock(core_->shutdown_mu);
+  if (core_->shutting_down.load(std::memory_order_acquire)) {
+    throw EngineShutdownError("engine '" + core_->uid +
+                              "' has been shut down; telemetry cannot start");
+  }
+  std::lock_guard lock(core_->telemetry_mu);
+  if (core_->telemetry) {
+    throw Error("telemetry is already started on engine '" + core_->uid +
+                "' (one session per engine); use engine.telemetry()");
+  }
+  auto manager = TelemetryManager::start(core_->uid, std::move(options), &this_task::uid);
+  core_->telemetry = manager;
+  set_observer(std::make_shared<detail::TelemetryBridge>(manager));
+  return manager;
+}
+
+std::shared_ptr<TelemetryManager> WorkflowEngine::telemetry() const {
+  std::lock_guard lock(core_->telemetry_mu);
+  if (!core_->telemetry) {
+    throw Error("Telemetry not started. Call engine.start_telemetry() first.");
+  }
+  return core_->telemetry;
 }
 
 bool WorkflowEngine::is_shut_down() const noexcept {

@@ -14,6 +14,7 @@
 #include "asyncflow/backend/backend.hpp"
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/detail/node.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 
 namespace asyncflow::detail {
 
@@ -43,10 +44,19 @@ class EngineCore {
   std::mutex observers_mu;
   std::vector<std::shared_ptr<EngineObserver>> observers_kept;  // guarded by observers_mu
 
+  std::mutex telemetry_mu;
+  std::shared_ptr<TelemetryManager> telemetry;  // guarded by telemetry_mu
+
   std::mutex shutdown_mu;
   bool shutdown_done = false;  // guarded by shutdown_mu
 
+#ifdef ASYNCFLOW_NO_OBSERVER
+  // Benchmark-only build (asyncflow_bench_no_telemetry): no observer branch at all, the
+  // floor against which "telemetry off" is measured.
+  static constexpr EngineObserver* obs() noexcept { return nullptr; }
+#else
   EngineObserver* obs() const noexcept { return observer.load(std::memory_order_acquire); }
+#endif
   Backend* find_backend(std::string_view name) const noexcept;  // requires backends_mu
   void task_finished_accounting() noexcept;
 };

@@ -52,7 +52,11 @@ WorkflowScope::WorkflowScope(detail::EngineCore* core, std::string id)
   detail::ScopeFrame*& top = owner_ != nullptr ? owner_->top : detail::thread_scope_top();
   frame_.prev = top;
   top = &frame_;
-  if (auto* obs = core_->obs()) obs->on_workflow_begin(*frame_.workflow_id);
+  if (auto* obs = core_->obs()) {
+    const std::string* parent =
+        enclosing != nullptr && enclosing->workflow_id ? enclosing->workflow_id.get() : nullptr;
+    obs->on_workflow_begin(*frame_.workflow_id, parent != nullptr ? *parent : std::string_view());
+  }
 }
 
 WorkflowScope::~WorkflowScope() {

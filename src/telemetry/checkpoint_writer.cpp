@@ -1,0 +1,114 @@
+// CheckpointWriter: POSIX file I/O for the JSONL checkpoint (docs/checkpoint-format.md).
+//
+// Unbuffered on purpose: the dispatcher already hands over whole batches, so one write() per
+// batch gives readers (and `tail -f`) whole lines at once, and nothing sits in a user-space
+// buffer when the process dies. The reference buffered 128 KiB and flushed only on its
+// checkpoint timer (reference rhapsody-telemetry.md §3.1).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "asyncflow/core/errors.hpp"
+#include "asyncflow/telemetry/checkpoint.hpp"
+
+namespace asyncflow {
+
+namespace {
+
+// Built with append, not "'" + s + "'": GCC 12 reports a false -Wrestrict on the latter
+// (GCC bug 105651).
+std::string quoted(const std::filesystem::path& p) {
+  std::string out;
+  out.reserve(p.native().size() + 2);
+  out.append(1, '\'').append(p.native()).append(1, '\'');
+  return out;
+}
+
+}  // namespace
+
+CheckpointWriter::CheckpointWriter(const std::filesystem::path& dir, std::string_view session_id,
+                                   std::int64_t epoch_seconds) {
+  // The id becomes part of a file name; a '/' would put the file somewhere else.
+  if (session_id.find('/') != std::string_view::npos ||
+      session_id.find('\0') != std::string_view::npos) {
+    throw Error("checkpoint: session id '" + std::string(session_id) +
+                "' cannot be used in a file name");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    throw Error("checkpoint: cannot create directory " + quoted(dir) + ": " + ec.message());
+  }
+  path_ = dir / (std::string(session_id) + "." + std::to_string(epoch_seconds) +
+                 ".telemetry.jsonl");
+  do {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  } while (fd_ < 0 && errno == EINTR);
+  if (fd_ < 0) {
+    throw Error("checkpoint: cannot open " + quoted(path_) + ": " + std::strerror(errno));
+  }
+}
+
+CheckpointWriter::~CheckpointWriter() { close(); }
+
+bool CheckpointWriter::append(std::string_view lines) noexcept {
+  // Sticky failure (STYLE G15): after one failed or short write the file may end in a torn
+  // line. Writing more after it would put that torn line in the middle, where readers reject
+  // the file, so everything later is counted as lost instead.
+  if (fd_ < 0 || !last_error_.empty()) {
+    bytes_lost_ += lines.size();
+    if (last_error_.empty()) {
+      try {
+        last_error_ = "checkpoint " + quoted(path_) + " is closed";
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the count still tells
+      }
+    }
+    return false;
+  }
+  const char* p = lines.data();
+  std::size_t left = lines.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n > 0) {
+      p += n;
+      left -= static_cast<std::size_t>(n);
+      bytes_written_ += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    const int err = n < 0 ? errno : ENOSPC;  // write() of 0 bytes to a regular file: no room
+    bytes_lost_ += left;
+    try {
+      last_error_ = "checkpoint: write to " + quoted(path_) + " failed: " + std::strerror(err);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; bytes_lost_ still counts
+    }
+    return false;
+  }
+  return true;
+}
+
+void CheckpointWriter::close() noexcept {
+  if (fd_ < 0) return;
+  // EINVAL/EROFS: the file does not support syncing (a pipe or a device); nothing to lose.
+  if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS && last_error_.empty()) {
+    try {
+      last_error_ = "checkpoint: fdatasync of " + quoted(path_) + " failed: " +
+                    std::strerror(errno);
+    } catch (...) {  // NOLINT(bugprone-empty-catch)
+    }
+  }
+  // No retry on EINTR: Linux releases the descriptor before reporting it.
+  if (::close(fd_) != 0 && errno != EINTR && last_error_.empty()) {
+    try {
+      last_error_ = "checkpoint: close of " + quoted(path_) + " failed: " + std::strerror(errno);
+    } catch (...) {  // NOLINT(bugprone-empty-catch)
+    }
+  }
+  fd_ = -1;
+}
+
+}  // namespace asyncflow

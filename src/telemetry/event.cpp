@@ -78,6 +78,13 @@ std::string known_fields(const EventType& type) {
 
 bool is_resource_update(const EventType& type) { return type.name() == "ResourceUpdate"; }
 
+/// ResourceUpdate's resource_scope is derived, never set by callers (reference §1.4).
+void derive_resource_scope(const EventType& type, std::vector<FieldValue>& values) {
+  if (!is_resource_update(type)) return;
+  const bool per_gpu = !std::holds_alternative<std::monostate>(values[*type.index_of("gpu_id")]);
+  values[*type.index_of("resource_scope")] = std::string(per_gpu ? "per_gpu" : "per_node");
+}
+
 }  // namespace
 
 std::string_view to_string(FieldType type) noexcept {
@@ -171,14 +178,33 @@ Event make_event(const EventTypePtr& type, EventBase base,
     }
     e.values_[*idx] = checked_value(*type, field, type->fields()[*idx].second, value);
   }
-  if (is_resource_update(*type)) {  // derived, never set by callers (reference §1.4)
-    const bool per_gpu =
-        !std::holds_alternative<std::monostate>(e.values_[*type->index_of("gpu_id")]);
-    e.values_[*type->index_of("resource_scope")] = std::string(per_gpu ? "per_gpu" : "per_node");
-  }
+  derive_resource_scope(*type, e.values_);
   e.event_id_ = uuid4_hex();
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
+  e.base_ = std::move(base);
+  return e;
+}
+
+Event restore_event(const EventTypePtr& type, std::string event_id, double event_time,
+                    double emit_time, EventBase base, std::vector<FieldValue> values) {
+  if (!type) throw Error("restore_event: null event type");
+  const auto& fields = type->fields();
+  if (values.size() != fields.size()) {
+    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) +
+                " values for " + std::to_string(fields.size()) + " fields (" +
+                known_fields(*type) + ")");
+  }
+  Event e;
+  e.type_ = type;
+  e.values_.reserve(fields.size());
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    e.values_.push_back(checked_value(*type, fields[i].first, fields[i].second, values[i]));
+  }
+  derive_resource_scope(*type, e.values_);
+  e.event_id_ = std::move(event_id);
+  e.event_time_ = event_time;
+  e.emit_time_ = emit_time;
   e.base_ = std::move(base);
   return e;
 }

@@ -1,0 +1,412 @@
+// EventBus: a bounded multi-producer ring (Vyukov-style, one sequence number per slot) drained
+// by one dispatcher thread in batches.
+//
+// Thread safety. Producers (any thread) touch only enqueue_pos_, the slots and the wake-up
+// flags; the dispatcher alone reads slots and owns dequeue_pos_ and batch_. Invariants:
+//  1. A slot at ring index i is free for position p (p & mask == i) when its seq == p, and
+//     holds the event of position p when its seq == p + 1. A producer claims p with a CAS on
+//     enqueue_pos_, moves the event in and publishes seq = p + 1; the dispatcher moves it out
+//     and frees the slot for the next lap with seq = p + capacity. Positions are 63-bit and
+//     never wrap in practice.
+//  2. Bit 63 of enqueue_pos_ (kClosed) is set once, by stop(). A claim is a CAS that expects
+//     the bit clear, so after the fetch_or no position can be claimed, and every position
+//     below the closed value is published by its producer without waiting. The dispatcher
+//     therefore knows exactly which events it still owes: it hands them to the handler until
+//     the drain deadline, then discards and counts the rest, and only then exits.
+//  3. Lost wake-ups are excluded by seq_cst pairs (no standalone fences: GCC's -Wtsan rejects
+//     them under TSan). The dispatcher stores sleeping_ = 1, then reloads the next slot's seq
+//     and the stop flag; a producer stores the slot's seq, then loads sleeping_. One of the
+//     two sees the other. Likewise a waiting producer or flush() increments waiters_ and then
+//     re-reads freed_pos_/done_pos_, while the dispatcher stores those and then loads
+//     waiters_; it then notifies under wait_mu_, which the waiter holds from its check until
+//     it sleeps.
+#include "asyncflow/telemetry/event_bus.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncflow/core/errors.hpp"
+#include "asyncflow/detail/spin_wait.hpp"
+
+namespace asyncflow {
+
+namespace {
+
+// A slot is claimed before its event is moved in; a move that could throw would leave a
+// claimed position that is never published and stall the dispatcher forever.
+static_assert(std::is_nothrow_move_constructible_v<Event>);
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;
+constexpr std::uint64_t kNoDiscard = std::numeric_limits<std::uint64_t>::max();
+constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
+// Keeps bit_ceil defined and positions far below kClosed; no machine has the memory anyway.
+constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 40;
+
+// Keeps a producer's hot counter and the dispatcher's state on separate cache lines.
+constexpr std::size_t kCacheLine = 64;
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// now + timeout on the steady clock in ns, saturating (a timeout of nanoseconds::max() means
+// "no deadline" rather than an overflow).
+std::int64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
+  const std::int64_t now = now_ns();
+  const std::int64_t t = std::max<std::int64_t>(timeout.count(), 0);
+  return t >= kNoDeadline - now ? kNoDeadline : now + t;
+}
+
+Clock::time_point to_time_point(std::int64_t ns) noexcept {
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+}  // namespace
+
+struct EventBus::Impl {
+  Impl(BusOptions options, BatchHandler h);
+
+  bool emit(Event&& event);
+  bool flush(std::chrono::nanoseconds timeout);
+  bool stop(std::chrono::nanoseconds timeout);
+  bool on_dispatcher_thread() const noexcept;
+
+  enum class Push { kPushed, kFull, kClosed };
+
+  struct Slot {
+    std::atomic<std::uint64_t> seq{0};
+    std::optional<Event> event;
+  };
+
+  Push try_push(Event& event) noexcept;
+  void wait_for_space(std::uint64_t seen_freed);
+  void count_dropped(std::uint64_t n) noexcept { dropped_.fetch_add(n, std::memory_order_relaxed); }
+  void wake_dispatcher() noexcept;
+  void notify_waiters() noexcept;
+  void begin_stop(std::int64_t deadline) noexcept;
+
+  // Dispatcher thread only.
+  void run() noexcept;
+  bool next_ready() const noexcept;
+  void take_batch() noexcept;
+  void deliver() noexcept;
+  void discard_rest(std::uint64_t end) noexcept;
+  void sleep_until_work() noexcept;
+
+  // Immutable after construction.
+  const std::uint64_t capacity_;
+  const std::uint64_t mask_;
+  const std::size_t max_batch_;  // min(options.max_batch, capacity_): batch_ never reallocates
+  const OverflowPolicy overflow_;
+  const BatchHandler handler_;
+  const std::unique_ptr<Slot[]> slots_;
+
+  // Stop state: read by the dispatcher once per batch, written once by stop(), after the
+  // drain deadline and the kClosed bit.
+  alignas(kCacheLine) std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> deadline_ns_{kNoDeadline};
+
+  // Claimed positions | kClosed. The only line every emit() writes.
+  alignas(kCacheLine) std::atomic<std::uint64_t> enqueue_pos_{0};
+
+  // 1 while the dispatcher sleeps (or is about to); read by every emit(), so it gets a line of
+  // its own that stays shared in the producers' caches while the dispatcher is awake.
+  alignas(kCacheLine) std::atomic<std::uint32_t> sleeping_{0};
+
+  // Progress, published by the dispatcher once per batch for kBlock producers and flush().
+  alignas(kCacheLine) std::atomic<std::uint64_t> freed_pos_{0};  // slots below are free again
+  std::atomic<std::uint64_t> done_pos_{0};               // events below were handled or discarded
+  std::atomic<std::uint64_t> discard_from_{kNoDiscard};  // first position discarded at stop
+  std::atomic<std::uint64_t> handled_{0};
+  std::atomic<std::uint64_t> handler_errors_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+
+  // Threads blocked in wait_for_space() or flush(). They sleep on wait_cv_ under wait_mu_.
+  alignas(kCacheLine) std::atomic<std::uint32_t> waiters_{0};
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+
+  // Dispatcher-owned.
+  alignas(kCacheLine) std::uint64_t dequeue_pos_ = 0;
+  std::vector<Event> batch_;
+
+  // Serializes stop() callers (never taken on the dispatcher thread, which stop() joins).
+  std::mutex stop_mu_;
+  bool stopped_ = false;      // guarded by stop_mu_
+  bool stop_result_ = false;  // guarded by stop_mu_
+  std::thread thread_;        // started last; joined under stop_mu_
+
+  // Before sleeping, the dispatcher polls for a short while: a producer emitting one event at
+  // a time would otherwise pay a futex wake-up for most events. Yields keep the core free for
+  // that producer on small machines (the same trade-off as the thread pool's idle workers).
+  static constexpr int kDispatchPauseRounds = 64;
+  static constexpr int kDispatchYieldRounds = 32;
+  // A kBlock producer facing a full ring polls briefly before sleeping: a dispatcher that keeps
+  // up frees a whole batch of slots within microseconds.
+  static constexpr int kSpacePauseRounds = 64;
+  static constexpr int kSpaceYieldRounds = 16;
+};
+
+namespace {
+// The bus whose dispatcher runs on this thread (emit() uses it to avoid waiting on itself).
+thread_local const void* tl_dispatcher = nullptr;
+}  // namespace
+
+EventBus::Impl::Impl(BusOptions options, BatchHandler h)
+    : capacity_(std::bit_ceil(std::clamp<std::uint64_t>(options.capacity, 2, kMaxCapacity))),
+      mask_(capacity_ - 1),
+      max_batch_(static_cast<std::size_t>(std::min<std::uint64_t>(options.max_batch, capacity_))),
+      overflow_(options.overflow),
+      handler_(std::move(h)),
+      slots_(std::make_unique<Slot[]>(capacity_)) {
+  for (std::uint64_t i = 0; i < capacity_; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
+  batch_.reserve(max_batch_);
+  // Every member is ready: only now may the dispatcher see `this`.
+  thread_ = std::thread([this] { run(); });
+}
+
+bool EventBus::Impl::on_dispatcher_thread() const noexcept { return tl_dispatcher == this; }
+
+EventBus::Impl::Push EventBus::Impl::try_push(Event& event) noexcept {
+  std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((pos & kClosed) != 0) return Push::kClosed;
+    Slot& slot = slots_[pos & mask_];
+    const std::uint64_t seq = slot.seq.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::int64_t>(seq - pos);
+    if (diff == 0) {
+      if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        slot.event.emplace(std::move(event));
+        // seq_cst store, then seq_cst load of sleeping_: see invariant 3.
+        slot.seq.store(pos + 1, std::memory_order_seq_cst);
+        if (sleeping_.load(std::memory_order_seq_cst) != 0) wake_dispatcher();
+        return Push::kPushed;
+      }
+      // The failed CAS reloaded pos.
+    } else if (diff < 0) {
+      return Push::kFull;  // the slot still holds the event of the previous lap
+    } else {
+      pos = enqueue_pos_.load(std::memory_order_relaxed);  // another producer got there first
+    }
+  }
+}
+
+bool EventBus::Impl::emit(Event&& event) {
+  for (;;) {
+    Push r = try_push(event);
+    if (r == Push::kPushed) return true;
+    // Re-entrant emit under kBlock: waiting on the dispatcher from the dispatcher thread
+    // would deadlock (no one else frees slots), so the handler's events are dropped instead.
+    if (r == Push::kClosed || overflow_ == OverflowPolicy::kDropNewest || on_dispatcher_thread()) {
+      count_dropped(1);
+      return false;
+    }
+    // Read the progress mark before the retry so that no slot freed after it is missed.
+    const std::uint64_t seen = freed_pos_.load(std::memory_order_seq_cst);
+    r = try_push(event);
+    if (r == Push::kPushed) return true;
+    if (r == Push::kClosed) {
+      count_dropped(1);
+      return false;
+    }
+    wait_for_space(seen);
+  }
+}
+
+void EventBus::Impl::wait_for_space(std::uint64_t seen_freed) {
+  auto progressed = [&] {
+    return freed_pos_.load(std::memory_order_seq_cst) != seen_freed ||
+           stopping_.load(std::memory_order_seq_cst);
+  };
+  if (detail::spin_until(progressed, kSpacePauseRounds, kSpaceYieldRounds)) return;
+  std::unique_lock lock(wait_mu_);
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  wait_cv_.wait(lock, progressed);
+  waiters_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void EventBus::Impl::wake_dispatcher() noexcept {
+  if (sleeping_.exchange(0, std::memory_order_seq_cst) != 0) sleeping_.notify_one();
+}
+
+void EventBus::Impl::notify_waiters() noexcept {
+  if (waiters_.load(std::memory_order_seq_cst) == 0) return;
+  { std::lock_guard lock(wait_mu_); }  // a waiter between its check and its wait holds it
+  wait_cv_.notify_all();
+}
+
+bool EventBus::Impl::flush(std::chrono::nanoseconds timeout) {
+  const std::uint64_t target = enqueue_pos_.load(std::memory_order_seq_cst) & ~kClosed;
+  auto reached = [&] { return done_pos_.load(std::memory_order_seq_cst) >= target; };
+  // On the dispatcher thread the events before `target` include the batch being handled:
+  // waiting would never end.
+  if (!reached() && !on_dispatcher_thread()) {
+    std::unique_lock lock(wait_mu_);
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    wait_cv_.wait_until(lock, to_time_point(deadline_after(timeout)), reached);
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // done_pos_ also moves past events discarded at stop; those were not handled.
+  return reached() && discard_from_.load(std::memory_order_acquire) >= target;
+}
+
+void EventBus::Impl::begin_stop(std::int64_t deadline) noexcept {
+  // The first caller's deadline wins; it is visible before stopping_ (both seq_cst).
+  std::int64_t none = kNoDeadline;
+  deadline_ns_.compare_exchange_strong(none, deadline, std::memory_order_seq_cst);
+  // Close before stopping_: a dispatcher that sees stopping_ must also see the final claim
+  // count, or it could exit while a later claim is still on its way.
+  enqueue_pos_.fetch_or(kClosed, std::memory_order_seq_cst);
+  stopping_.store(true, std::memory_order_seq_cst);
+  wake_dispatcher();
+  { std::lock_guard lock(wait_mu_); }  // kBlock producers and flushers re-check stopping_
+  wait_cv_.notify_all();
+}
+
+bool EventBus::Impl::stop(std::chrono::nanoseconds timeout) {
+  const std::int64_t deadline = deadline_after(timeout);
+  if (on_dispatcher_thread()) {
+    // Misuse (documented): the dispatcher cannot join itself. Close intake and let the
+    // owner's stop() or the destructor drain and join.
+    begin_stop(deadline);
+    return false;
+  }
+  std::lock_guard lock(stop_mu_);
+  if (!stopped_) {
+    begin_stop(deadline);
+    thread_.join();
+    stopped_ = true;
+    stop_result_ = discard_from_.load(std::memory_order_acquire) == kNoDiscard;
+  }
+  return stop_result_;
+}
+
+bool EventBus::Impl::next_ready() const noexcept {
+  return slots_[dequeue_pos_ & mask_].seq.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+}
+
+void EventBus::Impl::take_batch() noexcept {
+  while (batch_.size() < max_batch_) {
+    Slot& slot = slots_[dequeue_pos_ & mask_];
+    if (slot.seq.load(std::memory_order_acquire) != dequeue_pos_ + 1) break;
+    batch_.push_back(std::move(*slot.event));  // no reallocation: reserved max_batch_
+    slot.event.reset();
+    slot.seq.store(dequeue_pos_ + capacity_, std::memory_order_release);
+    ++dequeue_pos_;
+  }
+  if (batch_.empty()) return;
+  // Free the slots before the handler runs, so producers refill while it works.
+  freed_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
+  notify_waiters();
+}
+
+void EventBus::Impl::deliver() noexcept {
+  try {
+    handler_(std::span<Event>(batch_));
+  } catch (...) {
+    // G6: a broken subscriber must not take the bus down; the count is exported as a metric.
+    handler_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  handled_.fetch_add(batch_.size(), std::memory_order_relaxed);
+  batch_.clear();
+  done_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
+  notify_waiters();
+}
+
+void EventBus::Impl::discard_rest(std::uint64_t end) noexcept {
+  discard_from_.store(dequeue_pos_, std::memory_order_release);
+  const std::uint64_t n = end - dequeue_pos_;
+  while (dequeue_pos_ != end) {
+    // Claimed below `end` means published without waiting (invariant 2): spin until it is.
+    detail::spin_until([this] { return next_ready(); }, 0, std::numeric_limits<int>::max());
+    Slot& slot = slots_[dequeue_pos_ & mask_];
+    slot.event.reset();
+    slot.seq.store(dequeue_pos_ + capacity_, std::memory_order_release);
+    ++dequeue_pos_;
+  }
+  count_dropped(n);
+  freed_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
+  done_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
+  notify_waiters();
+}
+
+void EventBus::Impl::sleep_until_work() noexcept {
+  auto work = [this] { return next_ready() || stopping_.load(std::memory_order_seq_cst); };
+  if (detail::spin_until(work, kDispatchPauseRounds, kDispatchYieldRounds)) return;
+  sleeping_.store(1, std::memory_order_seq_cst);
+  if (work()) {
+    sleeping_.store(0, std::memory_order_relaxed);
+    return;
+  }
+  sleeping_.wait(1, std::memory_order_seq_cst);  // returns once a producer or stop() cleared it
+}
+
+void EventBus::Impl::run() noexcept {
+  tl_dispatcher = this;
+  for (;;) {
+    if (stopping_.load(std::memory_order_seq_cst)) {
+      const std::uint64_t end = enqueue_pos_.load(std::memory_order_seq_cst) & ~kClosed;
+      if (dequeue_pos_ == end) break;
+      if (now_ns() >= deadline_ns_.load(std::memory_order_seq_cst)) {
+        discard_rest(end);
+        break;
+      }
+    }
+    take_batch();
+    if (!batch_.empty()) {
+      deliver();
+    } else if (stopping_.load(std::memory_order_seq_cst)) {
+      std::this_thread::yield();  // a producer claimed a slot before the close and is filling it
+    } else {
+      sleep_until_work();
+    }
+  }
+  tl_dispatcher = nullptr;
+}
+
+EventBus::EventBus(BusOptions options, BatchHandler handler) {
+  if (options.max_batch == 0) throw Error("EventBus: max_batch must be at least 1");
+  if (!handler) throw Error("EventBus: the batch handler is empty");
+  impl_ = std::make_unique<Impl>(options, std::move(handler));
+}
+
+EventBus::~EventBus() { stop(std::chrono::seconds(5)); }
+
+bool EventBus::emit(Event&& event) { return impl_->emit(std::move(event)); }
+
+bool EventBus::flush(std::chrono::nanoseconds timeout) { return impl_->flush(timeout); }
+
+bool EventBus::stop(std::chrono::nanoseconds timeout) { return impl_->stop(timeout); }
+
+bool EventBus::running() const noexcept {
+  return !impl_->stopping_.load(std::memory_order_acquire);
+}
+
+std::uint64_t EventBus::dropped() const noexcept {
+  return impl_->dropped_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t EventBus::handled() const noexcept {
+  return impl_->handled_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t EventBus::handler_errors() const noexcept {
+  return impl_->handler_errors_.load(std::memory_order_relaxed);
+}
+
+bool EventBus::on_dispatcher_thread() const noexcept { return impl_->on_dispatcher_thread(); }
+
+}  // namespace asyncflow

@@ -1,0 +1,391 @@
+// JSONL line formatting (docs/checkpoint-format.md). Hand-written rather than built on a JSON
+// library: the dispatcher formats every event on the telemetry hot path, and building a DOM
+// per line costs several allocations per key. Here a line is appended straight into the
+// caller's reused buffer, so a batch allocates nothing once the buffer has grown.
+//
+// The output matches Python's json.dumps(obj) byte for byte (separators ", " and ": ", floats
+// as repr(), NaN/Infinity as bare tokens), except that non-ASCII UTF-8 is passed through
+// instead of being escaped as \uXXXX (ensure_ascii): both parse to the same strings.
+#include "asyncflow/telemetry/jsonl.hpp"
+
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <system_error>
+#include <variant>
+
+namespace asyncflow::jsonl {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// Bytes that cannot be copied verbatim into a JSON string: 1 = escape, 2 = start of a
+// non-ASCII UTF-8 sequence (validated before it is copied). json.dumps escapes DEL (0x7f) too.
+constexpr std::array<std::uint8_t, 256> kStringClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = 1;
+  t['\\'] = 1;
+  t[0x7f] = 1;
+  for (int c = 0x80; c < 0x100; ++c) t[static_cast<std::size_t>(c)] = 2;
+  return t;
+}();
+
+void append_int(std::string& out, std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+void append_uint(std::string& out, std::uint64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+/// `digits` hex digits of `v` (most significant first), zero-padded.
+void append_hex(std::string& out, std::uint64_t v, int digits) {
+  char buf[16];
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) buf[i] = kHex[v & 0xF];
+  out.append(buf, static_cast<std::size_t>(digits));
+}
+
+int hex_digits(std::uint64_t v) { return (64 - std::countl_zero(v) + 3) / 4; }
+
+/// How many of the first min(8, n) bytes at `p` can be copied as they are: the index of the
+/// first control character, '"', '\\', DEL or non-ASCII byte. Strings are mostly plain ASCII;
+/// testing 8 bytes at once (SWAR) instead of a table lookup per byte made append_string about
+/// twice as fast (perf on BM_JsonlWrite's lines).
+std::size_t clean_prefix(const unsigned char* p, std::size_t n) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  if constexpr (std::endian::native != std::endian::little) {
+    return kStringClass[p[0]] == 0 ? 1 : 0;
+  }
+  std::uint64_t x = kOnes * 'a';  // a short tail is padded with a clean byte
+  std::memcpy(&x, p, n < 8 ? n : 8);
+  // A byte b of (v - 1) & ~v has its high bit set when b was 0; the lowest flagged byte is
+  // exact (borrows only flag bytes above a real match), which is all countr_zero needs.
+  auto zero_bytes = [&](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const std::uint64_t flagged = ((x - kOnes * 0x20) & ~x & kHigh)  // < 0x20
+                                | zero_bytes(x ^ (kOnes * '"')) | zero_bytes(x ^ (kOnes * '\\')) |
+                                zero_bytes(x ^ (kOnes * 0x7f)) | (x & kHigh);  // DEL, >= 0x80
+  const std::size_t clean =
+      flagged == 0 ? 8 : static_cast<std::size_t>(std::countr_zero(flagged)) / 8;
+  return clean < n ? clean : n;
+}
+
+/// Length of the valid UTF-8 sequence at `p` (at most `n` bytes available), or 0 when the
+/// bytes there are not valid UTF-8 (overlong forms, surrogates and > U+10FFFF included).
+std::size_t utf8_length(const unsigned char* p, std::size_t n) {
+  const unsigned char c = p[0];
+  auto cont = [&](std::size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && p[1] < 0xA0) return 0;   // overlong
+    if (c == 0xED && p[1] >= 0xA0) return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && p[1] < 0x90) return 0;   // overlong
+    if (c == 0xF4 && p[1] >= 0x90) return 0;  // > U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+void append_value(std::string& out, const FieldValue& value) {
+  switch (value.index()) {
+    case 0: out.append("null"); return;
+    case 1: out.append(std::get<bool>(value) ? "true" : "false"); return;
+    case 2: append_int(out, std::get<std::int64_t>(value)); return;
+    case 3: append_double(out, std::get<double>(value)); return;
+    default: append_string(out, std::get<std::string>(value)); return;
+  }
+}
+
+void append_optional_string(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    append_string(out, *s);
+  } else {
+    out.append("null");
+  }
+}
+
+void append_attributes(std::string& out, const Attributes& attributes) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : attributes) {
+    if (!first) out.append(", ");
+    first = false;
+    append_string(out, key);
+    out.append(": ");
+    append_value(out, value);
+  }
+  out.push_back('}');
+}
+
+/// Python's round(x, 3): the exact binary value rounded to 3 decimals (ties to even), read
+/// back as the nearest double. to_chars with a precision is exact, like Python's dtoa.
+double round3(double x) {
+  if (!std::isfinite(x)) return x;
+  char buf[400];  // DBL_MAX has 309 integer digits
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed, 3);
+  if (ec != std::errc()) return x;
+  double r = x;
+  std::from_chars(buf, end, r);
+  return r;
+}
+
+std::string_view status_text(SpanStatus status) {
+  switch (status) {
+    case SpanStatus::kOk: return "OK";
+    case SpanStatus::kError: return "ERROR";
+    case SpanStatus::kUnset: break;
+  }
+  return "UNSET";
+}
+
+/// Appends `"<name><suffix>": ` (suffix: plain ASCII).
+void append_suffixed_key(std::string& out, std::string_view name, std::string_view suffix) {
+  append_string(out, name);
+  out.pop_back();
+  out.append(suffix);
+  out.append("\": ");
+}
+
+// Python sums an OTel counter's int data points to an int; our points hold doubles, so a whole
+// total of a counter is written without the ".0" to keep the column's type.
+constexpr double kTwo63 = 9223372036854775808.0;
+
+void append_total(std::string& out, double total, bool integral_kind) {
+  if (integral_kind && std::isfinite(total) && std::trunc(total) == total && total < kTwo63 &&
+      total >= -kTwo63) {
+    append_int(out, static_cast<std::int64_t>(total));
+  } else {
+    append_double(out, total);
+  }
+}
+
+}  // namespace
+
+void append_id(std::string& out, std::uint64_t id) {
+  if (id == 0) {
+    out.append("null");
+    return;
+  }
+  out.append("\"0x");
+  append_hex(out, id, hex_digits(id));
+  out.push_back('"');
+}
+
+void append_id(std::string& out, const TraceId& id) {
+  if (id.high == 0) {
+    append_id(out, id.low);
+    return;
+  }
+  out.append("\"0x");
+  append_hex(out, id.high, hex_digits(id.high));
+  append_hex(out, id.low, 16);
+  out.push_back('"');
+}
+
+void append_double(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out.append("NaN");
+    return;
+  }
+  if (std::isinf(value)) {
+    out.append(value > 0 ? "Infinity" : "-Infinity");
+    return;
+  }
+  // Shortest round-trip digits in scientific form ("-1.2345e+17", "5e-324"); repr uses the
+  // same digits and the same exponent spelling, and switches to fixed notation for
+  // 1e-4 <= |x| < 1e16.
+  char sci[32];
+  auto [end, ec] = std::to_chars(sci, sci + sizeof sci, value, std::chars_format::scientific);
+  const char* p = sci;
+  const bool negative = *p == '-';
+  if (negative) ++p;
+  const char* e = p;
+  while (*e != 'e') ++e;
+  int exponent = 0;
+  std::from_chars(e + (e[1] == '+' ? 2 : 1), end, exponent);
+  if (exponent < -4 || exponent >= 16) {
+    out.append(sci, end);
+    return;
+  }
+  char digits[20];  // at most 17 significant digits
+  int n = 0;
+  for (const char* d = p; d < e; ++d) {
+    if (*d != '.') digits[n++] = *d;
+  }
+  char buf[40];
+  char* w = buf;
+  if (negative) *w++ = '-';
+  const int point = exponent + 1;  // digits before the decimal point
+  if (point <= 0) {
+    *w++ = '0';
+    *w++ = '.';
+    for (int i = 0; i < -point; ++i) *w++ = '0';
+    for (int i = 0; i < n; ++i) *w++ = digits[i];
+  } else if (point >= n) {
+    for (int i = 0; i < n; ++i) *w++ = digits[i];
+    for (int i = n; i < point; ++i) *w++ = '0';
+    *w++ = '.';
+    *w++ = '0';
+  } else {
+    for (int i = 0; i < point; ++i) *w++ = digits[i];
+    *w++ = '.';
+    for (int i = point; i < n; ++i) *w++ = digits[i];
+  }
+  out.append(buf, w);
+}
+
+void append_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t run = 0;  // start of the bytes not yet copied
+  std::size_t i = 0;
+  while (i < n) {
+    if (std::size_t clean = clean_prefix(s + i, n - i); clean > 0) {
+      i += clean;
+      continue;
+    }
+    if (kStringClass[s[i]] == 2) {
+      if (std::size_t len = utf8_length(s + i, n - i)) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(text.data() + run, i - run);
+    const unsigned char c = s[i];
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      default:
+        if (c >= 0x80) {
+          out.append("\\ufffd");  // invalid UTF-8 byte: readers would reject the line
+        } else {
+          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          out.append(esc, sizeof esc);
+        }
+    }
+    run = ++i;
+  }
+  out.append(text.data() + run, n - run);
+  out.push_back('"');
+}
+
+void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
+                       std::uint64_t span_id) {
+  out.append("{\"event_id\": ");
+  append_string(out, event.event_id());
+  out.append(", \"event_type\": ");
+  append_string(out, event.type());
+  out.append(", \"event_time\": ");
+  append_double(out, event.event_time());
+  out.append(", \"emit_time\": ");
+  append_double(out, event.emit_time());
+  out.append(", \"session_id\": ");
+  append_string(out, event.session_id());
+  out.append(", \"backend\": ");
+  append_string(out, event.backend());
+  out.append(", \"task_id\": ");
+  append_optional_string(out, event.task_id());
+  out.append(", \"node_id\": ");
+  append_optional_string(out, event.node_id());
+  out.append(", \"attributes\": ");
+  append_attributes(out, event.attributes());
+  const auto& fields = event.event_type()->fields();
+  const auto& values = event.values();
+  for (std::size_t i = 0; i < fields.size() && i < values.size(); ++i) {
+    out.append(", ");
+    append_string(out, fields[i].first);
+    out.append(": ");
+    append_value(out, values[i]);
+  }
+  out.append(", \"trace_id\": ");
+  if (trace_id.valid()) {
+    append_id(out, trace_id);
+  } else {
+    out.append("null");
+  }
+  out.append(", \"span_id\": ");
+  append_id(out, span_id);
+  out.append(", \"name\": ");
+  append_string(out, event.type());
+  out.append(", \"section\": \"event\"}\n");
+}
+
+void append_span_line(std::string& out, const SpanData& span) {
+  out.append("{\"name\": ");
+  append_string(out, span.name);
+  out.append(", \"span_id\": ");
+  append_id(out, span.span_id);
+  out.append(", \"trace_id\": ");
+  append_id(out, span.trace_id);
+  out.append(", \"parent_span_id\": ");
+  append_id(out, span.parent_span_id);
+  out.append(", \"start_ns\": ");
+  append_int(out, span.start_ns);
+  out.append(", \"end_ns\": ");
+  append_int(out, span.end_ns);
+  out.append(", \"start_time_s\": ");
+  append_double(out, static_cast<double>(span.start_ns) / 1e9);
+  out.append(", \"end_time_s\": ");
+  append_double(out, static_cast<double>(span.end_ns) / 1e9);
+  out.append(", \"duration_ms\": ");
+  append_double(out, round3(static_cast<double>(span.end_ns - span.start_ns) / 1e6));
+  out.append(", \"status_code\": ");
+  append_string(out, status_text(span.status));
+  out.append(", \"status_description\": ");
+  append_optional_string(out, span.status_description);
+  out.append(", \"attributes\": ");
+  append_attributes(out, span.attributes);
+  out.append(", \"section\": \"span\"}\n");
+}
+
+void append_metric_line(std::string& out, double checkpoint_time, const MetricsSnapshot& metrics) {
+  out.append("{\"checkpoint_time\": ");
+  append_double(out, checkpoint_time);
+  for (const MetricData& m : metrics.metrics) {
+    if (m.points.empty()) continue;
+    out.append(", ");
+    if (m.kind == InstrumentKind::kHistogram) {
+      std::uint64_t count = 0;
+      double sum = 0;
+      for (const MetricPoint& p : m.points) {
+        count += p.count;
+        sum += p.sum;
+      }
+      append_suffixed_key(out, m.name, "_count");
+      append_uint(out, count);
+      out.append(", ");
+      append_suffixed_key(out, m.name, "_sum");
+      append_double(out, sum);
+    } else {
+      double total = 0;
+      for (const MetricPoint& p : m.points) total += p.value;
+      append_string(out, m.name);
+      out.append(": ");
+      append_total(out, total,
+                   m.kind == InstrumentKind::kCounter || m.kind == InstrumentKind::kUpDownCounter);
+    }
+  }
+  out.append(", \"section\": \"metric\"}\n");
+}
+
+}  // namespace asyncflow::jsonl

@@ -40,7 +40,7 @@ class RecordingObserver final : public EngineObserver {
     r.has_error = static_cast<bool>(e);
     add(std::move(r));
   }
-  void on_workflow_begin(std::string_view id) noexcept override {
+  void on_workflow_begin(std::string_view id, std::string_view) noexcept override {
     std::lock_guard lock(mu_);
     scopes_.push_back("begin:" + std::string(id));
   }

@@ -17,6 +17,7 @@
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/core/task_handle.hpp"
 #include "asyncflow/detail/task_nodes.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 
 namespace asyncflow {
 
@@ -224,12 +225,23 @@ class WorkflowEngine {
   /// Opens a workflow scope (RAII). `id` empty: generates "wf-<8 hex>".
   [[nodiscard]] WorkflowScope workflow_scope(std::string id = {});
 
-  /// Installs the lifecycle observer (telemetry); null removes it. The previous observer is
+  /// Starts telemetry for this engine's session (session id = uid()): lifecycle events of
+  /// every task and block created from now on, spans, metrics, the JSONL checkpoint when
+  /// `options.checkpoint_path` is set. Returns the running manager; shutdown() stops it.
+  /// Throws asyncflow::Error when telemetry was already started on this engine or an option
+  /// is invalid (e.g. an uncreatable checkpoint path — the engine is unaffected), and
+  /// EngineShutdownError after shutdown(). Uses the observer slot (see set_observer).
+  std::shared_ptr<TelemetryManager> start_telemetry(TelemetryOptions options = {});
+  /// The manager start_telemetry() returned. Throws asyncflow::Error when it was not started.
+  std::shared_ptr<TelemetryManager> telemetry() const;
+
+  /// Installs the lifecycle observer; null removes it. start_telemetry() installs its own
+  /// observer here, so a custom observer replaces telemetry's. The previous observer is
   /// kept alive until the engine is destroyed, so calls in flight stay valid.
   void set_observer(std::shared_ptr<EngineObserver> observer);
 
   /// Shuts down: refuses new work (EngineShutdownError), cancels every task that has not
-  /// started, waits for running tasks, then releases the backends (joining their threads
+  /// started, waits for running tasks, stops telemetry, then releases the backends (joining their threads
   /// unless someone else still owns them). Idempotent; safe from several threads. Must not be
   /// called from inside a task or block body of this engine.
   void shutdown();

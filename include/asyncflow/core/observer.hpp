@@ -42,8 +42,10 @@ class EngineObserver {
   /// The task reached `state` (kDone, kFailed or kCanceled); `error` is set unless kDone.
   virtual void on_task_finished(const TaskInfo& task, TaskState state,
                                 const std::exception_ptr& error) noexcept = 0;
-  /// A workflow_scope opened / closed on this engine.
-  virtual void on_workflow_begin(std::string_view workflow_id) noexcept = 0;
+  /// A workflow_scope opened / closed on this engine. `parent_workflow_id` is the id of the
+  /// enclosing scope or block (a block's id is its uid), empty at top level.
+  virtual void on_workflow_begin(std::string_view workflow_id,
+                                 std::string_view parent_workflow_id) noexcept = 0;
   virtual void on_workflow_end(std::string_view workflow_id) noexcept = 0;
 
  protected:

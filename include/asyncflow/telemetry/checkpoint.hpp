@@ -26,7 +26,8 @@ class CheckpointWriter {
  public:
   /// Creates `dir` (and its parents) and creates/truncates
   /// `<dir>/<session_id>.<epoch_seconds>.telemetry.jsonl`.
-  /// Throws asyncflow::Error naming the path and the OS reason when either fails.
+  /// Throws asyncflow::Error naming the path and the OS reason when either fails, or when
+  /// `session_id` contains '/'.
   CheckpointWriter(const std::filesystem::path& dir, std::string_view session_id,
                    std::int64_t epoch_seconds);
   ~CheckpointWriter();  // close()
@@ -35,7 +36,9 @@ class CheckpointWriter {
 
   const std::filesystem::path& path() const noexcept { return path_; }
   /// Writes whole lines. Returns false when the OS refused (disk full, I/O error): the
-  /// error is kept in last_error() and the lost bytes counted; never throws.
+  /// error is kept in last_error() and the lost bytes counted; never throws. A failure is
+  /// final: later appends (and appends after close()) write nothing and count as lost, so a
+  /// torn line can only be the last line of the file.
   bool append(std::string_view lines) noexcept;
   /// fdatasync() and close; idempotent.
   void close() noexcept;

@@ -15,6 +15,10 @@
 
 namespace asyncflow {
 
+namespace detail {
+struct EventAccess;  // the telemetry dispatcher's completion of engine events
+}  // namespace detail
+
 /// The type of a custom event field.
 enum class FieldType { kBool, kInt, kDouble, kString };
 
@@ -102,6 +106,9 @@ class Event {
  private:
   friend Event make_event(const EventTypePtr&, EventBase,
                           std::vector<std::pair<std::string, FieldValue>>);
+  friend Event restore_event(const EventTypePtr&, std::string, double, double, EventBase,
+                             std::vector<FieldValue>);
+  friend struct detail::EventAccess;
   Event() = default;
   EventTypePtr type_;
   std::string event_id_;
@@ -138,6 +145,17 @@ Event make_event(const EventTypePtr& type, EventBase base,
                  std::initializer_list<std::pair<std::string_view, FieldValue>> values = {});
 Event make_event(const EventTypePtr& type, EventBase base,
                  std::vector<std::pair<std::string, FieldValue>> values);
+
+/// Rebuilds a recorded event with its original id and times, for checkpoint readers.
+///
+/// @param values the extra field values, one per `type->fields()` entry, in order; checked
+///        like make_event()'s (ints are accepted for double fields). ResourceUpdate's
+///        resource_scope is derived from gpu_id again, whatever value is passed.
+/// @return the event; `base.event_time` is ignored in favour of `event_time`.
+/// Throws asyncflow::Error naming the event and field when a value does not fit, or when the
+/// number of values differs from the number of fields. Thread-safe.
+Event restore_event(const EventTypePtr& type, std::string event_id, double event_time,
+                    double emit_time, EventBase base, std::vector<FieldValue> values);
 
 /// The built-in event types (reference §1.2), shared singletons.
 namespace events {

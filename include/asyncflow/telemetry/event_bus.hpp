@@ -22,10 +22,11 @@ enum class OverflowPolicy {
 
 /// Options of an EventBus.
 struct BusOptions {
-  /// Queue capacity in events (rounded up to a power of two, at least 2).
+  /// Queue capacity in events (rounded up to a power of two, at least 2). The ring is
+  /// allocated up front at about 290 bytes per event (~19 MB for the default).
   std::size_t capacity = std::size_t{1} << 16;
   OverflowPolicy overflow = OverflowPolicy::kDropNewest;
-  /// Most events handed to the handler in one call.
+  /// Most events handed to the handler in one call (capped at the capacity).
   std::size_t max_batch = 512;
 };
 
@@ -33,16 +34,17 @@ struct BusOptions {
 ///
 /// emit() is thread-safe and lock-free on its fast path. The dispatcher thread takes events in
 /// emission order per producer (FIFO overall by claim order) and calls the handler with
-/// batches of at most `max_batch` events; the handler may move from the events. The handler
-/// must not call emit() with kBlock policy on a full queue (it would wait on itself): events
-/// the handler emits are accepted only while there is room.
+/// batches of at most `max_batch` events; the handler may move from the events. Events the
+/// handler itself emits are accepted only while there is room: on a full queue they are
+/// dropped and counted even under kBlock, since waiting there would wait on itself.
 class EventBus {
  public:
   /// Called on the dispatcher thread with each batch (never empty). Exceptions escaping it
   /// are caught and counted (handler_errors()); the bus keeps running.
   using BatchHandler = std::function<void(std::span<Event> batch)>;
 
-  /// Starts the dispatcher thread. Throws asyncflow::Error on a zero max_batch.
+  /// Starts the dispatcher thread. Throws asyncflow::Error on a zero max_batch or an empty
+  /// handler.
   EventBus(BusOptions options, BatchHandler handler);
   /// stop() with a 5 s drain timeout.
   ~EventBus();
@@ -59,8 +61,11 @@ class EventBus {
 
   /// Stops accepting events, lets the dispatcher drain what is queued for up to `timeout`,
   /// then discards the rest (counted in dropped()) and joins the thread. Returns true when
-  /// everything queued was handled. Idempotent and thread-safe; must not be called from the
-  /// handler.
+  /// everything queued was handled. A handler call in progress is never interrupted, so stop()
+  /// returns only after it ends, even past `timeout`. Idempotent and thread-safe: concurrent
+  /// and later callers wait for the first one and return its result (the first caller's
+  /// timeout applies). Must not be called from the handler (there it only refuses new events
+  /// and returns false).
   bool stop(std::chrono::nanoseconds timeout);
 
   /// True until stop() began.

@@ -23,8 +23,9 @@ void append_id(std::string& out, const TraceId& id);
 /// as bare tokens.
 void append_double(std::string& out, double value);
 
-/// Appends `text` as a JSON string literal (quotes, escapes for `"`, `\` and control
-/// characters; UTF-8 passes through).
+/// Appends `text` as a JSON string literal (quotes, escapes for `"`, `\`, control characters
+/// and DEL; UTF-8 passes through unescaped, unlike json.dumps' ensure_ascii; bytes that are not
+/// valid UTF-8 become \ufffd).
 void append_string(std::string& out, std::string_view text);
 
 /// Appends one event line and '\n': the 9 base fields, the type's extra fields in order, then

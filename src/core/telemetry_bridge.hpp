@@ -1,0 +1,35 @@
+// Private: the EngineObserver that turns engine lifecycle points into telemetry events
+// (reference asyncflow-engine.md §5.2, in the order Created → Resolved → Submitted → Queued →
+// Started → terminal, with terminal events for every task, also those canceled locally).
+#pragma once
+
+#include <memory>
+
+#include "asyncflow/core/observer.hpp"
+#include "asyncflow/telemetry/manager.hpp"
+
+namespace asyncflow::detail {
+
+class TelemetryBridge final : public EngineObserver {
+ public:
+  explicit TelemetryBridge(std::shared_ptr<TelemetryManager> manager)
+      : manager_(std::move(manager)) {}
+
+  void on_task_created(const TaskInfo& task, std::span<const std::string> depends_on) noexcept override;
+  void on_task_resolved(const TaskInfo& task) noexcept override;
+  void on_task_submitted(const TaskInfo& task) noexcept override;
+  void on_task_queued(const TaskInfo& task) noexcept override;
+  void on_task_started(const TaskInfo& task) noexcept override;
+  void on_task_finished(const TaskInfo& task, TaskState state,
+                        const std::exception_ptr& error) noexcept override;
+  void on_workflow_begin(std::string_view workflow_id,
+                         std::string_view parent_workflow_id) noexcept override;
+  void on_workflow_end(std::string_view workflow_id) noexcept override;
+
+ private:
+  void emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra = {},
+            std::vector<std::pair<std::string, FieldValue>> values = {}) noexcept;
+  std::shared_ptr<TelemetryManager> manager_;
+};
+
+}  // namespace asyncflow::detail

@@ -1,0 +1,160 @@
+// Internal: metric instruments and their series.
+#include "metrics_store.hpp"
+
+#include <algorithm>
+
+namespace asyncflow::detail {
+
+namespace {
+
+// Bucket bounds in seconds for task durations: the reference used the SDK defaults (0, 5,
+// 10, … 10000), which put every task shorter than 5 s into one bucket.
+const std::vector<double> kDurationBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                             1,     2.5,   5,    10,    25,   50,  100, 250,
+                                             500,   1000,  2500, 5000,  10000};
+
+struct InstrumentSpec {
+  const char* name;
+  const char* description;
+  const char* unit;
+  InstrumentKind kind;
+};
+
+// Names and descriptions as the reference (§4.3); units added (the reference set none).
+constexpr InstrumentSpec kSpecs[] = {
+    {"tasks_submitted", "Total tasks submitted", "{task}", InstrumentKind::kCounter},
+    {"tasks_started", "Total tasks started", "{task}", InstrumentKind::kCounter},
+    {"tasks_completed", "Total tasks completed", "{task}", InstrumentKind::kCounter},
+    {"tasks_failed", "Total tasks failed", "{task}", InstrumentKind::kCounter},
+    {"tasks_canceled", "Total tasks canceled", "{task}", InstrumentKind::kCounter},
+    {"tasks_running", "Tasks currently running", "{task}", InstrumentKind::kUpDownCounter},
+    {"task_duration_seconds", "Task execution duration in seconds", "s",
+     InstrumentKind::kHistogram},
+    {"node_cpu_utilization", "Node CPU utilization percent", "%", InstrumentKind::kGauge},
+    {"node_memory_utilization", "Node memory utilization percent", "%", InstrumentKind::kGauge},
+    {"node_gpu_utilization", "Node GPU utilization percent", "%", InstrumentKind::kGauge},
+    {"telemetry_events_dropped", "Telemetry events lost (full bus, emitted after stop, or not "
+     "drained at stop)", "{event}", InstrumentKind::kCounter},
+    {"telemetry_subscriber_errors", "Exceptions thrown by telemetry subscribers and span "
+     "processors", "{error}", InstrumentKind::kCounter},
+};
+static_assert(std::size(kSpecs) == static_cast<std::size_t>(Instrument::kCount));
+
+void append_key_part(std::string& key, const FieldValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    key += *s;
+  } else if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    key += std::to_string(*i);
+  } else if (const auto* d = std::get_if<double>(&v)) {
+    key += std::to_string(*d);
+  } else if (const auto* b = std::get_if<bool>(&v)) {
+    key += *b ? "true" : "false";
+  }
+  key += '\x1f';
+}
+
+}  // namespace
+
+MetricsStore::MetricsStore(std::string session_id, std::int64_t start_ns)
+    : session_id_(std::move(session_id)), start_ns_(start_ns) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    MetricData& m = slots_[i].meta;
+    m.name = kSpecs[i].name;
+    m.description = kSpecs[i].description;
+    m.unit = kSpecs[i].unit;
+    m.kind = kSpecs[i].kind;
+    if (m.kind == InstrumentKind::kHistogram) m.bounds = kDurationBounds;
+  }
+}
+
+void MetricsStore::set_sources(std::function<std::uint64_t()> dropped,
+                               std::function<std::uint64_t()> subscriber_errors) {
+  std::lock_guard lock(mu_);
+  dropped_ = std::move(dropped);
+  subscriber_errors_ = std::move(subscriber_errors);
+}
+
+MetricPoint& MetricsStore::series(Instrument instrument, const Attributes& attributes) {
+  std::string key;
+  for (const auto& [k, v] : attributes) append_key_part(key, v);
+  Slot& slot = slots_[static_cast<std::size_t>(instrument)];
+  auto it = slot.series.find(key);
+  if (it != slot.series.end()) return it->second;
+  MetricPoint& p = slot.series[std::move(key)];
+  p.attributes.reserve(attributes.size() + 1);
+  p.attributes.emplace_back("session_id", session_id_);
+  p.attributes.insert(p.attributes.end(), attributes.begin(), attributes.end());
+  if (slot.meta.kind == InstrumentKind::kHistogram)
+    p.bucket_counts.assign(slot.meta.bounds.size() + 1, 0);
+  return p;
+}
+
+void MetricsStore::add(Instrument instrument, const Attributes& attributes, double delta) {
+  std::lock_guard lock(mu_);
+  series(instrument, attributes).value += delta;
+}
+
+void MetricsStore::set(Instrument instrument, const Attributes& attributes, double value) {
+  std::lock_guard lock(mu_);
+  series(instrument, attributes).value = value;
+}
+
+void MetricsStore::record(Instrument instrument, const Attributes& attributes, double value) {
+  std::lock_guard lock(mu_);
+  MetricPoint& p = series(instrument, attributes);
+  const auto& bounds = slots_[static_cast<std::size_t>(instrument)].meta.bounds;
+  // OTel explicit buckets: bucket i holds (bounds[i-1], bounds[i]].
+  auto idx = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) -
+                                      bounds.begin());
+  ++p.bucket_counts[idx];
+  p.min = p.count == 0 ? value : std::min(p.min, value);
+  p.max = p.count == 0 ? value : std::max(p.max, value);
+  ++p.count;
+  p.sum += value;
+}
+
+double MetricsStore::value(Instrument instrument, const Attributes& attributes) const {
+  std::string key;
+  for (const auto& [k, v] : attributes) append_key_part(key, v);
+  std::lock_guard lock(mu_);
+  const Slot& slot = slots_[static_cast<std::size_t>(instrument)];
+  auto it = slot.series.find(key);
+  return it == slot.series.end() ? 0.0 : it->second.value;
+}
+
+double MetricsStore::total(Instrument instrument) const {
+  std::lock_guard lock(mu_);
+  double sum = 0;
+  for (const auto& [key, p] : slots_[static_cast<std::size_t>(instrument)].series) sum += p.value;
+  return sum;
+}
+
+MetricsSnapshot MetricsStore::collect() const {
+  std::lock_guard lock(mu_);
+  MetricsSnapshot snap;
+  snap.start_ns = start_ns_;
+  snap.time_ns = static_cast<std::int64_t>(epoch_seconds() * 1e9);
+  snap.metrics.reserve(slots_.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    MetricData m = slots_[i].meta;
+    auto instrument = static_cast<Instrument>(i);
+    const std::function<std::uint64_t()>* source =
+        instrument == Instrument::kEventsDropped      ? &dropped_
+        : instrument == Instrument::kSubscriberErrors ? &subscriber_errors_
+                                                      : nullptr;
+    if (source != nullptr) {
+      // Always reported (0 is informative): one series per session.
+      MetricPoint p;
+      p.attributes.emplace_back("session_id", session_id_);
+      p.value = *source ? static_cast<double>((*source)()) : 0.0;
+      m.points.push_back(std::move(p));
+    } else {
+      m.points.reserve(slots_[i].series.size());
+      for (const auto& [key, p] : slots_[i].series) m.points.push_back(p);
+    }
+    snap.metrics.push_back(std::move(m));
+  }
+  return snap;
+}
+
+}  // namespace asyncflow::detail

@@ -1,0 +1,84 @@
+// Internal: turns the event stream into spans (session → workflow → block → task) and metric
+// updates, on the dispatcher thread. Reference rhapsody-telemetry.md §3.3, §4.2, §4.3.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "asyncflow/telemetry/event.hpp"
+#include "asyncflow/telemetry/span.hpp"
+#include "metrics_store.hpp"
+
+namespace asyncflow::detail {
+
+/// The span an event line is correlated with (zero ids = null in the JSONL).
+struct SpanIds {
+  TraceId trace_id;
+  std::uint64_t span_id = 0;
+};
+
+/// Not thread-safe: owned by the dispatcher thread (and by stop() after the dispatcher ended).
+class SpanTracker {
+ public:
+  SpanTracker(std::string session_id, MetricsStore& metrics);
+
+  /// Opens the session span (the trace root) at `start_time` (epoch seconds).
+  void open_session(double start_time);
+  TraceId trace_id() const noexcept { return trace_id_; }
+  std::uint64_t session_span_id() const noexcept { return session_.span_id; }
+
+  /// Applies `event`: opens/ends spans, updates metrics, and for engine terminal events
+  /// (duration_seconds NaN) fills in the duration and the incomplete_lifecycle flag. Spans
+  /// that end are appended to `finished`. Returns the ids for the event's checkpoint line.
+  SpanIds process(Event& event, std::vector<SpanData>& finished);
+
+  /// Ends every span still open at `end_time` (tasks that never finished get the attribute
+  /// asyncflow.unfinished = true), the session span last.
+  void close_all(double end_time, std::vector<SpanData>& finished);
+
+  std::size_t open_tasks() const noexcept { return tasks_.size(); }
+
+ private:
+  struct OpenTask {
+    SpanData span;
+    double started_at = 0;
+    bool started = false;
+    bool counted = true;  // blocks run in the engine, not on a backend: no task metrics
+    Attributes metric_attributes;
+    std::string workflow;  // key in workflows_ when the parent span is a workflow span  // backend, executable, task_type (no task_id: cardinality)
+  };
+  // A workflow span ends when its scope closed and its last task ended, whichever is later
+  // (a C++ scope often closes right after creating the tasks it groups).
+  struct OpenWorkflow {
+    SpanData span;
+    int depth = 0;        // open scopes with this id
+    std::size_t members = 0;  // open task spans parented to it
+  };
+
+  std::uint64_t new_span_id();
+  std::uint64_t parent_for(const std::string* workflow_id) const;
+  void release_workflow(const std::string& workflow_id, double t, std::vector<SpanData>& finished);
+  OpenTask& task_span(const Event& e, const std::string& task_id);
+  void end_task(Event& e, const std::string& task_id, std::vector<SpanData>& finished,
+                SpanIds& ids);
+  void end_span(SpanData& span, double t, std::vector<SpanData>& finished);
+
+  std::string session_id_;
+  MetricsStore& metrics_;
+  std::mt19937_64 rng_;
+  TraceId trace_id_;
+  SpanData session_;
+  bool session_open_ = false;
+  std::unordered_map<std::string, OpenTask> tasks_;
+  std::unordered_map<std::string, OpenWorkflow> workflows_;
+};
+
+/// Epoch seconds to epoch nanoseconds.
+inline std::int64_t to_ns(double seconds) noexcept {
+  return static_cast<std::int64_t>(seconds * 1e9 + (seconds >= 0 ? 0.5 : -0.5));
+}
+
+}  // namespace asyncflow::detail
