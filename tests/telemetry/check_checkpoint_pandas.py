@@ -3,7 +3,7 @@
 plotting scripts read RHAPSODY checkpoints (docs/checkpoint-format.md; reference
 rhapsody-telemetry.md section 3.4, asyncflow-engine.md section 5.5).
 
-Usage: check_checkpoint_pandas.py FILE.jsonl [--expect-workflows N]
+Usage: check_checkpoint_pandas.py FILE.jsonl|DIR [--expect-workflows N]
 
 Loads the file with pandas.read_json(path, lines=True), splits it on `section`, and checks the
 columns and relations the plotting scripts rely on. Prints a short summary; exits 1 with the
@@ -12,6 +12,8 @@ Run it with Debian's /usr/bin/python3, which has python3-pandas.
 """
 
 import argparse
+import glob
+import os
 import json
 import math
 import re
@@ -187,10 +189,17 @@ def check_spans(spans, checks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", help="a .jsonl checkpoint")
+    parser.add_argument("path", help="a .jsonl checkpoint, or a directory: its newest *.jsonl "
+                        "(as the reference's plotting scripts pick one)")
     parser.add_argument("--expect-workflows", type=int, metavar="N",
                         help=f"require at least N distinct {WORKFLOW_KEY} values")
     args = parser.parse_args()
+    if os.path.isdir(args.path):
+        files = glob.glob(os.path.join(args.path, "**", "*.jsonl"), recursive=True)
+        if not files:
+            print(f"check_checkpoint_pandas: FAIL: no *.jsonl under {args.path}", file=sys.stderr)
+            return 1
+        args.path = max(files, key=os.path.getmtime)
 
     checks = Checks()
     try:
