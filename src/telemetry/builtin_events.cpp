@@ -5,13 +5,16 @@
 
 #include "asyncflow/telemetry/event.hpp"
 
+#include "event_access.hpp"
+
 namespace asyncflow {
 
 namespace {
 
 EventTypePtr builtin(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields = {}) {
   // Built-ins are not namespaced, so they bypass define_event's checks on purpose.
-  return std::make_shared<const EventType>(std::move(name), std::move(fields));
+  return detail::EventAccess::immortal(
+      std::make_shared<const EventType>(std::move(name), std::move(fields)));
 }
 
 std::pair<std::string, FieldSpec> duration_field() {
@@ -73,7 +76,7 @@ const EventTypePtr& ResourceUpdate() {
   return t;
 }
 const EventTypePtr& TaskResolved() {
-  static const EventTypePtr t = define_event("asyncflow.TaskResolved");
+  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.TaskResolved"));
   return t;
 }
 
@@ -84,19 +87,27 @@ double epoch_seconds() noexcept {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string uuid4_hex() {
+namespace detail {
+
+void fill_uuid4_hex(char* out) noexcept {
   thread_local std::mt19937_64 gen{[] {
     std::random_device rd;
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   }()};
   std::uint64_t hi = gen();
   std::uint64_t lo = gen();
-  hi = (hi & ~0xF000ull) | 0x4000ull;                    // version 4
-  lo = (lo & ~(0x3ull << 62)) | (0x2ull << 62);          // RFC 4122 variant
+  hi = (hi & ~0xF000ull) | 0x4000ull;            // version 4
+  lo = (lo & ~(0x3ull << 62)) | (0x2ull << 62);  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, hi >>= 4) out[i] = kHex[hi & 0xF];
+  for (int i = 31; i >= 16; --i, lo >>= 4) out[i] = kHex[lo & 0xF];
+}
+
+}  // namespace detail
+
+std::string uuid4_hex() {
   std::string out(32, '0');
-  for (int i = 15; i >= 0; --i, hi >>= 4) out[static_cast<std::size_t>(i)] = kHex[hi & 0xF];
-  for (int i = 31; i >= 16; --i, lo >>= 4) out[static_cast<std::size_t>(i)] = kHex[lo & 0xF];
+  detail::fill_uuid4_hex(out.data());
   return out;
 }
 

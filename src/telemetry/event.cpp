@@ -6,6 +6,7 @@
 #include <set>
 
 #include "asyncflow/core/errors.hpp"
+#include "event_access.hpp"
 
 namespace asyncflow {
 
@@ -167,7 +168,9 @@ Event make_event(const EventTypePtr& type, EventBase base,
   if (!type) throw Error("make_event: null event type");
   const double now = epoch_seconds();
   Event e;
-  e.type_ = type;
+  // Immortal (built-in) types: an alias without a control block, so copying the event's
+  // type pointer costs no atomic operation.
+  e.type_ = detail::EventAccess::type_ref(type);
   e.values_.reserve(type->fields().size());
   for (const auto& [name, spec] : type->fields()) e.values_.push_back(spec.default_value);
   for (auto& [field, value] : values) {
@@ -179,7 +182,8 @@ Event make_event(const EventTypePtr& type, EventBase base,
     e.values_[*idx] = checked_value(*type, field, type->fields()[*idx].second, value);
   }
   derive_resource_scope(*type, e.values_);
-  e.event_id_ = uuid4_hex();
+  detail::fill_uuid4_hex(e.event_id_.data());
+  e.event_id_size_ = 32;
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
   e.base_ = std::move(base);
@@ -195,14 +199,19 @@ Event restore_event(const EventTypePtr& type, std::string event_id, double event
                 " values for " + std::to_string(fields.size()) + " fields (" +
                 known_fields(*type) + ")");
   }
+  if (event_id.size() > Event::kMaxEventIdSize) {
+    throw Error("event '" + type->name() + "': event_id '" + event_id + "' is longer than " +
+                std::to_string(Event::kMaxEventIdSize) + " characters");
+  }
   Event e;
-  e.type_ = type;
+  e.type_ = detail::EventAccess::type_ref(type);
   e.values_.reserve(fields.size());
   for (std::size_t i = 0; i < fields.size(); ++i) {
     e.values_.push_back(checked_value(*type, fields[i].first, fields[i].second, values[i]));
   }
   derive_resource_scope(*type, e.values_);
-  e.event_id_ = std::move(event_id);
+  std::copy(event_id.begin(), event_id.end(), e.event_id_.begin());
+  e.event_id_size_ = static_cast<std::uint8_t>(event_id.size());
   e.event_time_ = event_time;
   e.emit_time_ = emit_time;
   e.base_ = std::move(base);

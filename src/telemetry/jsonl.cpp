@@ -205,6 +205,28 @@ void append_double(std::string& out, double value) {
     out.append(value > 0 ? "Infinity" : "-Infinity");
     return;
   }
+  // Fast path for the common case (epoch times, durations): in repr's fixed range, plain
+  // to_chars picks fixed notation whenever it is not longer than scientific, and its digits
+  // are the same shortest round-trip digits; only a whole number needs ".0" added.
+  const double magnitude = std::fabs(value);
+  if (magnitude >= 1e-4 && magnitude < 1e16) {
+    char buf[32];
+    auto [last, err] = std::to_chars(buf, buf + sizeof buf, value);
+    bool has_point = false;
+    bool has_exponent = false;
+    for (const char* c = buf; c < last; ++c) {
+      has_point = has_point || *c == '.';
+      has_exponent = has_exponent || *c == 'e';
+    }
+    if (!has_exponent) {
+      out.append(buf, last);
+      if (!has_point) out.append(".0");
+      return;
+    }
+  } else if (value == 0) {
+    out.append(std::signbit(value) ? "-0.0" : "0.0");
+    return;
+  }
   // Shortest round-trip digits in scientific form ("-1.2345e+17", "5e-324"); repr uses the
   // same digits and the same exponent spelling, and switches to fixed notation for
   // 1e-4 <= |x| < 1e16.
@@ -248,7 +270,37 @@ void append_double(std::string& out, double value) {
   out.append(buf, w);
 }
 
+/// True when no byte of `text` needs escaping or UTF-8 validation (the usual case).
+bool all_clean(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t n = text.size();
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  if constexpr (std::endian::native == std::endian::little) {
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t x;
+      std::memcpy(&x, p, 8);
+      auto zero_bytes = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+      if ((((x - kOnes * 0x20) & ~x & kHigh) | zero_bytes(x ^ (kOnes * '"')) |
+           zero_bytes(x ^ (kOnes * '\\')) | zero_bytes(x ^ (kOnes * 0x7f)) | (x & kHigh)) != 0) {
+        return false;
+      }
+    }
+  }
+  for (; n > 0; ++p, --n) {
+    if (kStringClass[*p] != 0) return false;
+  }
+  return true;
+}
+
 void append_string(std::string& out, std::string_view text) {
+  if (all_clean(text)) {
+    out.reserve(out.size() + text.size() + 2);
+    out.push_back('"');
+    out.append(text);
+    out.push_back('"');
+    return;
+  }
   out.push_back('"');
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();

@@ -22,23 +22,37 @@ namespace asyncflow {
 
 namespace events {
 const EventTypePtr& WorkflowStarted() {
-  static const EventTypePtr t = define_event("asyncflow.WorkflowStarted");
+  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.WorkflowStarted"));
   return t;
 }
 const EventTypePtr& WorkflowEnded() {
-  static const EventTypePtr t = define_event("asyncflow.WorkflowEnded");
+  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.WorkflowEnded"));
   return t;
 }
 }  // namespace events
 
 namespace {
 
-// Internal: wakes the dispatcher to write a periodic metric snapshot; never written as an
-// event nor shown to subscribers.
-const EventTypePtr& checkpoint_tick() {
-  static const EventTypePtr t = define_event("asyncflow.internal.CheckpointTick");
+// Internal ticks that wake the dispatcher; never written as events nor shown to subscribers.
+// A write tick hands the buffered checkpoint lines to the OS; a checkpoint tick also appends a
+// metric snapshot.
+const EventTypePtr& write_tick() {
+  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.internal.WriteTick"));
   return t;
 }
+const EventTypePtr& checkpoint_tick() {
+  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.internal.CheckpointTick"));
+  return t;
+}
+bool is_tick(const Event& e) {
+  return e.event_type() == write_tick() || e.event_type() == checkpoint_tick();
+}
+
+// Checkpoint lines are buffered and written when this much has accumulated, at every write
+// tick (kWriteInterval), at flush() and at stop: one write() per event batch cost more than
+// formatting when batches are small.
+constexpr std::size_t kWriteThreshold = 256 * 1024;
+constexpr std::chrono::milliseconds kWriteInterval{100};
 
 std::string describe(const std::exception_ptr& error) {
   try {
@@ -245,12 +259,14 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
   subscribers->dispatcher.store(std::this_thread::get_id(), std::memory_order_relaxed);
   finished.clear();
   ids.resize(batch.size());
-  lines.clear();
-  bool tick = false;
+  bool write_now = false;
+  bool snapshot = false;
+  auto metrics_lock = metrics->lock();  // one lock per batch: readers wait at most a batch
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Event& e = batch[i];
-    if (e.event_type() == checkpoint_tick()) {
-      tick = true;
+    if (is_tick(e)) {
+      write_now = true;
+      snapshot = snapshot || e.event_type() == checkpoint_tick();
       continue;
     }
     try {
@@ -287,15 +303,19 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
     }
     if (writer) jsonl::append_event_line(lines, e, ids[i].trace_id, ids[i].span_id);
   }
+  metrics_lock.unlock();
   deliver_spans(finished);
-  if (tick) write_metric_line();
-  if (writer && !lines.empty()) writer->append(lines);
+  if (snapshot) write_metric_line();
+  if (writer && !lines.empty() && (write_now || lines.size() >= kWriteThreshold)) {
+    writer->append(lines);
+    lines.clear();
+  }
 
   auto subs = subscribers->snapshot();
   if (!subs->empty()) {
     std::lock_guard delivering(subscribers->delivering);
     for (const Event& e : batch) {
-      if (e.event_type() == checkpoint_tick()) continue;
+      if (is_tick(e)) continue;
       for (const auto& s : *subs) {
         if (!s->active.load(std::memory_order_relaxed)) continue;
         try {
@@ -318,11 +338,18 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
 }
 
 void TelemetryManager::Impl::tick_loop() {
-  const auto interval = seconds_to_ns(*options.checkpoint_interval);
+  using Clock = std::chrono::steady_clock;
+  auto next_snapshot = Clock::time_point::max();
+  if (options.checkpoint_interval)
+    next_snapshot = Clock::now() + seconds_to_ns(*options.checkpoint_interval);
   std::unique_lock lock(tick_mu);
-  while (!tick_cv.wait_for(lock, interval, [this] { return tick_stop; })) {
+  while (!tick_cv.wait_for(lock, kWriteInterval, [this] { return tick_stop; })) {
     lock.unlock();
-    bus->emit(make_event(checkpoint_tick(), EventBase{session_id, "asyncflow"}));
+    const bool snapshot = Clock::now() >= next_snapshot;
+    if (snapshot) next_snapshot = Clock::now() + seconds_to_ns(*options.checkpoint_interval);
+    // A tick lost to a full bus is harmless: the next one comes, and a full bus writes anyway.
+    bus->emit(make_event(snapshot ? checkpoint_tick() : write_tick(),
+                         EventBase{session_id, "asyncflow"}));
     lock.lock();
   }
 }
@@ -345,7 +372,7 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
   std::shared_ptr<TelemetryManager> manager(new TelemetryManager(std::move(impl)));
   for (const auto& r : m.options.metric_readers) r->attach(m.metrics);
   m.running.store(true);
-  if (m.options.checkpoint_interval && m.writer) m.ticker = std::thread([&m] { m.tick_loop(); });
+  if (m.writer) m.ticker = std::thread([&m] { m.tick_loop(); });
   try {
     for (const auto& a : m.options.adapters) a->start(*manager, m.options.resource_poll_interval);
   } catch (...) {
@@ -399,6 +426,8 @@ Subscription TelemetryManager::subscribe(std::function<void(const Event&)> callb
 }
 
 bool TelemetryManager::flush(double timeout_seconds) {
+  if (impl_->writer && impl_->bus->running())
+    impl_->bus->emit(make_event(write_tick(), EventBase{impl_->session_id, "asyncflow"}));
   return impl_->bus->flush(seconds_to_ns(timeout_seconds));
 }
 
@@ -432,10 +461,12 @@ bool TelemetryManager::stop() {
   const bool drained = m.bus->stop(std::max(std::chrono::nanoseconds(0),
                                             deadline - std::chrono::steady_clock::now()));
 
-  // The dispatcher has ended: its state is ours now.
-  m.lines.clear();
+  // The dispatcher has ended: its state is ours now (m.lines may hold unwritten lines).
   m.finished.clear();
-  m.tracker.close_all(epoch_seconds(), m.finished);
+  {
+    auto metrics_lock = m.metrics->lock();
+    m.tracker.close_all(epoch_seconds(), m.finished);
+  }
   m.deliver_spans(m.finished);
   {
     std::lock_guard lock(m.state_mu);

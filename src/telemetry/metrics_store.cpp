@@ -89,20 +89,38 @@ MetricPoint& MetricsStore::series(Instrument instrument, const Attributes& attri
   return p;
 }
 
-void MetricsStore::add(Instrument instrument, const Attributes& attributes, double delta) {
-  std::lock_guard lock(mu_);
-  series(instrument, attributes).value += delta;
+const TaskSeries* MetricsStore::task_series(const std::string& backend,
+                                            const std::string& executable,
+                                            const std::string& task_type) {
+  std::string key;
+  key.reserve(backend.size() + executable.size() + task_type.size() + 2);
+  key.append(backend).append(1, '\x1f').append(executable).append(1, '\x1f').append(task_type);
+  if (last_ != nullptr && key == last_key_) return last_;  // consecutive tasks of one factory
+  auto [it, inserted] = task_series_.try_emplace(key);
+  if (inserted) {
+    const Attributes attrs = {
+        {"backend", backend}, {"executable", executable}, {"task_type", task_type}};
+    TaskSeries& t = it->second;
+    t.submitted = &series(Instrument::kTasksSubmitted, {{"backend", backend}});
+    t.started = &series(Instrument::kTasksStarted, attrs);
+    t.completed = &series(Instrument::kTasksCompleted, attrs);
+    t.failed = &series(Instrument::kTasksFailed, attrs);
+    t.canceled = &series(Instrument::kTasksCanceled, attrs);
+    t.running = &series(Instrument::kTasksRunning, attrs);
+    t.duration = &series(Instrument::kTaskDuration, attrs);
+  }
+  last_key_ = std::move(key);
+  last_ = &it->second;
+  return last_;
 }
 
 void MetricsStore::set(Instrument instrument, const Attributes& attributes, double value) {
-  std::lock_guard lock(mu_);
   series(instrument, attributes).value = value;
 }
 
-void MetricsStore::record(Instrument instrument, const Attributes& attributes, double value) {
-  std::lock_guard lock(mu_);
-  MetricPoint& p = series(instrument, attributes);
-  const auto& bounds = slots_[static_cast<std::size_t>(instrument)].meta.bounds;
+void MetricsStore::record(MetricPoint* point, double value) noexcept {
+  MetricPoint& p = *point;
+  const auto& bounds = slots_[static_cast<std::size_t>(Instrument::kTaskDuration)].meta.bounds;
   // OTel explicit buckets: bucket i holds (bounds[i-1], bounds[i]].
   auto idx = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) -
                                       bounds.begin());
@@ -111,15 +129,6 @@ void MetricsStore::record(Instrument instrument, const Attributes& attributes, d
   p.max = p.count == 0 ? value : std::max(p.max, value);
   ++p.count;
   p.sum += value;
-}
-
-double MetricsStore::value(Instrument instrument, const Attributes& attributes) const {
-  std::string key;
-  for (const auto& [k, v] : attributes) append_key_part(key, v);
-  std::lock_guard lock(mu_);
-  const Slot& slot = slots_[static_cast<std::size_t>(instrument)];
-  auto it = slot.series.find(key);
-  return it == slot.series.end() ? 0.0 : it->second.value;
 }
 
 double MetricsStore::total(Instrument instrument) const {

@@ -30,19 +30,36 @@ enum class Instrument : std::size_t {
   kCount
 };
 
+/// The series every task updates, resolved once per (backend, executable, task_type) so the
+/// per-event cost is a pointer write (tasks_submitted is keyed on the backend alone).
+struct TaskSeries {
+  MetricPoint* submitted = nullptr;
+  MetricPoint* started = nullptr;
+  MetricPoint* completed = nullptr;
+  MetricPoint* failed = nullptr;
+  MetricPoint* canceled = nullptr;
+  MetricPoint* running = nullptr;
+  MetricPoint* duration = nullptr;
+};
+
+/// Writers (the dispatcher) hold lock() around their updates — once per batch, not per
+/// event; readers go through collect(), which takes the same lock.
 class MetricsStore final : public MetricProducer {
  public:
   /// `session_id` is stamped on every series.
   MetricsStore(std::string session_id, std::int64_t start_ns);
 
-  /// Adds `delta` to a counter / up-down counter series.
-  void add(Instrument instrument, const Attributes& attributes, double delta);
-  /// Records one histogram sample.
-  void record(Instrument instrument, const Attributes& attributes, double value);
+  [[nodiscard]] std::unique_lock<std::mutex> lock() { return std::unique_lock(mu_); }
+
+  // --- updates: the caller holds lock() ---
+  /// The task series for these attributes (stable for the store's life).
+  const TaskSeries* task_series(const std::string& backend, const std::string& executable,
+                                const std::string& task_type);
+  static void add(MetricPoint* point, double delta) noexcept { point->value += delta; }
+  /// Records one histogram sample into a task_duration_seconds series.
+  void record(MetricPoint* point, double value) noexcept;
   /// Sets a gauge series.
   void set(Instrument instrument, const Attributes& attributes, double value);
-  /// Reads the value of one series (0 when absent).
-  double value(Instrument instrument, const Attributes& attributes) const;
   /// Counts kept outside the store (bus drops, subscriber errors), read at each collect;
   /// set once before any reader runs.
   void set_sources(std::function<std::uint64_t()> dropped,
@@ -58,6 +75,10 @@ class MetricsStore final : public MetricProducer {
     std::map<std::string, MetricPoint> series;  // keyed by the encoded attribute set
   };
   MetricPoint& series(Instrument instrument, const Attributes& attributes);
+
+  std::map<std::string, TaskSeries> task_series_;  // keyed backend \x1f executable \x1f type
+  std::string last_key_;
+  const TaskSeries* last_ = nullptr;
 
   std::string session_id_;
   std::int64_t start_ns_;

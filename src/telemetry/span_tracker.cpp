@@ -121,9 +121,7 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   s.attributes.emplace_back("executable", executable);
   s.attributes.emplace_back("task_type", task_type);
   if (wid != nullptr) s.attributes.emplace_back("asyncflow.workflow_id", *wid);
-  t.metric_attributes = {{"backend", e.backend()},
-                         {"executable", std::move(executable)},
-                         {"task_type", std::move(task_type)}};
+  t.series = metrics_.task_series(e.backend(), executable, task_type);
   return t;
 }
 
@@ -152,14 +150,14 @@ void SpanTracker::end_task(Event& e, const std::string& task_id, std::vector<Spa
   }
   const double duration = e.number("duration_seconds");
 
-  const Instrument counter = kind == Kind::kCompleted ? Instrument::kTasksCompleted
-                             : kind == Kind::kFailed  ? Instrument::kTasksFailed
-                                                      : Instrument::kTasksCanceled;
+  MetricPoint* counter = kind == Kind::kCompleted ? t.series->completed
+                         : kind == Kind::kFailed  ? t.series->failed
+                                                  : t.series->canceled;
   if (t.counted) {
-    metrics_.add(counter, t.metric_attributes, 1);
+    MetricsStore::add(counter, 1);
     // Only a task that was counted running leaves the gauge (the reference's went negative).
-    if (t.started) metrics_.add(Instrument::kTasksRunning, t.metric_attributes, -1);
-    if (!incomplete) metrics_.record(Instrument::kTaskDuration, t.metric_attributes, duration);
+    if (t.started) MetricsStore::add(t.series->running, -1);
+    if (!incomplete) metrics_.record(t.series->duration, duration);
   }
 
   SpanData& s = t.span;
@@ -262,10 +260,13 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
   OpenTask& t = task_span(e, task_id);
   switch (kind) {
     case Kind::kSubmitted:
-      if (t.counted) metrics_.add(Instrument::kTasksSubmitted, {{"backend", e.backend()}}, 1);
-      // The real backend is known now (for tasks created before routing).
-      set_attribute(t.span.attributes, "backend", e.backend());
-      t.metric_attributes[0].second = e.backend();
+      if (e.backend() != t.span.text("backend")) {
+        // The real backend is known now (a task created before routing).
+        set_attribute(t.span.attributes, "backend", e.backend());
+        t.series = metrics_.task_series(e.backend(), std::string(t.span.text("executable")),
+                                        std::string(t.span.text("task_type")));
+      }
+      if (t.counted) MetricsStore::add(t.series->submitted, 1);
       break;
     case Kind::kQueued:
       t.span.events.push_back(
@@ -276,8 +277,8 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
         t.started = true;
         t.started_at = e.event_time();
         if (t.counted) {
-          metrics_.add(Instrument::kTasksStarted, t.metric_attributes, 1);
-          metrics_.add(Instrument::kTasksRunning, t.metric_attributes, 1);
+          MetricsStore::add(t.series->started, 1);
+          MetricsStore::add(t.series->running, 1);
         }
       }
       break;
@@ -290,7 +291,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
 void SpanTracker::close_all(double end_time, std::vector<SpanData>& finished) {
   for (auto& [id, t] : tasks_) {
     set_attribute(t.span.attributes, "asyncflow.unfinished", true);
-    if (t.started && t.counted) metrics_.add(Instrument::kTasksRunning, t.metric_attributes, -1);
+    if (t.started && t.counted) MetricsStore::add(t.series->running, -1);
     end_span(t.span, end_time, finished);
   }
   tasks_.clear();

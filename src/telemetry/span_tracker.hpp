@@ -30,7 +30,7 @@ class SpanTracker {
   TraceId trace_id() const noexcept { return trace_id_; }
   std::uint64_t session_span_id() const noexcept { return session_.span_id; }
 
-  /// Applies `event`: opens/ends spans, updates metrics, and for engine terminal events
+  /// Applies `event` (the caller holds the metrics store's lock): opens/ends spans, updates metrics, and for engine terminal events
   /// (duration_seconds NaN) fills in the duration and the incomplete_lifecycle flag. Spans
   /// that end are appended to `finished`. Returns the ids for the event's checkpoint line.
   SpanIds process(Event& event, std::vector<SpanData>& finished);
@@ -47,7 +47,7 @@ class SpanTracker {
     double started_at = 0;
     bool started = false;
     bool counted = true;  // blocks run in the engine, not on a backend: no task metrics
-    Attributes metric_attributes;
+    const TaskSeries* series = nullptr;  // this task's metric series
     std::string workflow;  // key in workflows_ when the parent span is a workflow span  // backend, executable, task_type (no task_id: cardinality)
   };
   // A workflow span ends when its scope closed and its last task ended, whichever is later

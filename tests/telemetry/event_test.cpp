@@ -95,7 +95,7 @@ TEST(Events, IdsTimesAndBaseFields) {
                           {.session_id = "sess", .backend = "thread_pool", .task_id = "task.000001",
                            .attributes = {{"executable", std::string("load")},
                                           {"task_type", std::string("function")}}});
-  EXPECT_TRUE(std::regex_match(e.event_id(), std::regex("[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")))
+  EXPECT_TRUE(std::regex_match(std::string(e.event_id()), std::regex("[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")))
       << e.event_id();
   EXPECT_GE(e.event_time(), before);
   EXPECT_GE(e.emit_time(), e.event_time());

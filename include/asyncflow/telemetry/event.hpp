@@ -3,6 +3,7 @@
 // rhapsody-telemetry.md §1; docs/checkpoint-format.md (issue #3) gives the JSONL form.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -57,8 +58,12 @@ class EventType {
   EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields);
 
  private:
+  friend struct detail::EventAccess;
   std::string name_;
   std::vector<std::pair<std::string, FieldSpec>> fields_;
+  // Built-in types live until exit: their events point at them without reference counting
+  // (an atomic increment per event, on a line shared by every producer, otherwise).
+  bool immortal_ = false;
 };
 
 using EventTypePtr = std::shared_ptr<const EventType>;
@@ -80,7 +85,8 @@ struct EventBase {
 /// An immutable telemetry event. Copies share nothing mutable; cheap to move.
 class Event {
  public:
-  const std::string& event_id() const noexcept { return event_id_; }
+  /// 32 lowercase hex digits for events made here; as recorded for restored ones.
+  std::string_view event_id() const noexcept { return {event_id_.data(), event_id_size_}; }
   /// The event_type field: the class name for built-ins, the dotted name for custom events.
   const std::string& type() const noexcept { return type_->name(); }
   const EventTypePtr& event_type() const noexcept { return type_; }
@@ -110,8 +116,12 @@ class Event {
                              std::vector<FieldValue>);
   friend struct detail::EventAccess;
   Event() = default;
+  /// Longest event_id restore_event() accepts.
+  static constexpr std::size_t kMaxEventIdSize = 48;
+
   EventTypePtr type_;
-  std::string event_id_;
+  std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
+  std::uint8_t event_id_size_ = 0;
   double event_time_ = 0;
   double emit_time_ = 0;
   EventBase base_;
