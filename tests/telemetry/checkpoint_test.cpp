@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "support/error_text.hpp"
+
 namespace af = asyncflow;
 namespace fs = std::filesystem;
 
@@ -57,14 +59,7 @@ std::string read_all(const fs::path& p) {
   return s.str();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const af::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using asyncflow::testing::error_of;
 
 af::Attributes task_attributes(const std::string& workflow) {
   return {{"executable", std::string("train")},

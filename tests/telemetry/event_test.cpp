@@ -7,18 +7,13 @@
 #include <set>
 #include <thread>
 
+#include "support/error_text.hpp"
+
 namespace af = asyncflow;
 using af::FieldType;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const af::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using asyncflow::testing::error_of;
 }  // namespace
 
 TEST(Events, DefineEventRequiresANamespacedName) {
