@@ -2,12 +2,12 @@
 # Telemetry-off overhead: BM_IndependentNoop and BM_IndependentThreadPool at 1M tasks in
 # asyncflow_bench (engine with the observer hook, telemetry never started) against
 # asyncflow_bench_no_telemetry (the same engine compiled without the hook). The two binaries
-# run alternately ROUNDS times (default 5) so machine noise hits both alike; the medians and
+# run alternately ROUNDS times (default 15; single runs vary by ±10% on a shared machine) so machine noise hits both alike; the medians and
 # their ratio are printed. Build first: cmake --build --preset release.
 #   bench/compare_telemetry_off.sh [build-dir] [rounds]
 set -euo pipefail
 build=${1:-build/release}
-rounds=${2:-5}
+rounds=${2:-15}
 filter='BM_IndependentNoop/1000000|BM_IndependentThreadPool/1000000'
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

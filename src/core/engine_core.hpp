@@ -54,8 +54,14 @@ class EngineCore {
   // Benchmark-only build (asyncflow_bench_no_telemetry): no observer branch at all, the
   // floor against which "telemetry off" is measured.
   static constexpr EngineObserver* obs() noexcept { return nullptr; }
+  static constexpr bool has_observer() noexcept { return false; }
 #else
   EngineObserver* obs() const noexcept { return observer.load(std::memory_order_acquire); }
+  /// The hot-path test: relaxed, so it orders nothing around it; whoever then calls the
+  /// observer loads it again with obs() (acquire).
+  bool has_observer() const noexcept {
+    return observer.load(std::memory_order_relaxed) != nullptr;
+  }
 #endif
   Backend* find_backend(std::string_view name) const noexcept;  // requires backends_mu
   void task_finished_accounting() noexcept;

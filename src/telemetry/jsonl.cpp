@@ -348,9 +348,16 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
   out.append(", \"event_type\": ");
   append_string(out, event.type());
   out.append(", \"event_time\": ");
+  const std::size_t time_at = out.size();
   append_double(out, event.event_time());
+  const std::size_t time_size = out.size() - time_at;
   out.append(", \"emit_time\": ");
-  append_double(out, event.emit_time());
+  if (event.emit_time() == event.event_time()) {
+    // The usual case (make_event stamps both with one clock read): format once.
+    out.append(out, time_at, time_size);
+  } else {
+    append_double(out, event.emit_time());
+  }
   out.append(", \"session_id\": ");
   append_string(out, event.session_id());
   out.append(", \"backend\": ");
