@@ -121,27 +121,26 @@ void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
   }
 }
 
-void TelemetryBridge::on_workflow_begin(std::string_view workflow_id,
-                                        std::string_view parent_workflow_id) noexcept {
+void TelemetryBridge::emit_workflow(const EventTypePtr& type, std::string_view workflow_id,
+                                    std::string_view parent_workflow_id) noexcept {
   if (!manager_->running()) return;
   try {
     EventBase base{manager_->session_id(), std::string(kEngineBackend)};
     base.attributes.emplace_back("asyncflow.workflow_id", std::string(workflow_id));
     if (!parent_workflow_id.empty())
       base.attributes.emplace_back("asyncflow.parent_workflow_id", std::string(parent_workflow_id));
-    manager_->emit(make_event(events::WorkflowStarted(), std::move(base)));
+    manager_->emit(make_event(type, std::move(base)));
   } catch (const std::exception&) {
   }
 }
 
+void TelemetryBridge::on_workflow_begin(std::string_view workflow_id,
+                                        std::string_view parent_workflow_id) noexcept {
+  emit_workflow(events::WorkflowStarted(), workflow_id, parent_workflow_id);
+}
+
 void TelemetryBridge::on_workflow_end(std::string_view workflow_id) noexcept {
-  if (!manager_->running()) return;
-  try {
-    EventBase base{manager_->session_id(), std::string(kEngineBackend)};
-    base.attributes.emplace_back("asyncflow.workflow_id", std::string(workflow_id));
-    manager_->emit(make_event(events::WorkflowEnded(), std::move(base)));
-  } catch (const std::exception&) {
-  }
+  emit_workflow(events::WorkflowEnded(), workflow_id, {});
 }
 
 }  // namespace asyncflow::detail

@@ -29,6 +29,8 @@ class TelemetryBridge final : public EngineObserver {
  private:
   void emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra = {},
             std::vector<std::pair<std::string, FieldValue>> values = {}) noexcept;
+  void emit_workflow(const EventTypePtr& type, std::string_view workflow_id,
+                     std::string_view parent_workflow_id) noexcept;
   std::shared_ptr<TelemetryManager> manager_;
 };
 

@@ -143,15 +143,6 @@ double round3(double x) {
   return r;
 }
 
-std::string_view status_text(SpanStatus status) {
-  switch (status) {
-    case SpanStatus::kOk: return "OK";
-    case SpanStatus::kError: return "ERROR";
-    case SpanStatus::kUnset: break;
-  }
-  return "UNSET";
-}
-
 /// Appends `"<name><suffix>": ` (suffix: plain ASCII).
 void append_suffixed_key(std::string& out, std::string_view name, std::string_view suffix) {
   append_string(out, name);
@@ -409,7 +400,7 @@ void append_span_line(std::string& out, const SpanData& span) {
   out.append(", \"duration_ms\": ");
   append_double(out, round3(static_cast<double>(span.end_ns - span.start_ns) / 1e6));
   out.append(", \"status_code\": ");
-  append_string(out, status_text(span.status));
+  append_string(out, to_string(span.status));
   out.append(", \"status_description\": ");
   append_optional_string(out, span.status_description);
   out.append(", \"attributes\": ");

@@ -100,13 +100,9 @@ double percentile(const std::vector<double>& sorted, double q) {
 
 double round6(double v) { return std::round(v * 1e6) / 1e6; }
 
-std::string hex_id(std::uint64_t id) {
-  std::string s;
-  jsonl::append_id(s, id);
-  return s.size() > 2 && s.front() == '"' ? s.substr(1, s.size() - 2) : std::string();
-}
-
-std::string hex_id(const TraceId& id) {
+/// A span or trace id as the checkpoint writes it, without the JSON quotes ("" for none).
+template <class Id>
+std::string hex_id(const Id& id) {
   std::string s;
   jsonl::append_id(s, id);
   return s.size() > 2 && s.front() == '"' ? s.substr(1, s.size() - 2) : std::string();

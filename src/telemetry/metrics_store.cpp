@@ -92,11 +92,12 @@ MetricPoint& MetricsStore::series(Instrument instrument, const Attributes& attri
 const TaskSeries* MetricsStore::task_series(const std::string& backend,
                                             const std::string& executable,
                                             const std::string& task_type) {
-  std::string key;
-  key.reserve(backend.size() + executable.size() + task_type.size() + 2);
-  key.append(backend).append(1, '\x1f').append(executable).append(1, '\x1f').append(task_type);
-  if (last_ != nullptr && key == last_key_) return last_;  // consecutive tasks of one factory
-  auto [it, inserted] = task_series_.try_emplace(key);
+  // Built in a reused buffer: this runs for every task, and consecutive tasks mostly come
+  // from one factory (the last lookup is kept).
+  key_.clear();
+  key_.append(backend).append(1, '\x1f').append(executable).append(1, '\x1f').append(task_type);
+  if (last_ != nullptr && key_ == last_key_) return last_;
+  auto [it, inserted] = task_series_.try_emplace(key_);
   if (inserted) {
     const Attributes attrs = {
         {"backend", backend}, {"executable", executable}, {"task_type", task_type}};
@@ -109,7 +110,7 @@ const TaskSeries* MetricsStore::task_series(const std::string& backend,
     t.running = &series(Instrument::kTasksRunning, attrs);
     t.duration = &series(Instrument::kTaskDuration, attrs);
   }
-  last_key_ = std::move(key);
+  last_key_ = key_;
   last_ = &it->second;
   return last_;
 }

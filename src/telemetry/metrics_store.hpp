@@ -77,6 +77,7 @@ class MetricsStore final : public MetricProducer {
   MetricPoint& series(Instrument instrument, const Attributes& attributes);
 
   std::map<std::string, TaskSeries> task_series_;  // keyed backend \x1f executable \x1f type
+  std::string key_;  // scratch for task_series()
   std::string last_key_;
   const TaskSeries* last_ = nullptr;
 

@@ -30,10 +30,17 @@ void set_attribute(Attributes& attrs, std::string_view key, FieldValue v) {
   attrs.emplace_back(std::string(key), std::move(v));
 }
 
-enum class Kind {
+
+}  // namespace
+
+enum class SpanTracker::Kind : std::uint8_t {
   kSessionStarted, kSessionEnded, kWorkflowStarted, kWorkflowEnded, kCreated, kResolved,
   kSubmitted, kQueued, kStarted, kCompleted, kFailed, kCanceled, kResource, kOther
 };
+
+namespace {
+
+using Kind = SpanTracker::Kind;
 
 Kind kind_of(const Event& e) {
   const EventType* t = e.event_type().get();
@@ -130,25 +137,25 @@ void SpanTracker::end_span(SpanData& span, double t, std::vector<SpanData>& fini
   finished.push_back(std::move(span));
 }
 
-void SpanTracker::end_task(Event& e, const std::string& task_id, std::vector<SpanData>& finished,
-                           SpanIds& ids) {
+void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
+                           std::vector<SpanData>& finished, SpanIds& ids) {
   OpenTask& t = task_span(e, task_id);
   ids = {t.span.trace_id, t.span.span_id};
-  const Kind kind = kind_of(e);
-  const EventType& type = *e.event_type();
 
   // The engine leaves duration_seconds NaN: the dispatcher, which saw TaskStarted, fills it.
   bool incomplete = false;
-  if (auto idx = type.index_of("duration_seconds")) {
-    if (auto d = optional_number(e, *idx); d && std::isnan(*d)) {
+  double duration = 0;
+  if (auto idx = e.event_type()->index_of("duration_seconds")) {
+    duration = optional_number(e, *idx).value_or(0.0);
+    if (std::isnan(duration)) {
       incomplete = !t.started;
-      EventAccess::set_value(e, *idx, incomplete ? 0.0 : std::max(e.event_time() - t.started_at, 0.0));
+      duration = incomplete ? 0.0 : std::max(e.event_time() - t.started_at, 0.0);
+      EventAccess::set_value(e, *idx, duration);
       if (incomplete) set_attribute(EventAccess::attributes(e), "incomplete_lifecycle", true);
     } else if (const FieldValue* flag = e.attribute("incomplete_lifecycle")) {
       incomplete = std::holds_alternative<bool>(*flag) && std::get<bool>(*flag);
     }
   }
-  const double duration = e.number("duration_seconds");
 
   MetricPoint* counter = kind == Kind::kCompleted ? t.series->completed
                          : kind == Kind::kFailed  ? t.series->failed
@@ -254,7 +261,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
     return ids;
   }
   if (kind == Kind::kCompleted || kind == Kind::kFailed || kind == Kind::kCanceled) {
-    end_task(e, task_id, finished, ids);
+    end_task(e, kind, task_id, finished, ids);
     return ids;
   }
   OpenTask& t = task_span(e, task_id);

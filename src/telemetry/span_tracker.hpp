@@ -23,6 +23,9 @@ struct SpanIds {
 /// Not thread-safe: owned by the dispatcher thread (and by stop() after the dispatcher ended).
 class SpanTracker {
  public:
+  /// What an event means to the tracker (defined in span_tracker.cpp).
+  enum class Kind : std::uint8_t;
+
   SpanTracker(std::string session_id, MetricsStore& metrics);
 
   /// Opens the session span (the trace root) at `start_time` (epoch seconds).
@@ -62,7 +65,7 @@ class SpanTracker {
   std::uint64_t parent_for(const std::string* workflow_id) const;
   void release_workflow(const std::string& workflow_id, double t, std::vector<SpanData>& finished);
   OpenTask& task_span(const Event& e, const std::string& task_id);
-  void end_task(Event& e, const std::string& task_id, std::vector<SpanData>& finished,
+  void end_task(Event& e, Kind kind, const std::string& task_id, std::vector<SpanData>& finished,
                 SpanIds& ids);
   void end_span(SpanData& span, double t, std::vector<SpanData>& finished);
 
