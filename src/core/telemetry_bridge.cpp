@@ -1,8 +1,12 @@
 // Private: engine lifecycle → telemetry events.
 #include "telemetry_bridge.hpp"
 
+#include "../telemetry/event_access.hpp"
+
 #include <cxxabi.h>
 
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -48,23 +52,63 @@ std::pair<std::string, std::string> describe(const std::exception_ptr& error) {
 
 constexpr double kFilledByDispatcher = std::numeric_limits<double>::quiet_NaN();
 
+std::atomic<std::uint64_t> g_next_bridge_id{1};
+
+// A task's events share their base fields with every task of the same factory, kind, backend
+// and group; a small per-thread cache hands out one shared context for them, so an engine
+// event copies no strings. Entries are matched by content (and bridge), never by address.
+struct ContextCache {
+  struct Entry {
+    std::uint64_t bridge = 0;
+    TaskKind kind = TaskKind::kFunction;
+    std::string name;
+    std::string backend;
+    std::string workflow;
+    std::shared_ptr<const EventContext> context;
+  };
+  std::array<Entry, 4> entries;
+  std::size_t next = 0;  // round-robin replacement
+};
+thread_local ContextCache t_contexts;
+
 }  // namespace
 
+TelemetryBridge::TelemetryBridge(std::shared_ptr<TelemetryManager> manager)
+    : manager_(std::move(manager)), id_(g_next_bridge_id.fetch_add(1)) {}
+
+std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& task) const {
+  const std::string_view backend = task.kind == TaskKind::kBlock ? kEngineBackend : task.backend;
+  for (const auto& e : t_contexts.entries) {
+    if (e.bridge == id_ && e.kind == task.kind && e.name == task.name && e.backend == backend &&
+        e.workflow == task.workflow_id) {
+      return e.context;
+    }
+  }
+  auto context = std::make_shared<EventContext>();
+  context->session_id = manager_->session_id();
+  context->backend = std::string(backend);
+  context->attributes.reserve(3);
+  context->attributes.emplace_back("executable", std::string(task.name));
+  context->attributes.emplace_back("task_type", std::string(task_type(task.kind)));
+  if (!task.workflow_id.empty())
+    context->attributes.emplace_back("asyncflow.workflow_id", std::string(task.workflow_id));
+  auto& slot = t_contexts.entries[t_contexts.next++ % t_contexts.entries.size()];
+  slot = {id_, task.kind, std::string(task.name), std::string(backend),
+          std::string(task.workflow_id), context};
+  return context;
+}
+
 void TelemetryBridge::emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra,
-                           std::vector<std::pair<std::string, FieldValue>> values) noexcept {
+                           std::vector<FieldValue> values) noexcept {
   if (!manager_->running()) return;  // the session ended: nothing to record, nothing lost
   try {
-    EventBase base;
-    base.session_id = manager_->session_id();
-    base.backend = std::string(task.kind == TaskKind::kBlock ? kEngineBackend : task.backend);
-    base.task_id = task.uid;
-    base.attributes.reserve(3 + extra.size());
-    base.attributes.emplace_back("executable", std::string(task.name));
-    base.attributes.emplace_back("task_type", std::string(task_type(task.kind)));
-    if (!task.workflow_id.empty())
-      base.attributes.emplace_back("asyncflow.workflow_id", std::string(task.workflow_id));
-    for (auto& a : extra) base.attributes.push_back(std::move(a));
-    manager_->emit(make_event(type, std::move(base), std::move(values)));
+    std::shared_ptr<const EventContext> shared = context(task);
+    if (!extra.empty()) {  // attributes of this event only: its own copy of the context
+      auto own = std::make_shared<EventContext>(*shared);
+      for (auto& a : extra) own->attributes.push_back(std::move(a));
+      shared = std::move(own);
+    }
+    manager_->emit(EventAccess::lifecycle(type, std::move(shared), task.uid, std::move(values)));
   } catch (const std::exception& e) {
     // Out of memory while building an event: lose the event, never the task.
     std::fprintf(stderr, "asyncflow telemetry: %s event for %s lost: %s\n", type->name().c_str(),
@@ -102,22 +146,25 @@ void TelemetryBridge::on_task_started(const TaskInfo& task) noexcept {
 void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
                                        const std::exception_ptr& error) noexcept {
   // duration_seconds NaN: the dispatcher fills it from the TaskStarted it processed.
-  std::vector<std::pair<std::string, FieldValue>> values = {
-      {"duration_seconds", kFilledByDispatcher}};
   if (state == TaskState::kDone) {
-    emit(events::TaskCompleted(), task, {}, std::move(values));
+    emit(events::TaskCompleted(), task, {}, {kFilledByDispatcher});
     return;
   }
-  auto [type_name, message] = describe(error);
-  Attributes extra;
-  if (state == TaskState::kFailed) {
-    extra.emplace_back("error_type", type_name);
-    extra.emplace_back("error_message", std::move(message));
-    values.emplace_back("error_type", std::move(type_name));
-    emit(events::TaskFailed(), task, std::move(extra), std::move(values));
-  } else {
-    extra.emplace_back("error_message", std::move(message));
-    emit(events::TaskCanceled(), task, std::move(extra), std::move(values));
+  try {
+    auto [type_name, message] = describe(error);
+    Attributes extra;
+    if (state == TaskState::kFailed) {
+      extra.emplace_back("error_type", type_name);
+      extra.emplace_back("error_message", std::move(message));
+      emit(events::TaskFailed(), task, std::move(extra),
+           {kFilledByDispatcher, std::move(type_name)});
+    } else {
+      extra.emplace_back("error_message", std::move(message));
+      emit(events::TaskCanceled(), task, std::move(extra), {kFilledByDispatcher});
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "asyncflow telemetry: terminal event for %s lost: %s\n",
+                 task.uid.c_str(), e.what());
   }
 }
 

@@ -3,6 +3,7 @@
 // Started → terminal, with terminal events for every task, also those canceled locally).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "asyncflow/core/observer.hpp"
@@ -12,8 +13,7 @@ namespace asyncflow::detail {
 
 class TelemetryBridge final : public EngineObserver {
  public:
-  explicit TelemetryBridge(std::shared_ptr<TelemetryManager> manager)
-      : manager_(std::move(manager)) {}
+  explicit TelemetryBridge(std::shared_ptr<TelemetryManager> manager);
 
   void on_task_created(const TaskInfo& task, std::span<const std::string> depends_on) noexcept override;
   void on_task_resolved(const TaskInfo& task) noexcept override;
@@ -27,11 +27,15 @@ class TelemetryBridge final : public EngineObserver {
   void on_workflow_end(std::string_view workflow_id) noexcept override;
 
  private:
+  /// The shared base fields of `task`'s events (cached per thread).
+  std::shared_ptr<const EventContext> context(const TaskInfo& task) const;
+  /// `values`: the type's extra fields, in order. `extra`: attributes of this event only.
   void emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra = {},
-            std::vector<std::pair<std::string, FieldValue>> values = {}) noexcept;
+            std::vector<FieldValue> values = {}) noexcept;
   void emit_workflow(const EventTypePtr& type, std::string_view workflow_id,
                      std::string_view parent_workflow_id) noexcept;
   std::shared_ptr<TelemetryManager> manager_;
+  const std::uint64_t id_;  // tells this bridge's cached contexts from other sessions'
 };
 
 }  // namespace asyncflow::detail

@@ -186,7 +186,8 @@ Event make_event(const EventTypePtr& type, EventBase base,
   e.event_id_size_ = 32;
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
-  e.base_ = std::move(base);
+  e.task_id_ = std::move(base.task_id);
+  e.context_ = std::make_shared<const detail::EventContext>(std::move(base));
   return e;
 }
 
@@ -214,12 +215,18 @@ Event restore_event(const EventTypePtr& type, std::string event_id, double event
   e.event_id_size_ = static_cast<std::uint8_t>(event_id.size());
   e.event_time_ = event_time;
   e.emit_time_ = emit_time;
-  e.base_ = std::move(base);
+  e.task_id_ = std::move(base.task_id);
+  e.context_ = std::make_shared<const detail::EventContext>(std::move(base));
   return e;
 }
 
+const detail::EventContext& Event::empty_context() noexcept {
+  static const detail::EventContext empty;
+  return empty;
+}
+
 const FieldValue* Event::attribute(std::string_view key) const noexcept {
-  for (const auto& [k, v] : base_.attributes) {
+  for (const auto& [k, v] : attributes()) {
     if (k == key) return &v;
   }
   return nullptr;

@@ -15,7 +15,10 @@
 #include <cstring>
 #include <limits>
 #include <system_error>
+#include <memory>
 #include <variant>
+
+#include "event_access.hpp"
 
 namespace asyncflow::jsonl {
 
@@ -129,6 +132,38 @@ void append_attributes(std::string& out, const Attributes& attributes) {
     append_value(out, value);
   }
   out.push_back('}');
+}
+
+void append_context_head(std::string& out, const detail::EventContext& c) {
+  out.append(", \"session_id\": ");
+  append_string(out, c.session_id);
+  out.append(", \"backend\": ");
+  append_string(out, c.backend);
+  out.append(", \"task_id\": ");
+}
+
+void append_context_tail(std::string& out, const detail::EventContext& c) {
+  out.append(", \"node_id\": ");
+  append_optional_string(out, c.node_id);
+  out.append(", \"attributes\": ");
+  append_attributes(out, c.attributes);
+}
+
+/// The context's fields as JSON, rendered once when other events share the context (the
+/// engine's lifecycle events: most of a line is the same for every event of a task).
+const detail::EventContext::Jsonl* rendered(const std::shared_ptr<const detail::EventContext>& c) {
+  if (!c) return nullptr;
+  if (const auto* j = c->jsonl.load(std::memory_order_acquire)) return j;
+  if (c.use_count() < 2) return nullptr;  // this event's own: rendering it once is enough
+  auto fresh = std::make_unique<detail::EventContext::Jsonl>();
+  append_context_head(fresh->head, *c);
+  append_context_tail(fresh->tail, *c);
+  const detail::EventContext::Jsonl* expected = nullptr;
+  if (c->jsonl.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+    return fresh.release();
+  }
+  return expected;  // another writer (a second session given the same event) was first
 }
 
 /// Python's round(x, 3): the exact binary value rounded to 3 decimals (ties to even), read
@@ -349,16 +384,18 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
   } else {
     append_double(out, event.emit_time());
   }
-  out.append(", \"session_id\": ");
-  append_string(out, event.session_id());
-  out.append(", \"backend\": ");
-  append_string(out, event.backend());
-  out.append(", \"task_id\": ");
-  append_optional_string(out, event.task_id());
-  out.append(", \"node_id\": ");
-  append_optional_string(out, event.node_id());
-  out.append(", \"attributes\": ");
-  append_attributes(out, event.attributes());
+  const auto& context = detail::EventAccess::context(event);
+  if (const auto* j = rendered(context)) {
+    out.append(j->head);
+    append_optional_string(out, event.task_id());
+    out.append(j->tail);
+  } else {
+    static const detail::EventContext kNone;  // a moved-from event
+    const detail::EventContext& c = context ? *context : kNone;
+    append_context_head(out, c);
+    append_optional_string(out, event.task_id());
+    append_context_tail(out, c);
+  }
   const auto& fields = event.event_type()->fields();
   const auto& values = event.values();
   for (std::size_t i = 0; i < fields.size() && i < values.size(); ++i) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -82,6 +83,41 @@ struct EventBase {
   std::optional<double> event_time{};
 };
 
+namespace detail {
+
+/// The base fields that several events can share: the engine makes one per task factory and
+/// group, so its lifecycle events carry no strings of their own. Immutable once shared.
+struct EventContext {
+  /// The JSONL writer's rendering of the fields around task_id, made once per shared context.
+  struct Jsonl {
+    std::string head;  // , "session_id": …, "backend": …, "task_id":
+    std::string tail;  // , "node_id": …, "attributes": {…}
+  };
+
+  EventContext() = default;
+  explicit EventContext(EventBase&& base)
+      : session_id(std::move(base.session_id)),
+        backend(std::move(base.backend)),
+        node_id(std::move(base.node_id)),
+        attributes(std::move(base.attributes)) {}
+  /// A copy of the fields, without the JSONL rendering (for a copy about to be changed).
+  EventContext(const EventContext& other)
+      : session_id(other.session_id),
+        backend(other.backend),
+        node_id(other.node_id),
+        attributes(other.attributes) {}
+  EventContext& operator=(const EventContext&) = delete;
+  ~EventContext() { delete jsonl.load(std::memory_order_acquire); }
+
+  std::string session_id;
+  std::string backend;
+  std::optional<std::string> node_id;
+  Attributes attributes;
+  mutable std::atomic<const Jsonl*> jsonl{nullptr};  // set once, by whichever writer is first
+};
+
+}  // namespace detail
+
 /// An immutable telemetry event. Copies share nothing mutable; cheap to move.
 class Event {
  public:
@@ -92,11 +128,11 @@ class Event {
   const EventTypePtr& event_type() const noexcept { return type_; }
   double event_time() const noexcept { return event_time_; }
   double emit_time() const noexcept { return emit_time_; }
-  const std::string& session_id() const noexcept { return base_.session_id; }
-  const std::string& backend() const noexcept { return base_.backend; }
-  const std::optional<std::string>& task_id() const noexcept { return base_.task_id; }
-  const std::optional<std::string>& node_id() const noexcept { return base_.node_id; }
-  const Attributes& attributes() const noexcept { return base_.attributes; }
+  const std::string& session_id() const noexcept { return context().session_id; }
+  const std::string& backend() const noexcept { return context().backend; }
+  const std::optional<std::string>& task_id() const noexcept { return task_id_; }
+  const std::optional<std::string>& node_id() const noexcept { return context().node_id; }
+  const Attributes& attributes() const noexcept { return context().attributes; }
   /// The attribute `key`, or null when absent.
   const FieldValue* attribute(std::string_view key) const noexcept;
 
@@ -119,13 +155,20 @@ class Event {
   /// Longest event_id restore_event() accepts.
   static constexpr std::size_t kMaxEventIdSize = 48;
 
+  /// The shared base fields (empty ones for a moved-from event).
+  const detail::EventContext& context() const noexcept {
+    return context_ ? *context_ : empty_context();
+  }
+  static const detail::EventContext& empty_context() noexcept;
+
   EventTypePtr type_;
-  std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
-  std::uint8_t event_id_size_ = 0;
+  std::shared_ptr<const detail::EventContext> context_;
+  std::optional<std::string> task_id_;
+  std::vector<FieldValue> values_;
   double event_time_ = 0;
   double emit_time_ = 0;
-  EventBase base_;
-  std::vector<FieldValue> values_;
+  std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
+  std::uint8_t event_id_size_ = 0;
 };
 
 /// Defines a custom event type.
