@@ -1,9 +1,9 @@
 // CheckpointWriter: POSIX file I/O for the JSONL checkpoint (docs/checkpoint-format.md).
 //
-// Unbuffered on purpose: the dispatcher already hands over whole batches, so one write() per
-// batch gives readers (and `tail -f`) whole lines at once, and nothing sits in a user-space
-// buffer when the process dies. The reference buffered 128 KiB and flushed only on its
-// checkpoint timer (reference rhapsody-telemetry.md §3.1).
+// No buffer of its own: the manager hands over whole lines (up to 256 KiB, at least every
+// 100 ms, at flush() and at stop), so readers and `tail -f` never see a torn line while the
+// session runs. The reference buffered 128 KiB and flushed only on its checkpoint timer
+// (reference rhapsody-telemetry.md §3.1).
 #include <fcntl.h>
 #include <unistd.h>
 

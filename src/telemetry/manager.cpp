@@ -17,6 +17,7 @@
 #include "event_access.hpp"
 #include "metrics_store.hpp"
 #include "span_tracker.hpp"
+#include "write_behind.hpp"
 
 namespace asyncflow {
 
@@ -191,6 +192,7 @@ struct TelemetryManager::Impl {
   // Dispatcher-owned (and stop()'s after the dispatcher was joined).
   detail::SpanTracker tracker;
   std::unique_ptr<CheckpointWriter> writer;
+  std::unique_ptr<detail::WriteBehind> write_behind;  // writes `writer`'s buffers until stop
   std::string lines;
   std::vector<SpanData> finished;
   std::vector<detail::SpanIds> ids;
@@ -302,10 +304,8 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
   metrics_lock.unlock();
   deliver_spans(finished);
   if (snapshot) write_metric_line();
-  if (writer && !lines.empty() && (write_now || lines.size() >= kWriteThreshold)) {
-    writer->append(lines);
-    lines.clear();
-  }
+  if (writer && !lines.empty() && (write_now || lines.size() >= kWriteThreshold))
+    write_behind->submit(lines);
 
   auto subs = subscribers->snapshot();
   if (!subs->empty()) {
@@ -360,6 +360,7 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
   if (!m.options.checkpoint_path.empty()) {
     m.writer = std::make_unique<CheckpointWriter>(
         m.options.checkpoint_path, m.session_id, static_cast<std::int64_t>(m.start_time));
+    m.write_behind = std::make_unique<detail::WriteBehind>(*m.writer);
   }
   m.tracker.open_session(m.start_time);
   m.bus = std::make_unique<EventBus>(m.options.bus,
@@ -424,7 +425,10 @@ Subscription TelemetryManager::subscribe(std::function<void(const Event&)> callb
 bool TelemetryManager::flush(double timeout_seconds) {
   if (impl_->writer && impl_->bus->running())
     impl_->bus->emit(make_event(write_tick(), EventBase{impl_->session_id, "asyncflow"}));
-  return impl_->bus->flush(seconds_to_ns(timeout_seconds));
+  const auto deadline = std::chrono::steady_clock::now() + seconds_to_ns(timeout_seconds);
+  if (!impl_->bus->flush(seconds_to_ns(timeout_seconds))) return false;
+  // The tick's lines are in the file when this returns.
+  return !impl_->write_behind || impl_->write_behind->drain(deadline);
 }
 
 bool TelemetryManager::stop() {
@@ -457,7 +461,9 @@ bool TelemetryManager::stop() {
   const bool drained = m.bus->stop(std::max(std::chrono::nanoseconds(0),
                                             deadline - std::chrono::steady_clock::now()));
 
-  // The dispatcher has ended: its state is ours now (m.lines may hold unwritten lines).
+  // The dispatcher has ended: its state is ours now (m.lines may hold unwritten lines), and
+  // so is the writer once the write-behind thread has written what it was given.
+  if (m.write_behind) m.write_behind->stop();
   m.finished.clear();
   {
     auto metrics_lock = m.metrics->lock();

@@ -171,7 +171,8 @@ class TelemetryManager {
   /// reported once per subscription on stderr; other subscribers still run.
   Subscription subscribe(std::function<void(const Event&)> callback);
 
-  /// Waits until every event emitted before the call was processed. False on timeout.
+  /// Waits until every event emitted before the call was processed and its checkpoint lines
+  /// were handed to the OS. False on timeout.
   bool flush(double timeout_seconds = 5.0);
 
   /// Ends the session: emits SessionEnded, stops the adapters, drains the bus (up to
