@@ -19,6 +19,7 @@
 #include <variant>
 
 #include "event_access.hpp"
+#include "span_line.hpp"
 
 namespace asyncflow::jsonl {
 
@@ -134,7 +135,7 @@ void append_attributes(std::string& out, const Attributes& attributes) {
   out.push_back('}');
 }
 
-void append_context_head(std::string& out, const detail::EventContext& c) {
+void append_context_head(std::string& out, const asyncflow::detail::EventContext& c) {
   out.append(", \"session_id\": ");
   append_string(out, c.session_id);
   out.append(", \"backend\": ");
@@ -142,7 +143,7 @@ void append_context_head(std::string& out, const detail::EventContext& c) {
   out.append(", \"task_id\": ");
 }
 
-void append_context_tail(std::string& out, const detail::EventContext& c) {
+void append_context_tail(std::string& out, const asyncflow::detail::EventContext& c) {
   out.append(", \"node_id\": ");
   append_optional_string(out, c.node_id);
   out.append(", \"attributes\": ");
@@ -151,14 +152,14 @@ void append_context_tail(std::string& out, const detail::EventContext& c) {
 
 /// The context's fields as JSON, rendered once when other events share the context (the
 /// engine's lifecycle events: most of a line is the same for every event of a task).
-const detail::EventContext::Jsonl* rendered(const std::shared_ptr<const detail::EventContext>& c) {
+const asyncflow::detail::EventContext::Jsonl* rendered(const std::shared_ptr<const asyncflow::detail::EventContext>& c) {
   if (!c) return nullptr;
   if (const auto* j = c->jsonl.load(std::memory_order_acquire)) return j;
   if (c.use_count() < 2) return nullptr;  // this event's own: rendering it once is enough
-  auto fresh = std::make_unique<detail::EventContext::Jsonl>();
+  auto fresh = std::make_unique<asyncflow::detail::EventContext::Jsonl>();
   append_context_head(fresh->head, *c);
   append_context_tail(fresh->tail, *c);
-  const detail::EventContext::Jsonl* expected = nullptr;
+  const asyncflow::detail::EventContext::Jsonl* expected = nullptr;
   if (c->jsonl.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
     return fresh.release();
@@ -384,14 +385,14 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
   } else {
     append_double(out, event.emit_time());
   }
-  const auto& context = detail::EventAccess::context(event);
+  const auto& context = asyncflow::detail::EventAccess::context(event);
   if (const auto* j = rendered(context)) {
     out.append(j->head);
     append_optional_string(out, event.task_id());
     out.append(j->tail);
   } else {
-    static const detail::EventContext kNone;  // a moved-from event
-    const detail::EventContext& c = context ? *context : kNone;
+    static const asyncflow::detail::EventContext kNone;  // a moved-from event
+    const asyncflow::detail::EventContext& c = context ? *context : kNone;
     append_context_head(out, c);
     append_optional_string(out, event.task_id());
     append_context_tail(out, c);
@@ -417,32 +418,47 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
   out.append(", \"section\": \"event\"}\n");
 }
 
-void append_span_line(std::string& out, const SpanData& span) {
+namespace detail {
+
+void append_span_line_head(std::string& out, std::string_view name, const TraceId& trace_id,
+                           std::uint64_t span_id, std::uint64_t parent_span_id,
+                           std::int64_t start_ns, std::int64_t end_ns, SpanStatus status,
+                           const std::optional<std::string>& status_description) {
   out.append("{\"name\": ");
-  append_string(out, span.name);
+  append_string(out, name);
   out.append(", \"span_id\": ");
-  append_id(out, span.span_id);
+  append_id(out, span_id);
   out.append(", \"trace_id\": ");
-  append_id(out, span.trace_id);
+  append_id(out, trace_id);
   out.append(", \"parent_span_id\": ");
-  append_id(out, span.parent_span_id);
+  append_id(out, parent_span_id);
   out.append(", \"start_ns\": ");
-  append_int(out, span.start_ns);
+  append_int(out, start_ns);
   out.append(", \"end_ns\": ");
-  append_int(out, span.end_ns);
+  append_int(out, end_ns);
   out.append(", \"start_time_s\": ");
-  append_double(out, static_cast<double>(span.start_ns) / 1e9);
+  append_double(out, static_cast<double>(start_ns) / 1e9);
   out.append(", \"end_time_s\": ");
-  append_double(out, static_cast<double>(span.end_ns) / 1e9);
+  append_double(out, static_cast<double>(end_ns) / 1e9);
   out.append(", \"duration_ms\": ");
-  append_double(out, round3(static_cast<double>(span.end_ns - span.start_ns) / 1e6));
+  append_double(out, round3(static_cast<double>(end_ns - start_ns) / 1e6));
   out.append(", \"status_code\": ");
-  append_string(out, to_string(span.status));
+  append_string(out, to_string(status));
   out.append(", \"status_description\": ");
-  append_optional_string(out, span.status_description);
+  append_optional_string(out, status_description);
   out.append(", \"attributes\": ");
+}
+
+void append_span_line_end(std::string& out) { out.append(", \"section\": \"span\"}\n"); }
+
+}  // namespace detail
+
+void append_span_line(std::string& out, const SpanData& span) {
+  detail::append_span_line_head(out, span.name, span.trace_id, span.span_id,
+                                span.parent_span_id, span.start_ns, span.end_ns, span.status,
+                                span.status_description);
   append_attributes(out, span.attributes);
-  out.append(", \"section\": \"span\"}\n");
+  detail::append_span_line_end(out);
 }
 
 void append_metric_line(std::string& out, double checkpoint_time, const MetricsSnapshot& metrics) {

@@ -178,7 +178,8 @@ struct TelemetryManager::Impl {
         subscribers(std::make_shared<Subscription::Registry>()) {}
 
   void handle(std::span<Event> batch);
-  void deliver_spans(std::vector<SpanData>& spans);
+  void deliver_spans(std::vector<detail::FinishedSpan>& spans);
+  SpanData span_data(const detail::FinishedSpan& span) const;
   void write_metric_line();
   void tick_loop();
   std::uint64_t dropped() const { return (bus ? bus->dropped() : 0) + refused.load(); }
@@ -194,7 +195,7 @@ struct TelemetryManager::Impl {
   std::unique_ptr<CheckpointWriter> writer;
   std::unique_ptr<detail::WriteBehind> write_behind;  // writes `writer`'s buffers until stop
   std::string lines;
-  std::vector<SpanData> finished;
+  std::vector<detail::FinishedSpan> finished;
   std::vector<detail::SpanIds> ids;
 
   std::shared_ptr<Subscription::Registry> subscribers;
@@ -202,7 +203,7 @@ struct TelemetryManager::Impl {
 
   // Read side, guarded by state_mu.
   mutable std::mutex state_mu;
-  std::deque<SpanData> history;
+  std::deque<detail::FinishedSpan> history;
   std::vector<double> durations;  // task span lifetimes with a complete lifecycle
   std::map<std::string, ResourceSample> resources;
   std::optional<double> ended_duration;
@@ -222,27 +223,40 @@ struct TelemetryManager::Impl {
   std::thread ticker;
 };
 
-void TelemetryManager::Impl::deliver_spans(std::vector<SpanData>& spans) {
+SpanData TelemetryManager::Impl::span_data(const detail::FinishedSpan& span) const {
+  if (const auto* task = std::get_if<detail::TaskSpan>(&span))
+    return detail::to_span_data(*task, session_id);
+  return std::get<SpanData>(span);
+}
+
+void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& spans) {
   if (spans.empty()) return;
-  for (const SpanData& s : spans) {
-    for (const auto& p : options.span_processors) {
-      try {
-        p->on_end(s);
-      } catch (const std::exception& e) {
-        if (callback_errors.fetch_add(1) == 0)
-          std::fprintf(stderr, "asyncflow telemetry: a span processor threw: %s\n", e.what());
-      } catch (...) {
-        callback_errors.fetch_add(1);
+  for (const detail::FinishedSpan& s : spans) {
+    if (!options.span_processors.empty()) {
+      const SpanData data = span_data(s);
+      for (const auto& p : options.span_processors) {
+        try {
+          p->on_end(data);
+        } catch (const std::exception& e) {
+          if (callback_errors.fetch_add(1) == 0)
+            std::fprintf(stderr, "asyncflow telemetry: a span processor threw: %s\n", e.what());
+        } catch (...) {
+          callback_errors.fetch_add(1);
+        }
       }
     }
-    if (writer) jsonl::append_span_line(lines, s);
+    if (!writer) continue;
+    if (const auto* task = std::get_if<detail::TaskSpan>(&s)) {
+      detail::append_task_span_line(lines, *task, session_id);
+    } else {
+      jsonl::append_span_line(lines, std::get<SpanData>(s));
+    }
   }
   std::lock_guard lock(state_mu);
-  for (SpanData& s : spans) {
-    if (s.name == "task" && s.attribute("incomplete_lifecycle") == nullptr &&
-        s.attribute("asyncflow.unfinished") == nullptr) {
-      durations.push_back(s.duration_seconds());
-    }
+  for (detail::FinishedSpan& s : spans) {
+    const auto* task = std::get_if<detail::TaskSpan>(&s);
+    if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
+      durations.push_back(task->duration_seconds());
     if (options.span_history == 0) continue;
     if (history.size() == options.span_history) history.pop_front();
     history.push_back(std::move(s));
@@ -510,7 +524,14 @@ std::vector<SpanData> TelemetryManager::read_traces(const std::optional<std::str
                                                     const std::optional<std::string>& task_id) const {
   std::lock_guard lock(impl_->state_mu);
   std::vector<SpanData> out;
-  for (const SpanData& s : impl_->history) {
+  for (const detail::FinishedSpan& entry : impl_->history) {
+    if (const auto* task = std::get_if<detail::TaskSpan>(&entry)) {
+      if (session_id && impl_->session_id != *session_id) continue;
+      if (task_id && task->task_id != *task_id) continue;
+      out.push_back(detail::to_span_data(*task, impl_->session_id));
+      continue;
+    }
+    const SpanData& s = std::get<SpanData>(entry);
     if (session_id && s.text("session_id") != *session_id) continue;
     if (task_id && s.text("task_id") != *task_id) continue;
     out.push_back(s);
@@ -565,20 +586,21 @@ TelemetrySummary TelemetryManager::summary() const {
 std::vector<TaskSpanInfo> TelemetryManager::task_spans() const {
   std::vector<TaskSpanInfo> out;
   std::lock_guard lock(impl_->state_mu);
-  for (const SpanData& s : impl_->history) {
-    if (s.name != "task") continue;
+  for (const detail::FinishedSpan& entry : impl_->history) {
+    const auto* s = std::get_if<detail::TaskSpan>(&entry);
+    if (s == nullptr || s->block) continue;
     TaskSpanInfo t;
-    t.task_id = s.text("task_id");
-    t.backend = s.text("backend");
-    t.executable = s.text("executable");
-    t.task_type = s.text("task_type");
-    t.status = s.text("status");
-    t.workflow_id = s.text("asyncflow.workflow_id");
-    t.duration_seconds = round6(s.duration_seconds());
-    t.span_id = hex_id(s.span_id);
-    t.trace_id = hex_id(s.trace_id);
-    if (s.attribute("error_type") != nullptr) t.error_type = std::string(s.text("error_type"));
-    t.incomplete_lifecycle = s.attribute("incomplete_lifecycle") != nullptr;
+    t.task_id = s->task_id;
+    t.backend = s->backend;
+    if (s->executable != nullptr) t.executable = *s->executable;
+    if (s->task_type != nullptr) t.task_type = *s->task_type;
+    t.status = std::string(s->status());
+    if (s->workflow_id != nullptr) t.workflow_id = *s->workflow_id;
+    t.duration_seconds = round6(s->duration_seconds());
+    t.span_id = hex_id(s->span_id);
+    t.trace_id = hex_id(s->trace_id);
+    if (s->outcome == detail::TaskSpan::Outcome::kFailed) t.error_type = s->error_type;
+    t.incomplete_lifecycle = s->incomplete;
     out.push_back(std::move(t));
   }
   return out;

@@ -104,41 +104,39 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   OpenTask& t = it->second;
   if (!inserted) return t;
   // Opened at TaskCreated; at the first lifecycle event seen for tasks created before the
-  // session started.
-  const std::string* wid = string_attribute(e, "asyncflow.workflow_id");
-  std::string executable = attribute_or_empty(e, "executable");
-  std::string task_type = attribute_or_empty(e, "task_type");
-  SpanData& s = t.span;
-  t.counted = task_type != "block";
-  s.name = t.counted ? "task" : "block";
+  // session started. The span keeps the event's context, so its strings are not copied.
+  TaskSpan& s = t.span;
+  s.context = EventAccess::context(e);
+  s.executable = string_attribute(e, "executable");
+  s.task_type = string_attribute(e, "task_type");
+  s.workflow_id = string_attribute(e, "asyncflow.workflow_id");
+  s.block = s.task_type != nullptr && *s.task_type == "block";
+  s.task_id = task_id;
+  s.backend = e.backend();
   s.trace_id = trace_id_;
   s.span_id = new_span_id();
-  s.parent_span_id = parent_for(wid);
-  if (wid != nullptr) {
-    if (auto w = workflows_.find(*wid); w != workflows_.end() && w->second.span.span_id == s.parent_span_id) {
+  s.parent_span_id = parent_for(s.workflow_id);
+  if (s.workflow_id != nullptr) {
+    if (auto w = workflows_.find(*s.workflow_id);
+        w != workflows_.end() && w->second.span.span_id == s.parent_span_id) {
       ++w->second.members;
-      t.workflow = *wid;
+      t.in_workflow = true;
     }
   }
   s.start_ns = to_ns(e.event_time());
-  s.attributes.reserve(7);
-  s.attributes.emplace_back("session_id", session_id_);
-  s.attributes.emplace_back("backend", e.backend());
-  s.attributes.emplace_back("task_id", task_id);
-  s.attributes.emplace_back("executable", executable);
-  s.attributes.emplace_back("task_type", task_type);
-  if (wid != nullptr) s.attributes.emplace_back("asyncflow.workflow_id", *wid);
-  t.series = metrics_.task_series(e.backend(), executable, task_type);
+  static const std::string kNone;
+  t.series = metrics_.task_series(e.backend(), s.executable ? *s.executable : kNone,
+                                  s.task_type ? *s.task_type : kNone);
   return t;
 }
 
-void SpanTracker::end_span(SpanData& span, double t, std::vector<SpanData>& finished) {
+void SpanTracker::end_span(SpanData& span, double t, std::vector<FinishedSpan>& finished) {
   span.end_ns = std::max(to_ns(t), span.start_ns);
-  finished.push_back(std::move(span));
+  finished.emplace_back(std::move(span));
 }
 
 void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
-                           std::vector<SpanData>& finished, SpanIds& ids) {
+                           std::vector<FinishedSpan>& finished, SpanIds& ids) {
   OpenTask& t = task_span(e, task_id);
   ids = {t.span.trace_id, t.span.span_id};
 
@@ -160,36 +158,29 @@ void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
   MetricPoint* counter = kind == Kind::kCompleted ? t.series->completed
                          : kind == Kind::kFailed  ? t.series->failed
                                                   : t.series->canceled;
-  if (t.counted) {
+  if (!t.span.block) {  // blocks run in the engine, not on a backend: no task metrics
     MetricsStore::add(counter, 1);
     // Only a task that was counted running leaves the gauge (the reference's went negative).
     if (t.started) MetricsStore::add(t.series->running, -1);
     if (!incomplete) metrics_.record(t.series->duration, duration);
   }
 
-  SpanData& s = t.span;
-  const char* status = kind == Kind::kCompleted ? "completed" : kind == Kind::kFailed ? "failed"
-                                                                                      : "canceled";
-  set_attribute(s.attributes, "status", std::string(status));
-  if (kind == Kind::kCompleted) {
-    s.status = SpanStatus::kOk;
-  } else {
-    s.status = SpanStatus::kError;
-    if (kind == Kind::kFailed) {
-      std::string error_type = e.text("error_type");
-      set_attribute(s.attributes, "error_type", error_type);
-      s.status_description = std::move(error_type);
-    }
-  }
-  if (incomplete) set_attribute(s.attributes, "incomplete_lifecycle", true);
-  end_span(s, e.event_time(), finished);
-  std::string workflow = std::move(t.workflow);
+  TaskSpan& s = t.span;
+  s.outcome = kind == Kind::kCompleted ? TaskSpan::Outcome::kCompleted
+              : kind == Kind::kFailed  ? TaskSpan::Outcome::kFailed
+                                       : TaskSpan::Outcome::kCanceled;
+  if (kind == Kind::kFailed) s.error_type = e.text("error_type");
+  s.incomplete = incomplete;
+  s.end_ns = std::max(to_ns(e.event_time()), s.start_ns);
+  // The id string lives in the context, which the finished span keeps alive.
+  const std::string* workflow = t.in_workflow ? s.workflow_id : nullptr;
+  finished.emplace_back(std::move(s));
   tasks_.erase(task_id);
-  if (!workflow.empty()) release_workflow(workflow, e.event_time(), finished);
+  if (workflow != nullptr) release_workflow(*workflow, e.event_time(), finished);
 }
 
 void SpanTracker::release_workflow(const std::string& workflow_id, double t,
-                                   std::vector<SpanData>& finished) {
+                                   std::vector<FinishedSpan>& finished) {
   auto it = workflows_.find(workflow_id);
   if (it == workflows_.end()) return;
   OpenWorkflow& w = it->second;
@@ -200,7 +191,7 @@ void SpanTracker::release_workflow(const std::string& workflow_id, double t,
   }
 }
 
-SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
+SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
   SpanIds ids{trace_id_, session_.span_id};
   const Kind kind = kind_of(e);
   switch (kind) {
@@ -267,23 +258,24 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
   OpenTask& t = task_span(e, task_id);
   switch (kind) {
     case Kind::kSubmitted:
-      if (e.backend() != t.span.text("backend")) {
+      if (e.backend() != t.span.backend) {
         // The real backend is known now (a task created before routing).
-        set_attribute(t.span.attributes, "backend", e.backend());
-        t.series = metrics_.task_series(e.backend(), std::string(t.span.text("executable")),
-                                        std::string(t.span.text("task_type")));
+        t.span.backend = e.backend();
+        static const std::string kNone;
+        t.series = metrics_.task_series(t.span.backend,
+                                        t.span.executable ? *t.span.executable : kNone,
+                                        t.span.task_type ? *t.span.task_type : kNone);
       }
-      if (t.counted) MetricsStore::add(t.series->submitted, 1);
+      if (!t.span.block) MetricsStore::add(t.series->submitted, 1);
       break;
     case Kind::kQueued:
-      t.span.events.push_back(
-          SpanEvent{"TaskQueued", to_ns(e.event_time()), {{"task_id", task_id}}});
+      if (t.span.queued_ns < 0) t.span.queued_ns = to_ns(e.event_time());
       break;
     case Kind::kStarted:
       if (!t.started) {
         t.started = true;
         t.started_at = e.event_time();
-        if (t.counted) {
+        if (!t.span.block) {
           MetricsStore::add(t.series->started, 1);
           MetricsStore::add(t.series->running, 1);
         }
@@ -295,11 +287,12 @@ SpanIds SpanTracker::process(Event& e, std::vector<SpanData>& finished) {
   return {t.span.trace_id, t.span.span_id};
 }
 
-void SpanTracker::close_all(double end_time, std::vector<SpanData>& finished) {
+void SpanTracker::close_all(double end_time, std::vector<FinishedSpan>& finished) {
   for (auto& [id, t] : tasks_) {
-    set_attribute(t.span.attributes, "asyncflow.unfinished", true);
-    if (t.started && t.counted) MetricsStore::add(t.series->running, -1);
-    end_span(t.span, end_time, finished);
+    t.span.unfinished = true;
+    if (t.started && !t.span.block) MetricsStore::add(t.series->running, -1);
+    t.span.end_ns = std::max(to_ns(end_time), t.span.start_ns);
+    finished.emplace_back(std::move(t.span));
   }
   tasks_.clear();
   for (auto& [id, w] : workflows_) end_span(w.span, end_time, finished);

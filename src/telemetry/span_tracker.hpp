@@ -11,6 +11,7 @@
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "metrics_store.hpp"
+#include "task_span.hpp"
 
 namespace asyncflow::detail {
 
@@ -33,25 +34,25 @@ class SpanTracker {
   TraceId trace_id() const noexcept { return trace_id_; }
   std::uint64_t session_span_id() const noexcept { return session_.span_id; }
 
-  /// Applies `event` (the caller holds the metrics store's lock): opens/ends spans, updates metrics, and for engine terminal events
-  /// (duration_seconds NaN) fills in the duration and the incomplete_lifecycle flag. Spans
-  /// that end are appended to `finished`. Returns the ids for the event's checkpoint line.
-  SpanIds process(Event& event, std::vector<SpanData>& finished);
+  /// Applies `event` (the caller holds the metrics store's lock): opens/ends spans, updates
+  /// metrics, and for engine terminal events (duration_seconds NaN) fills in the duration and
+  /// the incomplete_lifecycle flag. Spans that end are appended to `finished`. Returns the ids
+  /// for the event's checkpoint line.
+  SpanIds process(Event& event, std::vector<FinishedSpan>& finished);
 
   /// Ends every span still open at `end_time` (tasks that never finished get the attribute
   /// asyncflow.unfinished = true), the session span last.
-  void close_all(double end_time, std::vector<SpanData>& finished);
+  void close_all(double end_time, std::vector<FinishedSpan>& finished);
 
   std::size_t open_tasks() const noexcept { return tasks_.size(); }
 
  private:
   struct OpenTask {
-    SpanData span;
+    TaskSpan span;
     double started_at = 0;
     bool started = false;
-    bool counted = true;  // blocks run in the engine, not on a backend: no task metrics
-    const TaskSeries* series = nullptr;  // this task's metric series
-    std::string workflow;  // key in workflows_ when the parent span is a workflow span  // backend, executable, task_type (no task_id: cardinality)
+    bool in_workflow = false;  // parented to workflows_[*span.workflow_id]: counted in members
+    const TaskSeries* series = nullptr;  // backend, executable, task_type (no task_id: cardinality)
   };
   // A workflow span ends when its scope closed and its last task ended, whichever is later
   // (a C++ scope often closes right after creating the tasks it groups).
@@ -63,11 +64,12 @@ class SpanTracker {
 
   std::uint64_t new_span_id();
   std::uint64_t parent_for(const std::string* workflow_id) const;
-  void release_workflow(const std::string& workflow_id, double t, std::vector<SpanData>& finished);
+  void release_workflow(const std::string& workflow_id, double t,
+                        std::vector<FinishedSpan>& finished);
   OpenTask& task_span(const Event& e, const std::string& task_id);
-  void end_task(Event& e, Kind kind, const std::string& task_id, std::vector<SpanData>& finished,
-                SpanIds& ids);
-  void end_span(SpanData& span, double t, std::vector<SpanData>& finished);
+  void end_task(Event& e, Kind kind, const std::string& task_id,
+                std::vector<FinishedSpan>& finished, SpanIds& ids);
+  void end_span(SpanData& span, double t, std::vector<FinishedSpan>& finished);
 
   std::string session_id_;
   MetricsStore& metrics_;
