@@ -6,6 +6,7 @@
 #include <set>
 
 #include "asyncflow/core/errors.hpp"
+#include "asyncflow/telemetry/jsonl.hpp"
 #include "event_access.hpp"
 
 namespace asyncflow {
@@ -117,7 +118,9 @@ FieldSpec::FieldSpec(FieldType t, FieldValue def) : type(t) {
 FieldSpec FieldSpec::optional(FieldType t) { return FieldSpec(t, std::monostate{}); }
 
 EventType::EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields)
-    : name_(std::move(name)), fields_(std::move(fields)) {}
+    : name_(std::move(name)), fields_(std::move(fields)) {
+  jsonl::append_string(quoted_name_, name_);
+}
 
 std::optional<std::size_t> EventType::index_of(std::string_view field) const noexcept {
   for (std::size_t i = 0; i < fields_.size(); ++i) {

@@ -51,14 +51,40 @@ void append_uint(std::string& out, std::uint64_t value) {
   out.append(buf, end);
 }
 
+// "000102…ff": two hex digits per byte value, so ids are converted a byte at a time.
+constexpr std::array<char, 512> kHexPairs = [] {
+  std::array<char, 512> t{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4];
+    t[2 * b + 1] = kHex[b & 0xF];
+  }
+  return t;
+}();
+
 /// `digits` hex digits of `v` (most significant first), zero-padded.
 void append_hex(std::string& out, std::uint64_t v, int digits) {
   char buf[16];
-  for (int i = digits - 1; i >= 0; --i, v >>= 4) buf[i] = kHex[v & 0xF];
-  out.append(buf, static_cast<std::size_t>(digits));
+  for (int i = 14; i >= 0; i -= 2, v >>= 8) std::memcpy(buf + i, &kHexPairs[2 * (v & 0xFF)], 2);
+  out.append(buf + 16 - digits, static_cast<std::size_t>(digits));
 }
 
 int hex_digits(std::uint64_t v) { return (64 - std::countl_zero(v) + 3) / 4; }
+
+/// A trace id as Python's hex(int) in quotes, or null when invalid.
+void render_trace_id(std::string& out, const TraceId& id) {
+  if (!id.valid()) {
+    out.append("null");
+    return;
+  }
+  out.append("\"0x");
+  if (id.high == 0) {
+    append_hex(out, id.low, hex_digits(id.low));
+  } else {
+    append_hex(out, id.high, hex_digits(id.high));
+    append_hex(out, id.low, 16);
+  }
+  out.push_back('"');
+}
 
 /// How many of the first min(8, n) bytes at `p` can be copied as they are: the index of the
 /// first control character, '"', '\\', DEL or non-ASCII byte. Strings are mostly plain ASCII;
@@ -179,6 +205,21 @@ double round3(double x) {
   return r;
 }
 
+/// Python's round(ns / 1e6, 3): the span's duration_ms. Whole microseconds need no decimal
+/// arithmetic: unless the remainder is exactly half a microsecond (a tie, decided by the
+/// binary value), ns / 1e6 lies at least 1 ns from a rounding boundary, far more than the
+/// division's error below 1e15 ns, so rounding the integer gives round()'s decimal result and
+/// one correctly rounded division gives its double.
+double duration_ms(std::int64_t ns) {
+  constexpr std::int64_t kExactBelow = 1'000'000'000'000'000;
+  const std::int64_t rem = ns % 1000;
+  if (ns > -kExactBelow && ns < kExactBelow && rem != 500 && rem != -500) {
+    const std::int64_t us = ns / 1000 + (rem > 500 ? 1 : 0) - (rem < -500 ? 1 : 0);
+    return static_cast<double>(us) / 1000.0;
+  }
+  return round3(static_cast<double>(ns) / 1e6);
+}
+
 /// Appends `"<name><suffix>": ` (suffix: plain ASCII).
 void append_suffixed_key(std::string& out, std::string_view name, std::string_view suffix) {
   append_string(out, name);
@@ -213,14 +254,17 @@ void append_id(std::string& out, std::uint64_t id) {
 }
 
 void append_id(std::string& out, const TraceId& id) {
-  if (id.high == 0) {
-    append_id(out, id.low);
+  // Every line of a session names the same trace: render it once per thread and id.
+  thread_local TraceId cached;
+  thread_local std::string rendered;
+  if (id == cached && !rendered.empty()) {
+    out.append(rendered);
     return;
   }
-  out.append("\"0x");
-  append_hex(out, id.high, hex_digits(id.high));
-  append_hex(out, id.low, 16);
-  out.push_back('"');
+  const std::size_t at = out.size();
+  render_trace_id(out, id);
+  rendered.assign(out, at, std::string::npos);
+  cached = id;
 }
 
 void append_double(std::string& out, double value) {
@@ -370,10 +414,11 @@ void append_string(std::string& out, std::string_view text) {
 
 void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
                        std::uint64_t span_id) {
+  const std::string& type_name = asyncflow::detail::EventAccess::quoted_name(*event.event_type());
   out.append("{\"event_id\": ");
   append_string(out, event.event_id());
   out.append(", \"event_type\": ");
-  append_string(out, event.type());
+  out.append(type_name);
   out.append(", \"event_time\": ");
   const std::size_t time_at = out.size();
   append_double(out, event.event_time());
@@ -414,7 +459,7 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
   out.append(", \"span_id\": ");
   append_id(out, span_id);
   out.append(", \"name\": ");
-  append_string(out, event.type());
+  out.append(type_name);
   out.append(", \"section\": \"event\"}\n");
 }
 
@@ -441,7 +486,7 @@ void append_span_line_head(std::string& out, std::string_view name, const TraceI
   out.append(", \"end_time_s\": ");
   append_double(out, static_cast<double>(end_ns) / 1e9);
   out.append(", \"duration_ms\": ");
-  append_double(out, round3(static_cast<double>(end_ns - start_ns) / 1e6));
+  append_double(out, duration_ms(end_ns - start_ns));
   out.append(", \"status_code\": ");
   append_string(out, to_string(status));
   out.append(", \"status_description\": ");

@@ -434,6 +434,70 @@ TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
   }
 }
 
+// Task spans are kept compact and written straight from that record; processors get a
+// SpanData. Both must describe the same span: each processor span, formatted by
+// jsonl::append_span_line, is a line of the checkpoint, for every outcome a task can have.
+TEST(EngineTelemetry, CheckpointSpanLinesAreTheSpansProcessorsSee) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "span-lines";
+  std::filesystem::remove_all(dir);
+  auto flow = pool_engine(2);
+  auto exporter = std::make_shared<InMemorySpanExporter>();
+  auto tm = flow->start_telemetry({.checkpoint_path = dir, .span_processors = {exporter}});
+  auto ok = flow->function_task("ok", [](int x) { return x + 1; });
+  auto bad = flow->function_task("bad", []() -> int { throw std::runtime_error("broken"); });
+  auto use = flow->function_task("use", [](int v) { return v; });
+  std::promise<void> gate;
+  auto gated = gate.get_future().share();
+  auto hold = flow->function_task("hold", [gated] { gated.wait(); });
+  auto after = flow->function_task("after", [](Unit) {});
+  auto blk = flow->block("blk", [&](int x) -> Task<int> { co_return co_await ok(x); });
+  {
+    auto scope = flow->workflow_scope("wf \"quoted\"");
+    EXPECT_EQ(ok(1).get(), 2);
+  }
+  auto failed = bad();
+  auto dependent = use(failed);
+  EXPECT_THROW(dependent.get(), DependencyFailure);
+  EXPECT_EQ(blk(5).get(), 6);
+  auto held = hold();
+  auto canceled = after(held);
+  canceled.cancel();
+  ASSERT_TRUE(tm->stop());  // `held` is still running: its span ends unfinished
+  gate.set_value();
+  held.get();
+  flow->shutdown();
+
+  std::set<std::string> file_lines;
+  {
+    std::ifstream in(*tm->checkpoint_file());
+    std::string line;
+    while (std::getline(in, line)) file_lines.insert(line + "\n");
+  }
+  const auto spans = exporter->spans();
+  std::set<std::string> seen_status;
+  int task_spans = 0;
+  for (const SpanData& s : spans) {
+    std::string line;
+    jsonl::append_span_line(line, s);
+    EXPECT_EQ(file_lines.count(line), 1u) << line;
+    if (s.name != "task" && s.name != "block") continue;
+    ++task_spans;
+    seen_status.insert(std::string(s.text("status")));
+    // The same span from the history.
+    const auto again = tm->read_traces(std::nullopt, std::string(s.text("task_id")));
+    ASSERT_EQ(again.size(), 1u);
+    std::string line_again;
+    jsonl::append_span_line(line_again, again.front());
+    EXPECT_EQ(line_again, line);
+  }
+  EXPECT_EQ(task_spans, 7);  // ok ×2, bad, use, blk, hold, after
+  EXPECT_EQ(seen_status, (std::set<std::string>{"completed", "failed", "canceled", ""}));
+  const auto unfinished = tm->read_traces(std::nullopt, held.uid());
+  ASSERT_EQ(unfinished.size(), 1u);
+  EXPECT_NE(unfinished.front().attribute("asyncflow.unfinished"), nullptr);
+  EXPECT_EQ(unfinished.front().status, SpanStatus::kUnset);
+}
+
 TEST(EngineTelemetry, StartRulesAndErrors) {
   auto flow = pool_engine(1);
   try {

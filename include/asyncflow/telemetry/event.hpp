@@ -61,6 +61,7 @@ class EventType {
  private:
   friend struct detail::EventAccess;
   std::string name_;
+  std::string quoted_name_;  // name_ as a JSON string literal: written twice per JSONL line
   std::vector<std::pair<std::string, FieldSpec>> fields_;
   // Built-in types live until exit: their events point at them without reference counting
   // (an atomic increment per event, on a line shared by every producer, otherwise).
