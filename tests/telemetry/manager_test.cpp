@@ -103,6 +103,9 @@ TEST(TelemetryManager, UnsubscribeStopsDeliveryWhenItReturns) {
 
 TEST(TelemetryManager, UnsubscribeFromInsideTheCallbackDoesNotDeadlock) {
   auto tm = TelemetryManager::start("s.3b");
+  // SessionStarted processed first: otherwise the callback could run (and read *sub) while
+  // this thread is still assigning the subscription to *sub.
+  ASSERT_TRUE(tm->flush());
   std::atomic<int> calls{0};
   auto sub = std::make_shared<Subscription>();
   *sub = tm->subscribe([&calls, sub](const Event&) {
