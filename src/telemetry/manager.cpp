@@ -46,7 +46,10 @@ const EventTypePtr& checkpoint_tick() {
   return t;
 }
 bool is_tick(const Event& e) {
-  return e.event_type() == write_tick() || e.event_type() == checkpoint_tick();
+  static const EventType* const kWrite = write_tick().get();
+  static const EventType* const kCheckpoint = checkpoint_tick().get();
+  const EventType* t = e.event_type().get();
+  return t == kWrite || t == kCheckpoint;
 }
 
 // Checkpoint lines are buffered and written when this much has accumulated, at every write
@@ -281,6 +284,8 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
       snapshot = snapshot || e.event_type() == checkpoint_tick();
       continue;
     }
+    static const EventType* const kSessionEnded = events::SessionEnded().get();
+    static const EventType* const kResourceUpdate = events::ResourceUpdate().get();
     try {
       ids[i] = tracker.process(e, finished);
     } catch (const std::exception& ex) {
@@ -290,10 +295,10 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
         std::fprintf(stderr, "asyncflow telemetry: processing %s failed: %s\n", e.type().c_str(),
                      ex.what());
     }
-    if (e.event_type() == events::SessionEnded()) {
+    if (e.event_type().get() == kSessionEnded) {
       std::lock_guard lock(state_mu);
       ended_duration = e.number("duration_seconds");
-    } else if (e.event_type() == events::ResourceUpdate() && e.node_id() &&
+    } else if (e.event_type().get() == kResourceUpdate && e.node_id() &&
                e.text("resource_scope") == "per_node") {
       ResourceSample r;
       r.backend = e.backend();

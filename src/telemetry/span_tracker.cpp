@@ -1,6 +1,7 @@
 // Internal: spans and metrics from the event stream.
 #include "span_tracker.hpp"
 
+#include <array>
 #include <cmath>
 
 #include "asyncflow/telemetry/manager.hpp"
@@ -43,21 +44,30 @@ namespace {
 using Kind = SpanTracker::Kind;
 
 Kind kind_of(const Event& e) {
+  struct Entry {
+    const EventType* type;
+    Kind kind;
+  };
+  // The built-in types are singletons, so a pointer identifies each; looked up once.
+  static const std::array<Entry, 13> kTable = {{
+      {events::TaskCreated().get(), Kind::kCreated},
+      {events::TaskResolved().get(), Kind::kResolved},
+      {events::TaskSubmitted().get(), Kind::kSubmitted},
+      {events::TaskQueued().get(), Kind::kQueued},
+      {events::TaskStarted().get(), Kind::kStarted},
+      {events::TaskCompleted().get(), Kind::kCompleted},
+      {events::TaskFailed().get(), Kind::kFailed},
+      {events::TaskCanceled().get(), Kind::kCanceled},
+      {events::ResourceUpdate().get(), Kind::kResource},
+      {events::SessionStarted().get(), Kind::kSessionStarted},
+      {events::SessionEnded().get(), Kind::kSessionEnded},
+      {events::WorkflowStarted().get(), Kind::kWorkflowStarted},
+      {events::WorkflowEnded().get(), Kind::kWorkflowEnded},
+  }};
   const EventType* t = e.event_type().get();
-  // Pointer comparisons: the built-in types are singletons.
-  if (t == events::TaskCreated().get()) return Kind::kCreated;
-  if (t == events::TaskResolved().get()) return Kind::kResolved;
-  if (t == events::TaskSubmitted().get()) return Kind::kSubmitted;
-  if (t == events::TaskQueued().get()) return Kind::kQueued;
-  if (t == events::TaskStarted().get()) return Kind::kStarted;
-  if (t == events::TaskCompleted().get()) return Kind::kCompleted;
-  if (t == events::TaskFailed().get()) return Kind::kFailed;
-  if (t == events::TaskCanceled().get()) return Kind::kCanceled;
-  if (t == events::ResourceUpdate().get()) return Kind::kResource;
-  if (t == events::SessionStarted().get()) return Kind::kSessionStarted;
-  if (t == events::SessionEnded().get()) return Kind::kSessionEnded;
-  if (t == events::WorkflowStarted().get()) return Kind::kWorkflowStarted;
-  if (t == events::WorkflowEnded().get()) return Kind::kWorkflowEnded;
+  for (const auto& [type, kind] : kTable) {
+    if (t == type) return kind;
+  }
   return Kind::kOther;
 }
 
