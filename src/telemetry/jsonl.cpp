@@ -8,6 +8,7 @@
 // instead of being escaped as \uXXXX (ensure_ascii): both parse to the same strings.
 #include "asyncflow/telemetry/jsonl.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
@@ -193,6 +194,83 @@ const asyncflow::detail::EventContext::Jsonl* rendered(const std::shared_ptr<con
   return expected;  // another writer (a second session given the same event) was first
 }
 
+// GCC and Clang have 128-bit integers; __extension__ tells -Wpedantic that we know.
+__extension__ using U128 = unsigned __int128;
+
+constexpr std::array<U128, 22> kPow10 = [] {
+  std::array<U128, 22> p{};
+  p[0] = 1;
+  for (std::size_t i = 1; i < p.size(); ++i) p[i] = p[i - 1] * 10;
+  return p;
+}();
+
+/// Python's repr of `value` when it is written in fixed notation (1e-4 <= |value| < 1e16),
+/// for the doubles of every checkpoint line (epoch times, durations); false when the value
+/// is left to the general path (whole numbers >= 2^52, powers of two, exact ties).
+///
+/// repr writes the shortest decimal that reads back as `value`, the closest one if several
+/// are as short. With value = m * 2^e, a decimal n / 10^k reads back as `value` when it lies
+/// within half an ulp, i.e. |n * 2^(1-e) - 2m * 10^k| <= 10^k (< when m is odd: ties read
+/// back to the even neighbour). Exact 128-bit integers decide it. If some n fits for k
+/// fractional digits, the nearest integer to value * 10^k does (the interval is centred on
+/// it), and so does every larger k; the answer is the smallest k that fits. Checked against
+/// std::to_chars' shortest digits in jsonl_test.cpp.
+bool append_fixed_shortest(std::string& out, double value) {
+  const auto bits = std::bit_cast<std::uint64_t>(value);
+  const int biased = static_cast<int>((bits >> 52) & 0x7FF);
+  const std::uint64_t fraction = bits & ((std::uint64_t{1} << 52) - 1);
+  if (biased == 0 || fraction == 0) return false;  // subnormal, or a power of two (uneven interval)
+  const std::uint64_t m = fraction | (std::uint64_t{1} << 52);
+  const int e = biased - 1075;  // value = m * 2^e
+  if (e >= 0) return false;     // a whole number >= 2^52
+  const int shift = 1 - e;      // value * 2^shift = 2m: half an ulp is 1 in these units
+  // 10^-k <= one ulp from this k on (78913 / 2^18 ~ log10 2), plus one for the rounding.
+  int k = static_cast<int>((static_cast<std::int64_t>(-e) * 78913 + (1 << 18) - 1) >> 18) + 1;
+  // 2m * 10^k < 2^54 * 10^21 < 2^124: no overflow below (|value| >= 1e-4 keeps shift < 70).
+  if (k >= static_cast<int>(kPow10.size()) || shift > 100) return false;
+  const bool inclusive = (m & 1) == 0;
+  const U128 half = U128{1} << (shift - 1);
+  const U128 low_mask = (U128{1} << shift) - 1;
+  std::uint64_t digits = 0;
+  int fraction_digits = -1;
+  for (; k >= 0; --k) {
+    const U128 centre = U128{2 * m} * kPow10[static_cast<std::size_t>(k)];
+    const U128 rest = centre & low_mask;
+    if (rest == half) return false;  // value * 10^k is exactly between two integers
+    const U128 n = (centre >> shift) + (rest > half ? 1 : 0);
+    const U128 scaled = n << shift;
+    const U128 distance = scaled > centre ? scaled - centre : centre - scaled;
+    const U128 limit = kPow10[static_cast<std::size_t>(k)];
+    if (inclusive ? distance > limit : distance >= limit) break;
+    if ((n >> 64) != 0) return false;
+    digits = static_cast<std::uint64_t>(n);
+    fraction_digits = k;
+  }
+  if (fraction_digits < 0) return false;
+  char text[24];
+  const auto [text_end, ec] = std::to_chars(text, text + sizeof text, digits);
+  const auto len = static_cast<int>(text_end - text);
+  char buf[48];
+  char* w = buf;
+  if ((bits >> 63) != 0) *w++ = '-';
+  if (fraction_digits == 0) {
+    w = std::copy(text, text_end, w);
+    *w++ = '.';
+    *w++ = '0';
+  } else if (len > fraction_digits) {
+    w = std::copy(text, text_end - fraction_digits, w);
+    *w++ = '.';
+    w = std::copy(text_end - fraction_digits, text_end, w);
+  } else {
+    *w++ = '0';
+    *w++ = '.';
+    w = std::fill_n(w, fraction_digits - len, '0');
+    w = std::copy(text, text_end, w);
+  }
+  out.append(buf, w);
+  return true;
+}
+
 /// Python's round(x, 3): the exact binary value rounded to 3 decimals (ties to even), read
 /// back as the nearest double. to_chars with a precision is exact, like Python's dtoa.
 double round3(double x) {
@@ -281,6 +359,7 @@ void append_double(std::string& out, double value) {
   // are the same shortest round-trip digits; only a whole number needs ".0" added.
   const double magnitude = std::fabs(value);
   if (magnitude >= 1e-4 && magnitude < 1e16) {
+    if (append_fixed_shortest(out, value)) return;
     char buf[32];
     auto [last, err] = std::to_chars(buf, buf + sizeof buf, value);
     bool has_point = false;

@@ -5,7 +5,9 @@
 
 #include <asyncflow/telemetry/event.hpp>
 #include <asyncflow/telemetry/jsonl.hpp>
+#include <charconv>
 #include <cmath>
+#include <random>
 #include <limits>
 #include <string>
 #include <utility>
@@ -72,6 +74,72 @@ TEST(Jsonl, DoublesMatchPythonRepr) {
       {-std::numeric_limits<double>::infinity(), "-Infinity"},
   };
   for (const auto& [value, expected] : table) EXPECT_EQ(dbl(value), expected) << expected;
+}
+
+namespace {
+
+/// The significant digits of a decimal number's text ("-0.00120" -> "12", "1.5e+17" -> "15").
+std::string significant_digits(std::string_view text) {
+  std::string d;
+  for (char c : text.substr(0, text.find('e'))) {
+    if (c >= '0' && c <= '9') d.push_back(c);
+  }
+  const auto first = d.find_first_not_of('0');
+  if (first == std::string::npos) return "0";
+  d.erase(0, first);
+  d.erase(d.find_last_not_of('0') + 1);
+  return d;
+}
+
+}  // namespace
+
+// Fixed-notation doubles (1e-4 <= |x| < 1e16: every time and duration in a checkpoint) have
+// their own shortest-digits path. Against std::to_chars' shortest round-trip digits, on
+// values shaped like ours and on random bit patterns across the whole range: same digits,
+// fixed notation, and the text reads back as the same double.
+TEST(Jsonl, FixedNotationDoublesAreShortestAndRoundTrip) {
+  std::mt19937_64 rng(20261125);
+  std::vector<double> values;
+  std::uniform_real_distribution<double> epoch(1.6e9, 2.2e9);
+  std::uniform_real_distribution<double> exponent(-4.0, 16.0);
+  for (int i = 0; i < 200000; ++i) {
+    values.push_back(epoch(rng));                                        // event times
+    values.push_back(std::pow(10.0, exponent(rng)));                     // durations, sizes
+    values.push_back(std::round(epoch(rng) * 1e6) / 1e6);                // microsecond clocks
+    values.push_back(static_cast<double>(rng() % 100000000) / 1000.0);   // short decimals
+    const double lo = std::log2(1e-4);
+    const double hi = std::log2(1e16);
+    const double x = std::ldexp(1.0 + static_cast<double>(rng() >> 12) * 0x1p-52,
+                                static_cast<int>(lo + (hi - lo) * static_cast<double>(rng() % 1000) / 1000.0));
+    values.push_back((rng() & 1) != 0 ? -x : x);                         // any bit pattern
+  }
+  for (int p = -4; p <= 15; ++p) {  // around powers of ten, where the digit count changes
+    double x = std::pow(10.0, p);
+    for (int i = 0; i < 50; ++i) {
+      values.push_back(x);
+      x = std::nextafter(x, 0.0);
+    }
+    x = std::pow(10.0, p);
+    for (int i = 0; i < 50; ++i) values.push_back(x = std::nextafter(x, 1e300));
+  }
+  int checked = 0;
+  for (double v : values) {
+    const double magnitude = std::fabs(v);
+    if (!(magnitude >= 1e-4 && magnitude < 1e16)) continue;
+    const std::string ours = dbl(v);
+    char ref[64];
+    const auto [end, ec] = std::to_chars(ref, ref + sizeof ref, v);
+    ASSERT_EQ(significant_digits(ours), significant_digits(std::string_view(ref, end - ref)))
+        << ours << " vs " << std::string_view(ref, end - ref);
+    ASSERT_EQ(ours.find('e'), std::string::npos) << ours;
+    ASSERT_NE(ours.find('.'), std::string::npos) << ours;
+    ASSERT_NE(ours.back(), '.') << ours;
+    double back = 0;
+    std::from_chars(ours.data(), ours.data() + ours.size(), back);
+    ASSERT_EQ(back, v) << ours;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000000);
 }
 
 TEST(Jsonl, IdsArePythonHexUnpaddedOrNull) {
