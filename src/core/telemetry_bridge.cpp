@@ -1,8 +1,6 @@
 // Private: engine lifecycle → telemetry events.
 #include "telemetry_bridge.hpp"
 
-#include "../telemetry/event_access.hpp"
-
 #include <cxxabi.h>
 
 #include <array>
@@ -12,6 +10,8 @@
 #include <cstdlib>
 #include <limits>
 #include <typeinfo>
+
+#include "../telemetry/event_access.hpp"
 
 namespace asyncflow::detail {
 
@@ -56,7 +56,8 @@ std::atomic<std::uint64_t> g_next_bridge_id{1};
 
 // A task's events share their base fields with every task of the same factory, kind, backend
 // and group; a small per-thread cache hands out one shared context for them, so an engine
-// event copies no strings. Entries are matched by content (and bridge), never by address.
+// event copies no strings. Entries are matched by content (and bridge), never by address. An
+// entry keeps its context (a few hundred bytes) until it is replaced or the thread exits.
 struct ContextCache {
   struct Entry {
     std::uint64_t bridge = 0;
