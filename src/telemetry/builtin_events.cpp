@@ -6,6 +6,7 @@
 #include "asyncflow/telemetry/event.hpp"
 
 #include "event_access.hpp"
+#include "hex.hpp"
 
 namespace asyncflow {
 
@@ -98,9 +99,8 @@ void fill_uuid4_hex(char* out) noexcept {
   std::uint64_t lo = gen();
   hi = (hi & ~0xF000ull) | 0x4000ull;            // version 4
   lo = (lo & ~(0x3ull << 62)) | (0x2ull << 62);  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i, hi >>= 4) out[i] = kHex[hi & 0xF];
-  for (int i = 31; i >= 16; --i, lo >>= 4) out[i] = kHex[lo & 0xF];
+  write_hex16(out, hi);
+  write_hex16(out + 16, lo);
 }
 
 }  // namespace detail

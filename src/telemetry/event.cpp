@@ -119,7 +119,18 @@ FieldSpec FieldSpec::optional(FieldType t) { return FieldSpec(t, std::monostate{
 
 EventType::EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields)
     : name_(std::move(name)), fields_(std::move(fields)) {
-  jsonl::append_string(quoted_name_, name_);
+  jsonl_.type_and_time = ", \"event_type\": ";
+  jsonl::append_string(jsonl_.type_and_time, name_);
+  jsonl_.type_and_time += ", \"event_time\": ";
+  jsonl_.name_and_end = ", \"name\": ";
+  jsonl::append_string(jsonl_.name_and_end, name_);
+  jsonl_.name_and_end += ", \"section\": \"event\"}\n";
+  for (const auto& [field, spec] : fields_) {
+    std::string key = ", ";
+    jsonl::append_string(key, field);
+    key += ": ";
+    jsonl_.field_keys.push_back(std::move(key));
+  }
 }
 
 std::optional<std::size_t> EventType::index_of(std::string_view field) const noexcept {

@@ -25,7 +25,7 @@ struct EventAccess {
   static EventTypePtr type_ref(const EventTypePtr& type) {
     return type->immortal_ ? EventTypePtr(EventTypePtr(), type.get()) : type;
   }
-  static const std::string& quoted_name(const EventType& type) { return type.quoted_name_; }
+  static const EventTypeJsonl& jsonl(const EventType& type) { return type.jsonl_; }
   static const std::shared_ptr<const EventContext>& context(const Event& e) { return e.context_; }
   static void set_task_id(Event& e, std::string task_id) { e.task_id_ = std::move(task_id); }
   static void set_value(Event& e, std::size_t index, FieldValue v) { e.values_[index] = std::move(v); }

@@ -20,6 +20,7 @@
 #include <variant>
 
 #include "event_access.hpp"
+#include "hex.hpp"
 #include "span_line.hpp"
 
 namespace asyncflow::jsonl {
@@ -52,20 +53,10 @@ void append_uint(std::string& out, std::uint64_t value) {
   out.append(buf, end);
 }
 
-// "000102…ff": two hex digits per byte value, so ids are converted a byte at a time.
-constexpr std::array<char, 512> kHexPairs = [] {
-  std::array<char, 512> t{};
-  for (std::size_t b = 0; b < 256; ++b) {
-    t[2 * b] = kHex[b >> 4];
-    t[2 * b + 1] = kHex[b & 0xF];
-  }
-  return t;
-}();
-
 /// `digits` hex digits of `v` (most significant first), zero-padded.
 void append_hex(std::string& out, std::uint64_t v, int digits) {
   char buf[16];
-  for (int i = 14; i >= 0; i -= 2, v >>= 8) std::memcpy(buf + i, &kHexPairs[2 * (v & 0xFF)], 2);
+  asyncflow::detail::write_hex16(buf, v);
   out.append(buf + 16 - digits, static_cast<std::size_t>(digits));
 }
 
@@ -177,6 +168,19 @@ void append_context_tail(std::string& out, const asyncflow::detail::EventContext
   append_attributes(out, c.attributes);
 }
 
+/// `, "trace_id": <id>, "span_id": ` for `trace_id`: one trace per session, rendered once per
+/// thread and trace.
+const std::string& trace_and_span_key(const TraceId& trace_id) {
+  thread_local TraceId cached;
+  thread_local std::string chunk;
+  if (trace_id == cached && !chunk.empty()) return chunk;
+  chunk = ", \"trace_id\": ";
+  render_trace_id(chunk, trace_id);
+  chunk += ", \"span_id\": ";
+  cached = trace_id;
+  return chunk;
+}
+
 /// The context's fields as JSON, rendered once when other events share the context (the
 /// engine's lifecycle events: most of a line is the same for every event of a task).
 const asyncflow::detail::EventContext::Jsonl* rendered(const std::shared_ptr<const asyncflow::detail::EventContext>& c) {
@@ -224,8 +228,9 @@ bool append_fixed_shortest(std::string& out, double value) {
   const int e = biased - 1075;  // value = m * 2^e
   if (e >= 0) return false;     // a whole number >= 2^52
   const int shift = 1 - e;      // value * 2^shift = 2m: half an ulp is 1 in these units
-  // 10^-k <= one ulp from this k on (78913 / 2^18 ~ log10 2), plus one for the rounding.
-  int k = static_cast<int>((static_cast<std::int64_t>(-e) * 78913 + (1 << 18) - 1) >> 18) + 1;
+  // From k = ceil(-e * log10 2) on, 10^-k < one ulp, so some n fits (78913 / 2^18 ~ log10 2;
+  // should the estimate fall one short, the first test fails and to_chars takes over).
+  int k = static_cast<int>((static_cast<std::int64_t>(-e) * 78913 + (1 << 18) - 1) >> 18);
   // 2m * 10^k < 2^54 * 10^21 < 2^124: no overflow below (|value| >= 1e-4 keeps shift < 70).
   if (k >= static_cast<int>(kPow10.size()) || shift > 100) return false;
   const bool inclusive = (m & 1) == 0;
@@ -493,12 +498,10 @@ void append_string(std::string& out, std::string_view text) {
 
 void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
                        std::uint64_t span_id) {
-  const std::string& type_name = asyncflow::detail::EventAccess::quoted_name(*event.event_type());
+  const auto& pieces = asyncflow::detail::EventAccess::jsonl(*event.event_type());
   out.append("{\"event_id\": ");
   append_string(out, event.event_id());
-  out.append(", \"event_type\": ");
-  out.append(type_name);
-  out.append(", \"event_time\": ");
+  out.append(pieces.type_and_time);
   const std::size_t time_at = out.size();
   append_double(out, event.event_time());
   const std::size_t time_size = out.size() - time_at;
@@ -521,25 +524,14 @@ void append_event_line(std::string& out, const Event& event, const TraceId& trac
     append_optional_string(out, event.task_id());
     append_context_tail(out, c);
   }
-  const auto& fields = event.event_type()->fields();
   const auto& values = event.values();
-  for (std::size_t i = 0; i < fields.size() && i < values.size(); ++i) {
-    out.append(", ");
-    append_string(out, fields[i].first);
-    out.append(": ");
+  for (std::size_t i = 0; i < pieces.field_keys.size() && i < values.size(); ++i) {
+    out.append(pieces.field_keys[i]);
     append_value(out, values[i]);
   }
-  out.append(", \"trace_id\": ");
-  if (trace_id.valid()) {
-    append_id(out, trace_id);
-  } else {
-    out.append("null");
-  }
-  out.append(", \"span_id\": ");
+  out.append(trace_and_span_key(trace_id));
   append_id(out, span_id);
-  out.append(", \"name\": ");
-  out.append(type_name);
-  out.append(", \"section\": \"event\"}\n");
+  out.append(pieces.name_and_end);
 }
 
 namespace detail {

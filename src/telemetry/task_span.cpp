@@ -25,21 +25,29 @@ std::optional<std::string> status_description(const TaskSpan& s) {
 
 std::string_view or_empty(const std::string* s) { return s != nullptr ? *s : std::string_view(); }
 
+/// An attribute key as the JSONL line writes it ("\"key\": "); name() is the plain key.
+struct Key {
+  std::string_view json;
+  std::string_view name() const { return json.substr(1, json.size() - 4); }
+};
+
 /// Calls `add(key, value)` for each attribute in order; `value` is a string_view or a bool.
 template <class Add>
 void for_each_attribute(const TaskSpan& s, std::string_view session_id, Add&& add) {
-  add("session_id", session_id);
-  add("backend", std::string_view(s.backend));
-  add("task_id", std::string_view(s.task_id));
-  add("executable", or_empty(s.executable));
-  add("task_type", or_empty(s.task_type));
-  if (s.workflow_id != nullptr) add("asyncflow.workflow_id", std::string_view(*s.workflow_id));
+  add(Key{"\"session_id\": "}, session_id);
+  add(Key{"\"backend\": "}, std::string_view(s.backend));
+  add(Key{"\"task_id\": "}, std::string_view(s.task_id));
+  add(Key{"\"executable\": "}, or_empty(s.executable));
+  add(Key{"\"task_type\": "}, or_empty(s.task_type));
+  if (s.workflow_id != nullptr)
+    add(Key{"\"asyncflow.workflow_id\": "}, std::string_view(*s.workflow_id));
   if (s.outcome != TaskSpan::Outcome::kOpen) {
-    add("status", s.status());
-    if (s.outcome == TaskSpan::Outcome::kFailed) add("error_type", std::string_view(s.error_type));
-    if (s.incomplete) add("incomplete_lifecycle", true);
+    add(Key{"\"status\": "}, s.status());
+    if (s.outcome == TaskSpan::Outcome::kFailed)
+      add(Key{"\"error_type\": "}, std::string_view(s.error_type));
+    if (s.incomplete) add(Key{"\"incomplete_lifecycle\": "}, true);
   }
-  if (s.unfinished) add("asyncflow.unfinished", true);
+  if (s.unfinished) add(Key{"\"asyncflow.unfinished\": "}, true);
 }
 
 }  // namespace
@@ -65,11 +73,11 @@ SpanData to_span_data(const TaskSpan& s, std::string_view session_id) {
   d.status = status_code(s);
   d.status_description = status_description(s);
   d.attributes.reserve(9);
-  for_each_attribute(s, session_id, [&](std::string_view key, auto value) {
+  for_each_attribute(s, session_id, [&](Key key, auto value) {
     if constexpr (std::is_same_v<decltype(value), bool>) {
-      d.attributes.emplace_back(std::string(key), value);
+      d.attributes.emplace_back(std::string(key.name()), value);
     } else {
-      d.attributes.emplace_back(std::string(key), std::string(value));
+      d.attributes.emplace_back(std::string(key.name()), std::string(value));
     }
   });
   if (s.queued_ns >= 0)
@@ -83,11 +91,10 @@ void append_task_span_line(std::string& out, const TaskSpan& s, std::string_view
                                        status_description(s));
   out.push_back('{');
   bool first = true;
-  for_each_attribute(s, session_id, [&](std::string_view key, auto value) {
+  for_each_attribute(s, session_id, [&](Key key, auto value) {
     if (!first) out.append(", ");
     first = false;
-    jsonl::append_string(out, key);
-    out.append(": ");
+    out.append(key.json);
     if constexpr (std::is_same_v<decltype(value), bool>) {
       out.append(value ? "true" : "false");
     } else {

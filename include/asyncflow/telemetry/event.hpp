@@ -45,6 +45,17 @@ struct FieldSpec {
   static FieldSpec optional(FieldType t);
 };
 
+namespace detail {
+
+/// An event type's constant pieces of a JSONL event line, rendered once per type.
+struct EventTypeJsonl {
+  std::string type_and_time;            // , "event_type": "<name>", "event_time":
+  std::string name_and_end;             // , "name": "<name>", "section": "event"}\n
+  std::vector<std::string> field_keys;  // , "<field>":
+};
+
+}  // namespace detail
+
 /// A named event schema. Created by define_event() (or built in); shared by its events.
 class EventType {
  public:
@@ -61,8 +72,8 @@ class EventType {
  private:
   friend struct detail::EventAccess;
   std::string name_;
-  std::string quoted_name_;  // name_ as a JSON string literal: written twice per JSONL line
   std::vector<std::pair<std::string, FieldSpec>> fields_;
+  detail::EventTypeJsonl jsonl_;  // written on every checkpoint line of this type
   // Built-in types live until exit: their events point at them without reference counting
   // (an atomic increment per event, on a line shared by every producer, otherwise).
   bool immortal_ = false;
