@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "support/engines.hpp"
+#include "support/temp_path.hpp"
 
 namespace asyncflow {
 namespace {
@@ -310,8 +311,7 @@ TEST(EngineTelemetry, SummaryOfARunWithCompletedFailedAndCanceledTasks) {
 }
 
 TEST(EngineTelemetry, EventsEmittedInsideATaskAreCorrelatedToIt) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "emit_inside";
-  std::filesystem::remove_all(dir);
+  const auto dir = testing::fresh_temp_path("emit_inside");
   auto flow = pool_engine(2);
   auto tm = flow->start_telemetry({.checkpoint_path = dir});
   static const auto Progress = define_event("user.Progress", {{"step", FieldType::kInt}});
@@ -341,8 +341,7 @@ TEST(EngineTelemetry, EventsEmittedInsideATaskAreCorrelatedToIt) {
 
 // Key order of each line kind, as reference §3.2.
 TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "keys";
-  std::filesystem::remove_all(dir);
+  const auto dir = testing::fresh_temp_path("keys");
   auto flow = pool_engine(2);
   auto tm = flow->start_telemetry({.checkpoint_path = dir});
   auto t = flow->function_task("t", [](int x) { return x; });
@@ -438,8 +437,7 @@ TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
 // SpanData. Both must describe the same span: each processor span, formatted by
 // jsonl::append_span_line, is a line of the checkpoint, for every outcome a task can have.
 TEST(EngineTelemetry, CheckpointSpanLinesAreTheSpansProcessorsSee) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "span-lines";
-  std::filesystem::remove_all(dir);
+  const auto dir = testing::fresh_temp_path("span-lines");
   auto flow = pool_engine(2);
   auto exporter = std::make_shared<InMemorySpanExporter>();
   auto tm = flow->start_telemetry({.checkpoint_path = dir, .span_processors = {exporter}});
@@ -516,7 +514,7 @@ TEST(EngineTelemetry, StartRulesAndErrors) {
     EXPECT_NE(std::string(e.what()).find("start_telemetry"), std::string::npos);
   }
   // An uncreatable checkpoint path fails start_telemetry and leaves the engine working.
-  const auto file = std::filesystem::path(::testing::TempDir()) / "plain_file";
+  const auto file = testing::fresh_temp_path("plain_file");
   std::ofstream(file) << "x";
   EXPECT_THROW(flow->start_telemetry({.checkpoint_path = file / "sub"}), Error);
   auto t = flow->function_task("t", [] { return 7; });

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_path.hpp"
+
 namespace asyncflow {
 namespace {
 
@@ -256,7 +258,7 @@ TEST(TelemetryManager, StopIsIdempotentAndSafeFromTwoThreads) {
 }
 
 TEST(TelemetryManager, UnwritableCheckpointPathIsAClearErrorAtStart) {
-  const auto file = std::filesystem::path(::testing::TempDir()) / "not_a_dir";
+  const auto file = asyncflow::testing::fresh_temp_path("not_a_dir");
   std::ofstream(file) << "x";
   TelemetryOptions opts;
   opts.checkpoint_path = file / "telemetry";
