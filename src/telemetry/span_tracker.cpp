@@ -109,6 +109,12 @@ std::uint64_t SpanTracker::parent_for(const std::string* workflow_id) const {
   return session_.span_id;
 }
 
+const TaskSeries* SpanTracker::series_of(const TaskSpan& s) {
+  static const std::string kNone;
+  return metrics_.task_series(s.backend, s.executable ? *s.executable : kNone,
+                              s.task_type ? *s.task_type : kNone);
+}
+
 SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string& task_id) {
   auto [it, inserted] = tasks_.try_emplace(task_id);
   OpenTask& t = it->second;
@@ -134,9 +140,7 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
     }
   }
   s.start_ns = to_ns(e.event_time());
-  static const std::string kNone;
-  t.series = metrics_.task_series(e.backend(), s.executable ? *s.executable : kNone,
-                                  s.task_type ? *s.task_type : kNone);
+  t.series = series_of(s);
   return t;
 }
 
@@ -271,10 +275,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
       if (e.backend() != t.span.backend) {
         // The real backend is known now (a task created before routing).
         t.span.backend = e.backend();
-        static const std::string kNone;
-        t.series = metrics_.task_series(t.span.backend,
-                                        t.span.executable ? *t.span.executable : kNone,
-                                        t.span.task_type ? *t.span.task_type : kNone);
+        t.series = series_of(t.span);
       }
       if (!t.span.block) MetricsStore::add(t.series->submitted, 1);
       break;

@@ -67,6 +67,8 @@ class SpanTracker {
   void release_workflow(const std::string& workflow_id, double t,
                         std::vector<FinishedSpan>& finished);
   OpenTask& task_span(const Event& e, const std::string& task_id);
+  /// The metric series of the span's backend, executable and task type.
+  const TaskSeries* series_of(const TaskSpan& s);
   void end_task(Event& e, Kind kind, const std::string& task_id,
                 std::vector<FinishedSpan>& finished, SpanIds& ids);
   void end_span(SpanData& span, double t, std::vector<FinishedSpan>& finished);
