@@ -279,8 +279,10 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
                                               std::memory_order_acq_rel));
   DispatchGuard guard;  // dependents made ready below start once this completion is done
   node->error = std::move(error);
-  node->state.store(static_cast<NodeState>(to), std::memory_order_release);
+  // Reported before the state is published: once a get() returns, the terminal event has
+  // been emitted, so stopping telemetry right after it loses nothing.
   if (node->engine->has_observer()) [[unlikely]] notify_finished(node, to);
+  node->state.store(static_cast<NodeState>(to), std::memory_order_release);
 
   // Fire waiters oldest first (dependents start in creation order).
   Waiter* list = node->waiters.exchange(kClosedWaiters, std::memory_order_acq_rel);

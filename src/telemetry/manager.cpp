@@ -9,12 +9,14 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/telemetry/checkpoint.hpp"
 #include "asyncflow/telemetry/jsonl.hpp"
 #include "event_access.hpp"
+#include "line_writers.hpp"
 #include "metrics_store.hpp"
 #include "span_tracker.hpp"
 #include "write_behind.hpp"
@@ -56,6 +58,9 @@ bool is_tick(const Event& e) {
 // tick (kWriteInterval), at flush() and at stop: one write() per event batch cost more than
 // formatting when batches are small.
 constexpr std::size_t kWriteThreshold = 256 * 1024;
+// Room made per line when a batch is formatted (an engine line is about 500 bytes); a longer
+// line makes more.
+constexpr std::size_t kExpectedLineSize = 600;
 constexpr std::chrono::milliseconds kWriteInterval{100};
 
 std::string describe(const std::exception_ptr& error) {
@@ -234,6 +239,8 @@ SpanData TelemetryManager::Impl::span_data(const detail::FinishedSpan& span) con
 
 void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& spans) {
   if (spans.empty()) return;
+  std::optional<jsonl::detail::JsonCursor> cursor;
+  if (writer) cursor.emplace(lines, spans.size() * kExpectedLineSize);
   for (const detail::FinishedSpan& s : spans) {
     if (!options.span_processors.empty()) {
       const SpanData data = span_data(s);
@@ -248,13 +255,14 @@ void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& sp
         }
       }
     }
-    if (!writer) continue;
+    if (!cursor) continue;
     if (const auto* task = std::get_if<detail::TaskSpan>(&s)) {
-      detail::append_task_span_line(lines, *task, session_id);
+      detail::write_task_span_line(*cursor, *task, session_id);
     } else {
-      jsonl::append_span_line(lines, std::get<SpanData>(s));
+      jsonl::detail::write_span_line(*cursor, std::get<SpanData>(s));
     }
   }
+  cursor.reset();
   std::lock_guard lock(state_mu);
   for (detail::FinishedSpan& s : spans) {
     const auto* task = std::get_if<detail::TaskSpan>(&s);
@@ -277,6 +285,8 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
   bool write_now = false;
   bool snapshot = false;
   auto metrics_lock = metrics->lock();  // one lock per batch: readers wait at most a batch
+  std::optional<jsonl::detail::JsonCursor> cursor;  // room is made once for the batch's lines
+  if (writer) cursor.emplace(lines, batch.size() * kExpectedLineSize);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Event& e = batch[i];
     if (is_tick(e)) {
@@ -318,8 +328,9 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
       std::lock_guard lock(state_mu);
       resources[r.backend + "/" + r.node_id] = std::move(r);
     }
-    if (writer) jsonl::append_event_line(lines, e, ids[i].trace_id, ids[i].span_id);
+    if (cursor) jsonl::detail::write_event_line(*cursor, e, ids[i].trace_id, ids[i].span_id);
   }
+  cursor.reset();
   metrics_lock.unlock();
   deliver_spans(finished);
   if (snapshot) write_metric_line();

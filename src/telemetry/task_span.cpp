@@ -1,8 +1,7 @@
 // Compact task spans (task_span.hpp).
 #include "task_span.hpp"
 
-#include "asyncflow/telemetry/jsonl.hpp"
-#include "span_line.hpp"
+#include "line_writers.hpp"
 
 namespace asyncflow::detail {
 
@@ -85,24 +84,29 @@ SpanData to_span_data(const TaskSpan& s, std::string_view session_id) {
   return d;
 }
 
-void append_task_span_line(std::string& out, const TaskSpan& s, std::string_view session_id) {
-  jsonl::detail::append_span_line_head(out, s.name(), s.trace_id, s.span_id, s.parent_span_id,
-                                       s.start_ns, s.end_ns, status_code(s),
-                                       status_description(s));
-  out.push_back('{');
+void write_task_span_line(jsonl::detail::JsonCursor& w, const TaskSpan& s,
+                          std::string_view session_id) {
+  jsonl::detail::write_span_line_head(w, s.name(), s.trace_id, s.span_id, s.parent_span_id,
+                                      s.start_ns, s.end_ns, status_code(s),
+                                      status_description(s));
+  w.character('{');
   bool first = true;
   for_each_attribute(s, session_id, [&](Key key, auto value) {
-    if (!first) out.append(", ");
+    if (!first) w.literal(", ");
     first = false;
-    out.append(key.json);
+    w.raw(key.json);
     if constexpr (std::is_same_v<decltype(value), bool>) {
-      out.append(value ? "true" : "false");
+      if (value) {
+        w.literal("true");
+      } else {
+        w.literal("false");
+      }
     } else {
-      jsonl::append_string(out, value);
+      w.string(value);
     }
   });
-  out.push_back('}');
-  jsonl::detail::append_span_line_end(out);
+  w.character('}');
+  jsonl::detail::write_span_line_end(w);
 }
 
 }  // namespace asyncflow::detail

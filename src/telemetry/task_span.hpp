@@ -11,6 +11,7 @@
 
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/span.hpp"
+#include "json_cursor.hpp"
 
 namespace asyncflow::detail {
 
@@ -48,8 +49,9 @@ struct TaskSpan {
 /// [incomplete_lifecycle] once ended, or asyncflow.unfinished.
 SpanData to_span_data(const TaskSpan& span, std::string_view session_id);
 
-/// Appends the span's JSONL line; the same bytes as jsonl::append_span_line(to_span_data()).
-void append_task_span_line(std::string& out, const TaskSpan& span, std::string_view session_id);
+/// Writes the span's JSONL line; the same bytes as jsonl::append_span_line(to_span_data()).
+void write_task_span_line(jsonl::detail::JsonCursor& w, const TaskSpan& span,
+                          std::string_view session_id);
 
 /// A finished span for the checkpoint, processors and the history.
 using FinishedSpan = std::variant<SpanData, TaskSpan>;

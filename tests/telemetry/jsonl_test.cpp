@@ -237,6 +237,32 @@ TEST(Jsonl, CustomEventLineKeepsFieldOrderAndTypes) {
             "\n");
 }
 
+TEST(Jsonl, IntegersAreWrittenLikeToChars) {
+  // Every digit count and sign, the limits, and values either side of each power of ten:
+  // the JSONL writer has its own integer digits (two per step), checked against to_chars.
+  auto type = af::define_event("experiment.Count", {{"n", af::FieldType::kInt}});
+  std::vector<std::int64_t> values = {0, 1, -1, 9, 10, -10, 99, 100,
+                                      std::numeric_limits<std::int64_t>::max(),
+                                      std::numeric_limits<std::int64_t>::min(),
+                                      std::numeric_limits<std::int64_t>::min() + 1};
+  for (std::int64_t p = 1; p <= std::numeric_limits<std::int64_t>::max() / 10; p *= 10) {
+    for (std::int64_t v : {p - 1, p, p + 1, 10 * p - 1}) {
+      values.push_back(v);
+      values.push_back(-v);
+    }
+  }
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 10000; ++i) values.push_back(static_cast<std::int64_t>(rng() >> (rng() % 64)));
+  for (std::int64_t v : values) {
+    af::Event e = af::restore_event(type, "id", 1.5, 1.5, {.session_id = "s"}, {v});
+    std::string out;
+    jsonl::append_event_line(out, e, kTrace, 0);
+    char buf[24];
+    const std::string expected(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    EXPECT_NE(out.find("\"n\": " + expected + ", \"trace_id\""), std::string::npos) << out;
+  }
+}
+
 TEST(Jsonl, ResourceUpdateLineEndsWithResourceScope) {
   auto values = std::vector<af::FieldValue>(9, std::monostate{});
   values[2] = 87.5;             // gpu_percent

@@ -1,0 +1,92 @@
+// Internal: writes JSON tokens straight into the storage of a std::string, for the checkpoint
+// lines the dispatcher formats on the telemetry hot path.
+//
+// std::string::append checks capacity and calls memcpy out of line on every key and value; a
+// line has about 15 of each. The cursor makes room once per line (and again only when a long
+// value needs it), then writes through a plain pointer: keys are fixed-size copies the
+// compiler inlines. perf on BM_IndependentNoopTelemetry had string appends at a quarter of
+// the dispatcher's time before.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "asyncflow/telemetry/event.hpp"
+#include "asyncflow/telemetry/span.hpp"
+
+namespace asyncflow::jsonl::detail {
+
+/// Appends to a string through a pointer. While a cursor lives, nothing else may touch the
+/// string; its destructor trims the string to what was written.
+class JsonCursor {
+ public:
+  /// Starts at the end of `out` with room for `expected` bytes (more is made when needed).
+  JsonCursor(std::string& out, std::size_t expected);
+  ~JsonCursor() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
+  JsonCursor(const JsonCursor&) = delete;
+  JsonCursor& operator=(const JsonCursor&) = delete;
+
+  /// A string literal's bytes (without its terminator), as they are.
+  template <std::size_t N>
+  void literal(const char (&text)[N]) {
+    ensure(N - 1);
+    std::memcpy(p_, text, N - 1);
+    p_ += N - 1;
+  }
+  /// Bytes as they are (pre-rendered JSON).
+  void raw(std::string_view text) {
+    ensure(text.size());
+    std::memcpy(p_, text.data(), text.size());
+    p_ += text.size();
+  }
+  void character(char c) {
+    ensure(1);
+    *p_++ = c;
+  }
+
+  /// A JSON string literal: quotes, escapes for `"`, `\`, control characters and DEL; valid
+  /// UTF-8 passes through, bytes that are not valid UTF-8 become \ufffd.
+  void string(std::string_view text);
+  void optional_string(const std::optional<std::string>& text);
+  /// Python's repr of a float (json.dumps): shortest round-trip digits, fixed notation for
+  /// 1e-4 <= |x| < 1e16, NaN/Infinity/-Infinity as bare tokens.
+  void real(double value);
+  void integer(std::int64_t value);
+  void unsigned_integer(std::uint64_t value);
+  /// `"0x…"` as Python's hex(int) (lowercase, not zero-padded); null for 0 / invalid.
+  void id(std::uint64_t id);
+  void id(const TraceId& id);
+  void value(const FieldValue& value);
+  void attributes(const Attributes& attributes);
+
+  /// The cursor's position in the string, for repeat().
+  std::size_t mark() const noexcept { return static_cast<std::size_t>(p_ - out_.data()); }
+  /// Writes again the bytes between two marks (a value that occurs twice in a line).
+  void repeat(std::size_t from, std::size_t to) {
+    ensure(to - from);
+    std::memcpy(p_, out_.data() + from, to - from);
+    p_ += to - from;
+  }
+
+ private:
+  void ensure(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+  }
+  void grow(std::size_t n);
+
+  std::string& out_;
+  char* p_;
+  char* end_;
+};
+
+/// Whether no byte of `text` needs escaping or UTF-8 validation (the usual case).
+bool all_clean(std::string_view text) noexcept;
+
+/// Python's round(ns / 1e6, 3): a span's duration_ms from its nanoseconds.
+double duration_ms(std::int64_t ns);
+
+}  // namespace asyncflow::jsonl::detail
