@@ -17,16 +17,25 @@
 
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/span.hpp"
+#include "line_buffer.hpp"
 
 namespace asyncflow::jsonl::detail {
 
-/// Appends to a string through a pointer. While a cursor lives, nothing else may touch the
-/// string; its destructor trims the string to what was written.
+/// Appends to a string or a LineBuffer through a pointer. While a cursor lives, nothing else
+/// may touch its target; its destructor sets the target's size to what was written.
 class JsonCursor {
  public:
   /// Starts at the end of `out` with room for `expected` bytes (more is made when needed).
   JsonCursor(std::string& out, std::size_t expected);
-  ~JsonCursor() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
+  JsonCursor(asyncflow::detail::LineBuffer& out, std::size_t expected);
+  ~JsonCursor() {
+    const auto size = static_cast<std::size_t>(p_ - begin_);
+    if (string_ != nullptr) {
+      string_->resize(size);
+    } else {
+      buffer_->set_size(size);
+    }
+  }
   JsonCursor(const JsonCursor&) = delete;
   JsonCursor& operator=(const JsonCursor&) = delete;
 
@@ -63,12 +72,12 @@ class JsonCursor {
   void value(const FieldValue& value);
   void attributes(const Attributes& attributes);
 
-  /// The cursor's position in the string, for repeat().
-  std::size_t mark() const noexcept { return static_cast<std::size_t>(p_ - out_.data()); }
+  /// The cursor's position in its target, for repeat().
+  std::size_t mark() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
   /// Writes again the bytes between two marks (a value that occurs twice in a line).
   void repeat(std::size_t from, std::size_t to) {
     ensure(to - from);
-    std::memcpy(p_, out_.data() + from, to - from);
+    std::memcpy(p_, begin_ + from, to - from);
     p_ += to - from;
   }
 
@@ -78,9 +87,11 @@ class JsonCursor {
   }
   void grow(std::size_t n);
 
-  std::string& out_;
-  char* p_;
-  char* end_;
+  std::string* string_ = nullptr;                      // the target: one of the two
+  asyncflow::detail::LineBuffer* buffer_ = nullptr;
+  char* begin_ = nullptr;  // the target's first byte
+  char* p_ = nullptr;      // where the next byte goes
+  char* end_ = nullptr;    // the end of the room made
 };
 
 /// Whether no byte of `text` needs escaping or UTF-8 validation (the usual case).

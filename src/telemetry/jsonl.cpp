@@ -203,6 +203,11 @@ void write_span_line(JsonCursor& w, const SpanData& span) {
 
 void append_metric_line(std::string& out, double checkpoint_time, const MetricsSnapshot& metrics) {
   JsonCursor w(out, kExpectedLine);
+  detail::write_metric_line(w, checkpoint_time, metrics);
+}
+
+void detail::write_metric_line(JsonCursor& w, double checkpoint_time,
+                               const MetricsSnapshot& metrics) {
   w.literal("{\"checkpoint_time\": ");
   w.real(checkpoint_time);
   for (const MetricData& m : metrics.metrics) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "asyncflow/telemetry/event.hpp"
+#include "asyncflow/telemetry/metrics.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "json_cursor.hpp"
 
@@ -19,6 +20,8 @@ void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id
                       std::uint64_t span_id);
 /// One span line (jsonl::append_span_line).
 void write_span_line(JsonCursor& w, const SpanData& span);
+/// One metric line (jsonl::append_metric_line).
+void write_metric_line(JsonCursor& w, double checkpoint_time, const MetricsSnapshot& metrics);
 
 /// `{"name": …` up to and including `"attributes": ` (docs/checkpoint-format.md); with
 /// write_span_line_end, the parts of a span line around its attributes object, shared with

@@ -202,7 +202,7 @@ struct TelemetryManager::Impl {
   detail::SpanTracker tracker;
   std::unique_ptr<CheckpointWriter> writer;
   std::unique_ptr<detail::WriteBehind> write_behind;  // writes `writer`'s buffers until stop
-  std::string lines;
+  detail::LineBuffer lines;
   std::vector<detail::FinishedSpan> finished;
   std::vector<detail::SpanIds> ids;
 
@@ -275,7 +275,9 @@ void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& sp
 }
 
 void TelemetryManager::Impl::write_metric_line() {
-  if (writer) jsonl::append_metric_line(lines, epoch_seconds(), metrics->collect());
+  if (!writer) return;
+  jsonl::detail::JsonCursor cursor(lines, kExpectedLineSize);
+  jsonl::detail::write_metric_line(cursor, epoch_seconds(), metrics->collect());
 }
 
 void TelemetryManager::Impl::handle(std::span<Event> batch) {
@@ -506,7 +508,7 @@ bool TelemetryManager::stop() {
   }
   m.write_metric_line();
   if (m.writer) {
-    if (!m.lines.empty()) m.writer->append(m.lines);
+    if (!m.lines.empty()) m.writer->append(m.lines.view());
     m.writer->close();
     if (m.writer->bytes_lost() > 0) {
       std::fprintf(stderr, "asyncflow telemetry: %llu bytes of %s were not written: %s\n",

@@ -12,14 +12,13 @@ WriteBehind::WriteBehind(CheckpointWriter& writer) : writer_(writer) {
 
 WriteBehind::~WriteBehind() { stop(); }
 
-void WriteBehind::submit(std::string& buffer) {
+void WriteBehind::submit(LineBuffer& buffer) {
   if (buffer.empty()) return;
   std::unique_lock lock(mu_);
   done_cv_.wait(lock, [this] { return queue_.size() < kMaxQueued; });
-  queue_.push_back(std::move(buffer));
-  buffer.clear();
+  queue_.push_back(std::move(buffer));  // leaves `buffer` empty, without storage
   if (!spare_.empty()) {
-    buffer.swap(spare_.back());
+    buffer = std::move(spare_.back());
     spare_.pop_back();
   }
   lock.unlock();
@@ -45,12 +44,12 @@ void WriteBehind::run() {
   for (;;) {
     work_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
     if (queue_.empty()) return;  // stopping, and everything is written
-    std::string buffer = std::move(queue_.front());
+    LineBuffer buffer = std::move(queue_.front());
     queue_.pop_front();
     writing_ = true;
     lock.unlock();
     done_cv_.notify_all();  // room in the queue
-    writer_.append(buffer);  // failures are kept (sticky) and counted by the writer
+    writer_.append(buffer.view());  // failures are kept (sticky) and counted by the writer
     buffer.clear();
     lock.lock();
     writing_ = false;

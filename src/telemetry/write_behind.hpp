@@ -8,11 +8,11 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <vector>
 
 #include "asyncflow/telemetry/checkpoint.hpp"
+#include "line_buffer.hpp"
 
 namespace asyncflow::detail {
 
@@ -32,7 +32,7 @@ class WriteBehind {
 
   /// Queues the lines in `buffer` and leaves `buffer` empty (with the capacity of a buffer
   /// already written, so formatting does not reallocate).
-  void submit(std::string& buffer);
+  void submit(LineBuffer& buffer);
   /// Returns true when every buffer submitted before the call has been handed to the OS,
   /// false when `deadline` came first.
   bool drain(std::chrono::steady_clock::time_point deadline);
@@ -46,8 +46,8 @@ class WriteBehind {
   std::mutex mu_;
   std::condition_variable work_cv_;  // the writer waits for buffers / stop
   std::condition_variable done_cv_;  // submit() and drain() wait for room / completion
-  std::deque<std::string> queue_;
-  std::vector<std::string> spare_;  // written buffers, kept for their capacity
+  std::deque<LineBuffer> queue_;
+  std::vector<LineBuffer> spare_;  // written buffers, kept for their capacity
   bool writing_ = false;
   bool stopping_ = false;
   std::thread thread_;

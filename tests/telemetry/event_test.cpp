@@ -121,6 +121,13 @@ TEST(Events, IdsAreUniqueAcrossThreads) {
   std::set<std::string> all;
   for (auto& v : ids) all.insert(v.begin(), v.end());
   EXPECT_EQ(all.size(), 10000u);
+  // uuid4 as Python's uuid.uuid4().hex: 32 lowercase hex digits, version 4, RFC 4122 variant.
+  for (const std::string& id : all) {
+    ASSERT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    EXPECT_EQ(id[12], '4') << id;
+    EXPECT_NE(std::string_view("89ab").find(id[16]), std::string_view::npos) << id;
+  }
 }
 
 TEST(Events, BuiltInTypesHaveTheReferenceFields) {
