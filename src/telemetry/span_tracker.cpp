@@ -116,16 +116,28 @@ const TaskSeries* SpanTracker::series_of(const TaskSpan& s) {
 }
 
 SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string& task_id) {
+  // A task's events mostly arrive one after another: the last task found is tried first.
+  if (last_task_ != nullptr && last_task_id_ == task_id) return *last_task_;
   auto [it, inserted] = tasks_.try_emplace(task_id);
-  OpenTask& t = it->second;
+  OpenTask& t = it->second;  // elements of an unordered_map stay put when it grows
+  last_task_ = &t;
+  last_task_id_ = task_id;
   if (!inserted) return t;
   // Opened at TaskCreated; at the first lifecycle event seen for tasks created before the
   // session started. The span keeps the event's context, so its strings are not copied.
   TaskSpan& s = t.span;
   s.context = EventAccess::context(e);
-  s.executable = string_attribute(e, "executable");
-  s.task_type = string_attribute(e, "task_type");
-  s.workflow_id = string_attribute(e, "asyncflow.workflow_id");
+  if (s.context == nullptr || s.context != last_context_.context) {
+    // Tasks of one factory and group share a context: its attributes are looked up once.
+    last_context_.context = s.context;
+    last_context_.executable = string_attribute(e, "executable");
+    last_context_.task_type = string_attribute(e, "task_type");
+    last_context_.workflow_id = string_attribute(e, "asyncflow.workflow_id");
+    last_context_.series = nullptr;
+  }
+  s.executable = last_context_.executable;
+  s.task_type = last_context_.task_type;
+  s.workflow_id = last_context_.workflow_id;
   s.block = s.task_type != nullptr && *s.task_type == "block";
   s.task_id = task_id;
   s.backend = e.backend();
@@ -140,7 +152,12 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
     }
   }
   s.start_ns = to_ns(e.event_time());
-  t.series = series_of(s);
+  // The context's backend, unless a TaskSubmitted changed the span's since.
+  if (last_context_.series == nullptr || last_context_.backend != s.backend) {
+    last_context_.series = series_of(s);
+    last_context_.backend = s.backend;
+  }
+  t.series = last_context_.series;
   return t;
 }
 
@@ -189,6 +206,7 @@ void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
   // The id string lives in the context, which the finished span keeps alive.
   const std::string* workflow = t.in_workflow ? s.workflow_id : nullptr;
   finished.emplace_back(std::move(s));
+  if (last_task_ == &t) last_task_ = nullptr;
   tasks_.erase(task_id);
   if (workflow != nullptr) release_workflow(*workflow, e.event_time(), finished);
 }
@@ -306,6 +324,7 @@ void SpanTracker::close_all(double end_time, std::vector<FinishedSpan>& finished
     finished.emplace_back(std::move(t.span));
   }
   tasks_.clear();
+  last_task_ = nullptr;
   for (auto& [id, w] : workflows_) end_span(w.span, end_time, finished);
   workflows_.clear();
   if (session_open_) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -80,6 +81,19 @@ class SpanTracker {
   SpanData session_;
   bool session_open_ = false;
   std::unordered_map<std::string, OpenTask> tasks_;
+  OpenTask* last_task_ = nullptr;  // the task task_span() found last, and its id
+  std::string last_task_id_;
+  // What task_span() derived from the last context it saw (kept alive here, so the pointers
+  // into its attributes stay valid).
+  struct ContextInfo {
+    std::shared_ptr<const EventContext> context;
+    const std::string* executable = nullptr;
+    const std::string* task_type = nullptr;
+    const std::string* workflow_id = nullptr;
+    std::string backend;                  // of `series`
+    const TaskSeries* series = nullptr;   // null: not looked up yet
+  };
+  ContextInfo last_context_;
   std::unordered_map<std::string, OpenWorkflow> workflows_;
 };
 
