@@ -243,21 +243,22 @@ __extension__ using U128 = unsigned __int128;
 /// Writes `digits` with a decimal point before its last `fraction_digits` digits ("0.0…" when
 /// there are fewer digits than that; at least one fraction digit).
 char* write_decimal(char* w, std::uint64_t digits, int fraction_digits) noexcept {
-  const int len = decimal_length(digits);
   if (fraction_digits == 0) {
-    w = write_digits(w, digits, len);
+    w = write_uint(w, digits);
     return write_literal(w, ".0");
   }
-  if (len > fraction_digits) {  // the digits in place, then the fraction moved up for the point
-    write_digits(w, digits, len);
-    char* point = w + (len - fraction_digits);
-    std::memmove(point + 1, point, static_cast<std::size_t>(fraction_digits));
-    *point = '.';
-    return w + len + 1;
+  // Each part straight to its place (moving digits after writing them stalls on the stores).
+  // digits < 10^17 (repr needs at most 17), so 20 or more fraction digits mean no whole part.
+  std::uint64_t whole = 0;
+  std::uint64_t rest = digits;
+  if (fraction_digits < 20) {
+    const std::uint64_t scale = kPow10U64[static_cast<std::size_t>(fraction_digits)];
+    whole = digits / scale;
+    rest = digits - whole * scale;
   }
-  w = write_literal(w, "0.");
-  w = std::fill_n(w, fraction_digits - len, '0');
-  return write_digits(w, digits, len);
+  w = write_uint(w, whole);  // "0" below 1
+  *w++ = '.';
+  return write_digits(w, rest, fraction_digits);
 }
 
 /// Python's repr of `value` when it is written in fixed notation (1e-4 <= |value| < 1e16),
@@ -460,26 +461,7 @@ void JsonCursor::optional_string(const std::optional<std::string>& text) {
 
 void JsonCursor::real(double value) {
   ensure(kMaxNumber);
-  // Times repeat across nearby lines (a task span starts and ends at its events' times), so
-  // the last values formatted on this thread are kept, direct-mapped by their bits.
-  struct Formatted {
-    std::uint64_t bits = 0;
-    std::uint8_t size = 0;  // 0: empty
-    char text[kMaxNumber];
-  };
-  thread_local std::array<Formatted, 16> recent;
-  const auto bits = std::bit_cast<std::uint64_t>(value);
-  Formatted& slot = recent[(bits * 0x9E3779B97F4A7C15ull) >> 60];
-  if (slot.bits == bits && slot.size != 0) {
-    std::memcpy(p_, slot.text, kMaxNumber);  // fixed size: one inlined copy
-    p_ += slot.size;
-    return;
-  }
-  char* const start = p_;
   p_ = write_double(p_, value);
-  slot.bits = bits;
-  slot.size = static_cast<std::uint8_t>(p_ - start);
-  std::memcpy(slot.text, start, kMaxNumber);
 }
 
 void JsonCursor::integer(std::int64_t value) {

@@ -2,6 +2,7 @@
 // read_checkpoint() round trips, torn tails, corrupt lines and span dedup
 // (docs/checkpoint-format.md).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asyncflow/core/errors.hpp>
@@ -173,6 +174,28 @@ TEST_F(Checkpoint, WriteFailureIsReportedCountedAndSticky) {
   w.close();
   EXPECT_FALSE(w.append("x\n"));
   EXPECT_EQ(w.bytes_lost(), 20u);
+}
+
+TEST_F(Checkpoint, BlocksReservedAheadNeverShowAndAreGivenBackAtClose) {
+  af::CheckpointWriter w(dir_, "s", kEpoch);
+  const std::string line(999, 'x');
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {  // about 3 MB: several reservations
+    ASSERT_TRUE(w.append(line + "\n"));
+    expected += line + "\n";
+    if (i % 500 == 0) {
+      // Readers see exactly what was written: the reservation does not change the size.
+      EXPECT_EQ(fs::file_size(w.path()), w.bytes_written());
+    }
+  }
+  w.close();
+  EXPECT_EQ(w.last_error(), "");
+  EXPECT_EQ(fs::file_size(w.path()), expected.size());
+  EXPECT_EQ(read_all(w.path()), expected);
+  // After close, the file holds no blocks beyond its data (one 1 MiB reservation would show).
+  struct stat st {};
+  ASSERT_EQ(::stat(w.path().c_str(), &st), 0);
+  EXPECT_LT(static_cast<std::uint64_t>(st.st_blocks) * 512, expected.size() + (256u << 10));
 }
 
 TEST_F(Checkpoint, AppendAfterCloseFails) {

@@ -40,7 +40,7 @@ class CheckpointWriter {
   /// final: later appends (and appends after close()) write nothing and count as lost, so a
   /// torn line can only be the last line of the file.
   bool append(std::string_view lines) noexcept;
-  /// fdatasync() and close; idempotent.
+  /// Gives back disk blocks reserved ahead, fdatasync() and close; idempotent.
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
   std::uint64_t bytes_written() const noexcept { return bytes_written_; }
@@ -48,8 +48,14 @@ class CheckpointWriter {
   const std::string& last_error() const noexcept { return last_error_; }
 
  private:
+  /// Reserves disk blocks past the end (fallocate, size unchanged) before `more` bytes are
+  /// written, when the file system supports it.
+  void reserve(std::size_t more) noexcept;
+
   std::filesystem::path path_;
   int fd_ = -1;
+  std::uint64_t reserved_ = 0;  // blocks are allocated up to this offset
+  bool reserving_ = true;       // false once the file system said it cannot
   std::uint64_t bytes_written_ = 0;
   std::uint64_t bytes_lost_ = 0;
   std::string last_error_;
