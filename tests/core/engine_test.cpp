@@ -57,6 +57,19 @@ TEST(Engine, UidsArePerEngineAndPerKind) {
 }
 
 // Reference flaw §8.10: an unknown backend name shut the whole engine down.
+TEST(Engine, UidNumbersArePaddedToSixDigitsAndNeverCut) {
+  using asyncflow::detail::format_uid;
+  EXPECT_EQ(format_uid("task.", 0), "task.000000");
+  EXPECT_EQ(format_uid("task.", 1), "task.000001");
+  EXPECT_EQ(format_uid("block.", 42), "block.000042");
+  EXPECT_EQ(format_uid("task.", 99999), "task.099999");
+  EXPECT_EQ(format_uid("task.", 999999), "task.999999");
+  EXPECT_EQ(format_uid("task.", 1000000), "task.1000000");
+  EXPECT_EQ(format_uid("task.", 123456789), "task.123456789");
+  EXPECT_EQ(format_uid("task.", 18446744073709551615ull), "task.18446744073709551615");
+  EXPECT_EQ(format_uid(std::string(40, 'p'), 7), std::string(40, 'p') + "000007");
+}
+
 TEST(Engine, UnknownBackendIsAClearErrorAtDefinition) {
   auto flow = engine_with({FakeBackend::create("cpu"), FakeBackend::create("gpu")});
   try {

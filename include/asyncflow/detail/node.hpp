@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -61,6 +62,9 @@ enum class NodeState : std::uint8_t {
   kCanceled = static_cast<std::uint8_t>(TaskState::kCanceled),
   kFinishing = 100,  // outcome being written; reported as the previous live state
 };
+
+/// "<prefix><n>" with n zero-padded to at least 6 digits ("task.000042"): a task's uid.
+std::string format_uid(std::string_view prefix, std::uint64_t n);
 
 class Node : public BackendTask {
  public:
