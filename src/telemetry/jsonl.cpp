@@ -40,8 +40,42 @@ void write_context_tail(JsonCursor& w, const asyncflow::detail::EventContext& c)
   w.attributes(c.attributes);
 }
 
-/// The context's fields as JSON, rendered once when other events share the context (the
-/// engine's lifecycle events: most of a line is the same for every event of a task).
+/// A string attribute of the context, as Event::attribute() finds it; null when absent or
+/// not a string.
+const std::string* string_attribute(const asyncflow::detail::EventContext& c,
+                                    std::string_view key) {
+  for (const auto& [k, v] : c.attributes) {
+    if (k == key) return std::get_if<std::string>(&v);
+  }
+  return nullptr;
+}
+
+void write_span_attributes_head(JsonCursor& w, const asyncflow::detail::EventContext& c) {
+  w.literal("{\"session_id\": ");
+  w.string(c.session_id);
+  w.literal(", \"backend\": ");
+  w.string(c.backend);
+  w.literal(", \"task_id\": ");
+}
+
+/// As task_span.cpp's for_each_attribute writes them: executable and task_type always ("" when
+/// not given as strings), the workflow id when given.
+void write_span_attributes_tail(JsonCursor& w, const asyncflow::detail::EventContext& c) {
+  auto or_empty = [](const std::string* s) { return s != nullptr ? std::string_view(*s) : ""; };
+  w.literal(", \"executable\": ");
+  w.string(or_empty(string_attribute(c, "executable")));
+  w.literal(", \"task_type\": ");
+  w.string(or_empty(string_attribute(c, "task_type")));
+  if (const std::string* workflow = string_attribute(c, "asyncflow.workflow_id")) {
+    w.literal(", \"asyncflow.workflow_id\": ");
+    w.string(*workflow);
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
 const asyncflow::detail::EventContext::Jsonl* rendered(
     const std::shared_ptr<const asyncflow::detail::EventContext>& c) {
   if (!c) return nullptr;
@@ -56,6 +90,14 @@ const asyncflow::detail::EventContext::Jsonl* rendered(
     JsonCursor tail(fresh->tail, 0);
     write_context_tail(tail, *c);
   }
+  {
+    JsonCursor head(fresh->span_head, 0);
+    write_span_attributes_head(head, *c);
+  }
+  {
+    JsonCursor tail(fresh->span_tail, 0);
+    write_span_attributes_tail(tail, *c);
+  }
   const asyncflow::detail::EventContext::Jsonl* expected = nullptr;
   if (c->jsonl.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
@@ -63,6 +105,10 @@ const asyncflow::detail::EventContext::Jsonl* rendered(
   }
   return expected;  // another writer (a second session given the same event) was first
 }
+
+}  // namespace detail
+
+namespace {
 
 /// `"<name><suffix>": ` (suffix: plain ASCII, so escaping the joined key escapes the name).
 void write_suffixed_key(JsonCursor& w, std::string_view name, std::string_view suffix) {
@@ -138,7 +184,7 @@ void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id
     w.real(event.emit_time());
   }
   const auto& context = asyncflow::detail::EventAccess::context(event);
-  if (const auto* j = rendered(context)) {
+  if (const auto* j = detail::rendered(context)) {
     w.raw(j->head);
     w.optional_string(event.task_id());
     w.raw(j->tail);

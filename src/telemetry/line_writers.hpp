@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,12 @@
 #include "json_cursor.hpp"
 
 namespace asyncflow::jsonl::detail {
+
+/// The context's fields as JSON (EventContext::Jsonl), rendered once and kept in the context
+/// when other events share it (the engine's lifecycle events: most of a line is the same for
+/// every event of a task); null for a context of one event.
+const asyncflow::detail::EventContext::Jsonl* rendered(
+    const std::shared_ptr<const asyncflow::detail::EventContext>& context);
 
 /// One event line (jsonl::append_event_line).
 void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id,

@@ -30,6 +30,19 @@ struct Key {
   std::string_view name() const { return json.substr(1, json.size() - 4); }
 };
 
+/// Calls `add(key, value)` for the attributes after the context's ones (the outcome), in
+/// order; `value` is a string_view or a bool.
+template <class Add>
+void for_each_outcome_attribute(const TaskSpan& s, Add&& add) {
+  if (s.outcome != TaskSpan::Outcome::kOpen) {
+    add(Key{"\"status\": "}, s.status());
+    if (s.outcome == TaskSpan::Outcome::kFailed)
+      add(Key{"\"error_type\": "}, std::string_view(s.error_type));
+    if (s.incomplete) add(Key{"\"incomplete_lifecycle\": "}, true);
+  }
+  if (s.unfinished) add(Key{"\"asyncflow.unfinished\": "}, true);
+}
+
 /// Calls `add(key, value)` for each attribute in order; `value` is a string_view or a bool.
 template <class Add>
 void for_each_attribute(const TaskSpan& s, std::string_view session_id, Add&& add) {
@@ -40,13 +53,7 @@ void for_each_attribute(const TaskSpan& s, std::string_view session_id, Add&& ad
   add(Key{"\"task_type\": "}, or_empty(s.task_type));
   if (s.workflow_id != nullptr)
     add(Key{"\"asyncflow.workflow_id\": "}, std::string_view(*s.workflow_id));
-  if (s.outcome != TaskSpan::Outcome::kOpen) {
-    add(Key{"\"status\": "}, s.status());
-    if (s.outcome == TaskSpan::Outcome::kFailed)
-      add(Key{"\"error_type\": "}, std::string_view(s.error_type));
-    if (s.incomplete) add(Key{"\"incomplete_lifecycle\": "}, true);
-  }
-  if (s.unfinished) add(Key{"\"asyncflow.unfinished\": "}, true);
+  for_each_outcome_attribute(s, add);
 }
 
 }  // namespace
@@ -89,12 +96,7 @@ void write_task_span_line(jsonl::detail::JsonCursor& w, const TaskSpan& s,
   jsonl::detail::write_span_line_head(w, s.name(), s.trace_id, s.span_id, s.parent_span_id,
                                       s.start_ns, s.end_ns, status_code(s),
                                       status_description(s));
-  w.character('{');
-  bool first = true;
-  for_each_attribute(s, session_id, [&](Key key, auto value) {
-    if (!first) w.literal(", ");
-    first = false;
-    w.raw(key.json);
+  auto write_value = [&](auto value) {
     if constexpr (std::is_same_v<decltype(value), bool>) {
       if (value) {
         w.literal("true");
@@ -104,7 +106,30 @@ void write_task_span_line(jsonl::detail::JsonCursor& w, const TaskSpan& s,
     } else {
       w.string(value);
     }
-  });
+  };
+  const auto* rendered = jsonl::detail::rendered(s.context);
+  if (rendered != nullptr && s.context->session_id == session_id &&
+      s.context->backend == s.backend) {
+    // The attributes that come from the shared context were rendered with it (the span's
+    // string pointers point into that context: task_span() takes them from it).
+    w.raw(rendered->span_head);
+    w.string(s.task_id);
+    w.raw(rendered->span_tail);
+    for_each_outcome_attribute(s, [&](Key key, auto value) {
+      w.literal(", ");
+      w.raw(key.json);
+      write_value(value);
+    });
+  } else {
+    w.character('{');
+    bool first = true;
+    for_each_attribute(s, session_id, [&](Key key, auto value) {
+      if (!first) w.literal(", ");
+      first = false;
+      w.raw(key.json);
+      write_value(value);
+    });
+  }
   w.character('}');
   jsonl::detail::write_span_line_end(w);
 }

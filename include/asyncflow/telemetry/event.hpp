@@ -104,6 +104,10 @@ struct EventContext {
   struct Jsonl {
     std::string head;  // , "session_id": …, "backend": …, "task_id":
     std::string tail;  // , "node_id": …, "attributes": {…}
+    // A task span's attributes around its task_id: {"session_id": …, "backend": …, "task_id":
+    std::string span_head;
+    // , "executable": …, "task_type": …[, "asyncflow.workflow_id": …]
+    std::string span_tail;
   };
 
   EventContext() = default;
