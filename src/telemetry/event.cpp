@@ -198,6 +198,7 @@ Event make_event(const EventTypePtr& type, EventBase base,
   derive_resource_scope(*type, e.values_);
   detail::fill_uuid4_hex(e.event_id_.data());
   e.event_id_size_ = 32;
+  e.event_id_is_uuid4_ = true;
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
   e.task_id_ = std::move(base.task_id);

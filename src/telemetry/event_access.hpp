@@ -27,6 +27,8 @@ struct EventAccess {
   }
   static const EventTypeJsonl& jsonl(const EventType& type) { return type.jsonl_; }
   static const std::shared_ptr<const EventContext>& context(const Event& e) { return e.context_; }
+  /// Whether the event's id was generated here (32 hex digits, nothing to escape).
+  static bool has_uuid4_id(const Event& e) noexcept { return e.event_id_is_uuid4_; }
   static void set_task_id(Event& e, std::string task_id) { e.task_id_ = std::move(task_id); }
   static void set_value(Event& e, std::size_t index, FieldValue v) { e.values_[index] = std::move(v); }
   /// The event's own attributes, to change: a context shared with other events is copied first.
@@ -48,6 +50,7 @@ struct EventAccess {
     e.event_time_ = e.emit_time_ = epoch_seconds();
     fill_uuid4_hex(e.event_id_.data());
     e.event_id_size_ = 32;
+    e.event_id_is_uuid4_ = true;
     return e;
   }
 };

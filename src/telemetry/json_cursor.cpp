@@ -438,11 +438,7 @@ bool all_clean(std::string_view text) noexcept {
 
 void JsonCursor::string(std::string_view text) {
   if (all_clean(text)) {
-    ensure(text.size() + 2);
-    *p_++ = '"';
-    std::memcpy(p_, text.data(), text.size());
-    p_ += text.size();
-    *p_++ = '"';
+    plain_string(text);
     return;
   }
   ensure(6 * text.size() + 2);  // \u00XX is the longest escape of one byte

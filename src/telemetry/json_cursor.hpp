@@ -61,6 +61,14 @@ class JsonCursor {
   /// UTF-8 passes through, bytes that are not valid UTF-8 become \ufffd.
   void string(std::string_view text);
   void optional_string(const std::optional<std::string>& text);
+  /// A JSON string literal of text the caller knows needs no escaping (hex ids).
+  void plain_string(std::string_view text) {
+    ensure(text.size() + 2);
+    *p_++ = '"';
+    std::memcpy(p_, text.data(), text.size());
+    p_ += text.size();
+    *p_++ = '"';
+  }
   /// Python's repr of a float (json.dumps): shortest round-trip digits, fixed notation for
   /// 1e-4 <= |x| < 1e16, NaN/Infinity/-Infinity as bare tokens.
   void real(double value);

@@ -171,7 +171,11 @@ void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id
                       std::uint64_t span_id) {
   const auto& pieces = asyncflow::detail::EventAccess::jsonl(*event.event_type());
   w.literal("{\"event_id\": ");
-  w.string(event.event_id());
+  if (asyncflow::detail::EventAccess::has_uuid4_id(event)) {
+    w.plain_string(event.event_id());
+  } else {
+    w.string(event.event_id());
+  }
   w.raw(pieces.type_and_time);
   const std::size_t time_at = w.mark();
   w.real(event.event_time());

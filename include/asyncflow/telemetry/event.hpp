@@ -185,6 +185,7 @@ class Event {
   double emit_time_ = 0;
   std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
   std::uint8_t event_id_size_ = 0;
+  bool event_id_is_uuid4_ = false;  // made here (hex digits): written without escaping checks
 };
 
 /// Defines a custom event type.
