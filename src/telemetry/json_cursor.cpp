@@ -207,6 +207,10 @@ char* write_literal(char* w, std::string_view text) noexcept {
 
 /// The `digits` low hex digits of `v` (most significant first), zero-padded.
 char* write_hex(char* w, std::uint64_t v, int digits) noexcept {
+  if (digits == 16) {  // most random ids: straight to their place
+    asyncflow::detail::write_hex16(w, v);
+    return w + 16;
+  }
   char buf[16];
   asyncflow::detail::write_hex16(buf, v);
   std::memcpy(w, buf + 16 - digits, static_cast<std::size_t>(digits));

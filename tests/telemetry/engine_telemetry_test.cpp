@@ -339,6 +339,41 @@ TEST(EngineTelemetry, EventsEmittedInsideATaskAreCorrelatedToIt) {
   EXPECT_EQ(progress, 24);
 }
 
+// A batch is formatted through one cursor with room for short lines: a line far longer (a
+// 300 KB error message that is mostly escapes) makes more room mid-batch, and the lines
+// around it stay whole.
+TEST(EngineTelemetry, LongLinesInTheMiddleOfABatchAreWrittenWhole) {
+  const auto dir = testing::fresh_temp_path("long_lines");
+  auto flow = pool_engine(1);
+  auto tm = flow->start_telemetry({.checkpoint_path = dir});
+  std::string message;
+  for (int i = 0; i < 30000; ++i) message += "\"quote\"\t";
+  auto ok = flow->function_task("ok", [](int x) { return x; });
+  auto bad = flow->function_task("bad", [message]() -> int { throw std::runtime_error(message); });
+  std::vector<TaskHandle<int>> hs;
+  for (int i = 0; i < 200; ++i) {
+    hs.push_back(ok(i));
+    if (i % 50 == 0) hs.push_back(bad());
+  }
+  for (auto& h : hs) h.wait();
+  flow->shutdown();
+
+  const Checkpoint cp = read_checkpoint(*tm->checkpoint_file());
+  EXPECT_FALSE(cp.torn_tail);
+  int failed = 0;
+  int completed = 0;
+  for (const auto& ce : cp.events) {
+    if (ce.event.type() == "TaskFailed") {
+      ++failed;
+      EXPECT_EQ(text_attr(ce.event, "error_message"), message);
+    }
+    if (ce.event.type() == "TaskCompleted") ++completed;
+  }
+  EXPECT_EQ(failed, 4);
+  EXPECT_EQ(completed, 200);
+  EXPECT_EQ(cp.spans.size(), 205u);  // 204 tasks and the session
+}
+
 // Key order of each line kind, as reference §3.2.
 TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
   const auto dir = testing::fresh_temp_path("keys");
