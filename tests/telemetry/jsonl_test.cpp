@@ -142,6 +142,40 @@ TEST(Jsonl, FixedNotationDoublesAreShortestAndRoundTrip) {
   EXPECT_GT(checked, 1000000);
 }
 
+TEST(Jsonl, SmallDoublesAreScientificLikeRepr) {
+  // Below 1e-4 repr switches to scientific notation ("9.1552734375e-05"), as std::to_chars'
+  // shortest form does there: the whole strings must agree. Durations of very short tasks
+  // (differences of epoch times) land here.
+  std::mt19937_64 rng(20261126);
+  std::uniform_real_distribution<double> exponent(-13.0, -4.0);
+  std::uniform_real_distribution<double> epoch(1.6e9, 2.2e9);
+  std::vector<double> values;
+  for (int i = 0; i < 300000; ++i) {
+    values.push_back(std::pow(10.0, exponent(rng)));
+    const double t = epoch(rng);
+    values.push_back(std::nextafter(t, 3e9) - t);                  // one ulp of an epoch time
+    values.push_back((t + static_cast<double>(rng() % 100000) * 1e-9) - t);
+    values.push_back(static_cast<double>(rng() % 100000 + 1) * 1e-9);  // whole nanoseconds
+  }
+  for (int p = -12; p <= -4; ++p) {  // around powers of ten, where the exponent changes
+    double x = std::pow(10.0, p);
+    for (int i = 0; i < 50; ++i) values.push_back(x = std::nextafter(x, 0.0));
+    x = std::pow(10.0, p);
+    for (int i = 0; i < 50; ++i) values.push_back(x = std::nextafter(x, 1.0));
+  }
+  int checked = 0;
+  for (double v : values) {
+    if (!(v > 0 && v < 1e-4)) continue;
+    for (double x : {v, -v}) {
+      char ref[64];
+      const auto [end, ec] = std::to_chars(ref, ref + sizeof ref, x);
+      ASSERT_EQ(dbl(x), std::string_view(ref, end - ref));
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 2000000);
+}
+
 TEST(Jsonl, IdsArePythonHexUnpaddedOrNull) {
   std::string out;
   jsonl::append_id(out, std::uint64_t{0});
