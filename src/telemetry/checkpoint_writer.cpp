@@ -1,6 +1,6 @@
 // CheckpointWriter: POSIX file I/O for the JSONL checkpoint (docs/checkpoint-format.md).
 //
-// No buffer of its own: the manager hands over whole lines (up to 256 KiB, at least every
+// No buffer of its own: the manager hands over whole lines (about 1 MiB, at least every
 // 100 ms, at flush() and at stop), so readers and `tail -f` never see a torn line while the
 // session runs. The reference buffered 128 KiB and flushed only on its checkpoint timer
 // (reference rhapsody-telemetry.md §3.1).

@@ -21,9 +21,9 @@ namespace asyncflow::detail {
 /// to the writer thread until stop() returns.
 class WriteBehind {
  public:
-  /// At most this many buffers wait for the writer; submit() then waits (the disk sets the
-  /// pace, memory stays bounded).
-  static constexpr std::size_t kMaxQueued = 8;
+  /// At most this many buffers (of about 1 MiB) wait for the writer; submit() then waits
+  /// (the disk sets the pace, memory stays bounded).
+  static constexpr std::size_t kMaxQueued = 4;
 
   explicit WriteBehind(CheckpointWriter& writer);
   ~WriteBehind();  // stop()
