@@ -7,6 +7,7 @@
 #include <string_view>
 #include <thread>
 
+#include "../telemetry/decimal.hpp"
 #include "asyncflow/detail/spin_wait.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
@@ -41,24 +42,14 @@ constexpr int kWaitYieldRounds = 32;
 
 }  // namespace
 
-// Written into a buffer and assigned once, two digits per table lookup: the engine makes a
+// Written into a buffer and assigned once, digits two per table lookup: the engine makes a
 // uid for every lifecycle event it reports (appending a character at a time cost about 350
 // instructions per uid, callgrind).
 std::string format_uid(std::string_view prefix, std::uint64_t n) {
-  static constexpr char kPairs[] =
-      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-      "8081828384858687888990919293949596979899";
   char digits[24];  // 2^64 has 20 digits
   int len = 6;
   for (std::uint64_t rest = n / 1000000; rest != 0; rest /= 10) ++len;
-  char* p = digits + len;
-  while (p - digits >= 2) {
-    p -= 2;
-    std::memcpy(p, &kPairs[2 * (n % 100)], 2);
-    n /= 100;
-  }
-  if (p != digits) *digits = static_cast<char>('0' + n % 10);
+  write_digits(digits, n, len);
   char buf[48];
   if (prefix.size() > sizeof buf - sizeof digits) {
     return std::string(prefix).append(digits, static_cast<std::size_t>(len));

@@ -240,11 +240,15 @@ const detail::EventContext& Event::empty_context() noexcept {
   return empty;
 }
 
-const FieldValue* Event::attribute(std::string_view key) const noexcept {
-  for (const auto& [k, v] : attributes()) {
+const FieldValue* detail::EventContext::attribute(std::string_view key) const noexcept {
+  for (const auto& [k, v] : attributes) {
     if (k == key) return &v;
   }
   return nullptr;
+}
+
+const FieldValue* Event::attribute(std::string_view key) const noexcept {
+  return context().attribute(key);
 }
 
 const FieldValue& Event::field(std::string_view name) const {

@@ -12,11 +12,14 @@
 #include <system_error>
 #include <variant>
 
+#include "decimal.hpp"
 #include "hex.hpp"
 
 namespace asyncflow::jsonl::detail {
 
 namespace {
+
+using asyncflow::detail::write_digits;
 
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -137,53 +140,12 @@ char* write_escaped(char* w, std::string_view text) noexcept {
   return w;
 }
 
-// "00".."99": two decimal digits per lookup.
-constexpr std::array<char, 200> kDigitPairs = [] {
-  std::array<char, 200> t{};
-  for (std::size_t i = 0; i < 100; ++i) {
-    t[2 * i] = static_cast<char>('0' + i / 10);
-    t[2 * i + 1] = static_cast<char>('0' + i % 10);
-  }
-  return t;
-}();
-
 constexpr std::array<std::uint64_t, 20> kPow10U64 = [] {
   std::array<std::uint64_t, 20> p{};
   p[0] = 1;
   for (std::size_t i = 1; i < p.size(); ++i) p[i] = p[i - 1] * 10;
   return p;
 }();
-
-/// The 8 decimal digits of x < 10^8. Its four pairs come from two independent divisions
-/// (multiplies), not a chain of eight.
-void write8(char* w, std::uint32_t x) noexcept {
-  const std::uint32_t high = x / 10000;
-  const std::uint32_t low = x % 10000;
-  std::memcpy(w, &kDigitPairs[2 * (high / 100)], 2);
-  std::memcpy(w + 2, &kDigitPairs[2 * (high % 100)], 2);
-  std::memcpy(w + 4, &kDigitPairs[2 * (low / 100)], 2);
-  std::memcpy(w + 6, &kDigitPairs[2 * (low % 100)], 2);
-}
-
-/// The last `width` decimal digits of `v`, zero-padded. Eight digits per step of the chain
-/// of divisions: libstdc++'s to_chars, two digits per step, spent as long on the 17 digits of
-/// an epoch time as on the rest of its formatting (perf).
-char* write_digits(char* w, std::uint64_t v, int width) noexcept {
-  char* const end = w + width;
-  char* p = end;
-  while (p - w >= 8) {
-    p -= 8;
-    write8(p, static_cast<std::uint32_t>(v % 100000000));
-    v /= 100000000;
-  }
-  while (p - w >= 2) {
-    p -= 2;
-    std::memcpy(p, &kDigitPairs[2 * (v % 100)], 2);
-    v /= 100;
-  }
-  if (p != w) *w = static_cast<char>('0' + v % 10);
-  return end;
-}
 
 int decimal_length(std::uint64_t v) noexcept {
   // log10(2^bits) ~ bits * 1233 / 4096; one comparison corrects the estimate.

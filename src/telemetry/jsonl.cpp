@@ -22,15 +22,20 @@ namespace {
 
 using detail::JsonCursor;
 
-// Room made at once for a line; an engine event line is about 500 bytes, a span line 550.
-constexpr std::size_t kExpectedLine = 768;
 
-void write_context_head(JsonCursor& w, const asyncflow::detail::EventContext& c) {
-  w.literal(", \"session_id\": ");
+/// `"session_id": …, "backend": …, "task_id": `: how both an event line and a task span's
+/// attributes go on after their opening.
+void write_session_and_backend(JsonCursor& w, const asyncflow::detail::EventContext& c) {
+  w.literal("\"session_id\": ");
   w.string(c.session_id);
   w.literal(", \"backend\": ");
   w.string(c.backend);
   w.literal(", \"task_id\": ");
+}
+
+void write_context_head(JsonCursor& w, const asyncflow::detail::EventContext& c) {
+  w.literal(", ");
+  write_session_and_backend(w, c);
 }
 
 void write_context_tail(JsonCursor& w, const asyncflow::detail::EventContext& c) {
@@ -40,22 +45,16 @@ void write_context_tail(JsonCursor& w, const asyncflow::detail::EventContext& c)
   w.attributes(c.attributes);
 }
 
-/// A string attribute of the context, as Event::attribute() finds it; null when absent or
-/// not a string.
+/// A string attribute of the context; null when absent or not a string.
 const std::string* string_attribute(const asyncflow::detail::EventContext& c,
                                     std::string_view key) {
-  for (const auto& [k, v] : c.attributes) {
-    if (k == key) return std::get_if<std::string>(&v);
-  }
-  return nullptr;
+  const FieldValue* v = c.attribute(key);
+  return v != nullptr ? std::get_if<std::string>(v) : nullptr;
 }
 
 void write_span_attributes_head(JsonCursor& w, const asyncflow::detail::EventContext& c) {
-  w.literal("{\"session_id\": ");
-  w.string(c.session_id);
-  w.literal(", \"backend\": ");
-  w.string(c.backend);
-  w.literal(", \"task_id\": ");
+  w.character('{');
+  write_session_and_backend(w, c);
 }
 
 /// As task_span.cpp's for_each_attribute writes them: executable and task_type always ("" when
@@ -156,12 +155,12 @@ void append_string(std::string& out, std::string_view text) {
 
 void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
                        std::uint64_t span_id) {
-  JsonCursor w(out, kExpectedLine);
+  JsonCursor w(out, detail::kExpectedLineSize);
   detail::write_event_line(w, event, trace_id, span_id);
 }
 
 void append_span_line(std::string& out, const SpanData& span) {
-  JsonCursor w(out, kExpectedLine);
+  JsonCursor w(out, detail::kExpectedLineSize);
   detail::write_span_line(w, span);
 }
 
@@ -252,7 +251,7 @@ void write_span_line(JsonCursor& w, const SpanData& span) {
 }  // namespace detail
 
 void append_metric_line(std::string& out, double checkpoint_time, const MetricsSnapshot& metrics) {
-  JsonCursor w(out, kExpectedLine);
+  JsonCursor w(out, detail::kExpectedLineSize);
   detail::write_metric_line(w, checkpoint_time, metrics);
 }
 

@@ -3,6 +3,7 @@
 // functions are the same writers over a cursor of their own.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,6 +16,10 @@
 #include "json_cursor.hpp"
 
 namespace asyncflow::jsonl::detail {
+
+/// Room a cursor makes per line it is about to write (an engine event line is about 500
+/// bytes, a task span line 550); a longer line makes more.
+inline constexpr std::size_t kExpectedLineSize = 600;
 
 /// The context's fields as JSON (EventContext::Jsonl), rendered once and kept in the context
 /// when other events share it (the engine's lifecycle events: most of a line is the same for

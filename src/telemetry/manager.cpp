@@ -61,9 +61,6 @@ bool is_tick(const Event& e) {
 constexpr std::size_t kWriteThreshold = 1024 * 1024;
 // Keeps what producers read apart from what the dispatcher writes.
 constexpr std::size_t kCacheLine = 64;
-// Room made per line when a batch is formatted (an engine line is about 500 bytes); a longer
-// line makes more.
-constexpr std::size_t kExpectedLineSize = 600;
 constexpr std::chrono::milliseconds kWriteInterval{100};
 
 std::string describe(const std::exception_ptr& error) {
@@ -246,7 +243,7 @@ SpanData TelemetryManager::Impl::span_data(const detail::FinishedSpan& span) con
 void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& spans) {
   if (spans.empty()) return;
   std::optional<jsonl::detail::JsonCursor> cursor;
-  if (writer) cursor.emplace(lines, spans.size() * kExpectedLineSize);
+  if (writer) cursor.emplace(lines, spans.size() * jsonl::detail::kExpectedLineSize);
   for (const detail::FinishedSpan& s : spans) {
     if (!options.span_processors.empty()) {
       const SpanData data = span_data(s);
@@ -282,7 +279,7 @@ void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& sp
 
 void TelemetryManager::Impl::write_metric_line() {
   if (!writer) return;
-  jsonl::detail::JsonCursor cursor(lines, kExpectedLineSize);
+  jsonl::detail::JsonCursor cursor(lines, jsonl::detail::kExpectedLineSize);
   jsonl::detail::write_metric_line(cursor, epoch_seconds(), metrics->collect());
 }
 
@@ -294,7 +291,7 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
   bool snapshot = false;
   auto metrics_lock = metrics->lock();  // one lock per batch: readers wait at most a batch
   std::optional<jsonl::detail::JsonCursor> cursor;  // room is made once for the batch's lines
-  if (writer) cursor.emplace(lines, batch.size() * kExpectedLineSize);
+  if (writer) cursor.emplace(lines, batch.size() * jsonl::detail::kExpectedLineSize);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Event& e = batch[i];
     if (is_tick(e)) {

@@ -125,6 +125,9 @@ struct EventContext {
   EventContext& operator=(const EventContext&) = delete;
   ~EventContext() { delete jsonl.load(std::memory_order_acquire); }
 
+  /// The attribute `key` (the first of that name), or null when absent.
+  const FieldValue* attribute(std::string_view key) const noexcept;
+
   std::string session_id;
   std::string backend;
   std::optional<std::string> node_id;
