@@ -88,7 +88,7 @@ struct EventBus::Impl {
 
   enum class Push { kPushed, kFull, kClosed };
 
-  struct Slot {
+  struct alignas(kCacheLine) Slot {  // no line shared with a neighbour the other side is using
     std::atomic<std::uint64_t> seq{0};
     std::optional<Event> event;
   };

@@ -1,0 +1,30 @@
+// main() of the test executables: each test process works under a temp dir of its own, removed
+// when it exits. Engines create their session dir `{work_dir}/{uid}` at once and keep it (as the
+// reference does), so tests that used the shared temp dir left one empty dir per engine behind,
+// some 90 per CI run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  // Under the directory ::testing::TempDir() would have given (TEST_TMPDIR, else TMPDIR or /tmp).
+  const std::filesystem::path base = ::testing::TempDir();
+  const std::filesystem::path dir = base / ("asyncflow-tests." + std::to_string(::getpid()));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);  // a previous process with this pid was killed
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "cannot create test temp dir %s: %s\n", dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  ::setenv("TEST_TMPDIR", dir.c_str(), 1);  // ::testing::TempDir() reads it at every call
+  const int result = RUN_ALL_TESTS();
+  std::filesystem::remove_all(dir, ec);
+  return result;
+}
