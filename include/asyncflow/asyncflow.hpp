@@ -3,7 +3,9 @@
 #pragma once
 
 #include "asyncflow/backend/backend.hpp"
+#include "asyncflow/backend/command.hpp"
 #include "asyncflow/backend/noop_backend.hpp"
+#include "asyncflow/backend/process_backend.hpp"
 #include "asyncflow/backend/task_description.hpp"
 #include "asyncflow/backend/thread_pool_backend.hpp"
 #include "asyncflow/core/coro_task.hpp"

@@ -2,11 +2,12 @@
 
 namespace asyncflow {
 
-std::shared_ptr<NoopBackend> NoopBackend::create(std::string name) {
-  return std::make_shared<NoopBackend>(std::move(name));
+std::shared_ptr<NoopBackend> NoopBackend::create(std::string name, bool runs_executables) {
+  return std::make_shared<NoopBackend>(std::move(name), runs_executables);
 }
 
-NoopBackend::NoopBackend(std::string name) : name_(std::move(name)) {}
+NoopBackend::NoopBackend(std::string name, bool runs_executables)
+    : name_(std::move(name)), runs_executables_(runs_executables) {}
 
 void NoopBackend::submit(std::span<BackendTask* const> batch) {
   for (BackendTask* task : batch) task->run_dry();

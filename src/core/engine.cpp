@@ -71,7 +71,7 @@ std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
     // A dry run mirrors the default engine (same backend name), so routing is checked alike.
     auto pool_name = ThreadPoolOptions{}.name;
     if (options.dry_run) {
-      chosen.push_back(NoopBackend::create(pool_name));
+      chosen.push_back(NoopBackend::create(pool_name, /*runs_executables=*/false));
     } else {
       chosen.push_back(ThreadPoolBackend::create({.name = pool_name}));
     }
@@ -85,7 +85,7 @@ std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
       throw Error("duplicate backend name '" + b->name() +
                   "': backend names must be unique within an engine");
     }
-    chosen.push_back(options.dry_run ? NoopBackend::create(b->name()) : b);
+    chosen.push_back(options.dry_run ? NoopBackend::create(b->name(), b->runs_executables()) : b);
   }
   return chosen;
 }
@@ -138,8 +138,17 @@ void WorkflowEngine::shutdown() {
   if (core_->shutdown_done) return;
   core_->shutting_down.store(true, std::memory_order_seq_cst);
   // From here: creation throws, a task that becomes ready is canceled instead of submitted, a
-  // queued task is canceled when a worker reaches it, running tasks finish normally, block
-  // bodies see their canceled children and return. Wait for all of that to settle.
+  // queued task is canceled when a worker reaches it, running functions finish normally,
+  // running programs are stopped (their backend kills their process groups), block bodies see
+  // their canceled children and return. Wait for all of that to settle.
+  {
+    std::vector<std::shared_ptr<Backend>> backends;
+    {
+      std::lock_guard backends_lock(core_->backends_mu);
+      backends = core_->backends;
+    }
+    for (const auto& b : backends) b->stop_tasks_of(core_.get());
+  }
   {
     std::unique_lock idle(core_->idle_mu);
     core_->idle_cv.wait(idle, [this] { return core_->live.load(std::memory_order_acquire) == 0; });

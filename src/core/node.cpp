@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "../telemetry/decimal.hpp"
+#include "asyncflow/core/errors.hpp"
 #include "asyncflow/detail/spin_wait.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
@@ -72,6 +73,23 @@ void Node::run_dry() noexcept { run_task(this, /*dry=*/true); }
 
 void Node::report_queued() noexcept {
   if (EngineObserver* obs = engine->obs()) obs->on_task_queued(make_info(*this));
+}
+
+Command Node::command() { return build_command(); }
+bool Node::report_started() noexcept { return report_task_started(this); }
+void Node::report_completed(std::string output) noexcept {
+  report_task_completed(this, std::move(output));
+}
+void Node::report_failed(std::exception_ptr failure) noexcept {
+  report_task_failed(this, std::move(failure));
+}
+void Node::report_canceled(std::string_view how) noexcept { report_task_canceled(this, how); }
+
+Command Node::build_command() {
+  throw Error("task '" + name() + "' (" + uid() + ") is not an executable task: it has no command");
+}
+void Node::store_output(std::string) {
+  throw Error("task '" + name() + "' (" + uid() + ") cannot take a process output as its result");
 }
 
 void Node::start_body(CoContext&) noexcept {}

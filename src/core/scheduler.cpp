@@ -423,6 +423,48 @@ void run_task(Node* node, bool dry) noexcept {
   }
 }
 
+bool report_task_started(Node* node) noexcept {
+  DispatchGuard guard;
+  if (node->stop.load(std::memory_order_acquire) ||
+      node->engine->shutting_down.load(std::memory_order_acquire)) {
+    finish(node, bit(NodeState::kSubmitted), TaskState::kCanceled,
+           canceled_error(node, node->stop.load() ? "" : " by engine shutdown before it started"));
+    return false;
+  }
+  NodeState expected = NodeState::kSubmitted;
+  if (!node->state.compare_exchange_strong(expected, NodeState::kRunning)) return false;
+  ASYNCFLOW_NOTIFY(node, on_task_started);
+  return true;
+}
+
+void report_task_completed(Node* node, std::string output) noexcept {
+  DispatchGuard guard;
+  std::exception_ptr error;
+  try {
+    node->store_output(std::move(output));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (error) {
+    finish(node, bit(NodeState::kRunning), TaskState::kFailed, std::move(error));
+  } else {
+    finish(node, bit(NodeState::kRunning), TaskState::kDone, nullptr);
+  }
+}
+
+void report_task_failed(Node* node, std::exception_ptr error) noexcept {
+  DispatchGuard guard;
+  // Also before it started: a builder that threw, a program that could not be spawned.
+  finish(node, bit(NodeState::kSubmitted) | bit(NodeState::kRunning), TaskState::kFailed,
+         std::move(error));
+}
+
+void report_task_canceled(Node* node, std::string_view how) noexcept {
+  DispatchGuard guard;
+  finish(node, bit(NodeState::kSubmitted) | bit(NodeState::kRunning), TaskState::kCanceled,
+         canceled_error(node, std::string(how).c_str()));
+}
+
 void block_body_done(Node* block, std::exception_ptr error) noexcept {
   block->block_state()->body_error = std::move(error);
   member_finished(block);

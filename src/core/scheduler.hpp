@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include "asyncflow/core/task_state.hpp"
 #include "asyncflow/detail/node.hpp"
@@ -32,6 +34,11 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
 bool cancel(Node* node) noexcept;
 /// Backend entry: runs a submitted task (dry: without its body).
 void run_task(Node* node, bool dry) noexcept;
+/// Out-of-process backends' reports (BackendTask::report_*); see backend.hpp.
+bool report_task_started(Node* node) noexcept;
+void report_task_completed(Node* node, std::string output) noexcept;
+void report_task_failed(Node* node, std::exception_ptr error) noexcept;
+void report_task_canceled(Node* node, std::string_view how) noexcept;
 /// The function task running on this thread, or null.
 Node* running_task() noexcept;
 

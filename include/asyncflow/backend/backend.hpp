@@ -3,11 +3,13 @@
 // through BackendTask, whose report_* calls route outcomes back to the owning engine.
 #pragma once
 
+#include <exception>
 #include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "asyncflow/backend/command.hpp"
 #include "asyncflow/backend/task_description.hpp"
 
 namespace asyncflow {
@@ -46,13 +48,34 @@ class BackendTask {
   /// The backend holds the task waiting for a free slot (emits TaskQueued once telemetry is on).
   virtual void report_queued() noexcept = 0;
 
+  // --- Out-of-process execution (the process backend) ---------------------------------------
+  // Instead of run(), such a backend calls report_started() once, then exactly one of
+  // report_completed / report_failed / report_canceled (or just report_canceled when the task
+  // never started). The task object may be gone once the final report returns.
+
+  /// Executable tasks: runs the task's builder with the resolved dependency values and
+  /// returns the command. Throws what the builder threw, or asyncflow::Error when the result
+  /// is unusable (empty argv, a shell string without TaskDescription::shell). Call it once.
+  virtual Command command() = 0;
+  /// Marks the task running. Returns false, having reported the task canceled, when a cancel
+  /// or the engine's shutdown came first: the backend must then not start it.
+  virtual bool report_started() noexcept = 0;
+  /// The task succeeded; `output` becomes its result (an executable's stdout or file path).
+  virtual void report_completed(std::string output) noexcept = 0;
+  virtual void report_failed(std::exception_ptr error) noexcept = 0;
+  /// The task was stopped; `how` completes "task 'x' (uid) was canceled…", e.g. " while
+  /// running (process group killed)".
+  virtual void report_canceled(std::string_view how) noexcept = 0;
+  /// Identifies the engine the task belongs to (see Backend::stop_tasks_of).
+  virtual const void* owner() const noexcept = 0;
+
  protected:
   BackendTask() = default;
   BackendTask(const BackendTask&) = delete;
   BackendTask& operator=(const BackendTask&) = delete;
 };
 
-/// An execution backend. Implementations: NoopBackend, ThreadPoolBackend.
+/// An execution backend. Implementations: NoopBackend, ThreadPoolBackend, ProcessBackend.
 ///
 /// Contract:
 ///  - submit() returns quickly; each submitted task must eventually be completed through its
@@ -74,6 +97,13 @@ class Backend {
   virtual void submit(std::span<BackendTask* const> batch) = 0;
   /// Asks the backend to stop `task` (queued: never start it; running: request stop).
   virtual void cancel(BackendTask& task) noexcept = 0;
+  /// True when the backend runs executable tasks (their command()); the engine routes
+  /// executable tasks only to such backends.
+  virtual bool runs_executables() const noexcept { return false; }
+  /// The engine `owner` is shutting down: stop its queued and running tasks now rather than
+  /// wait for them (the process backend kills their process groups). In-process backends let
+  /// running functions finish, so the default does nothing.
+  virtual void stop_tasks_of(const void* owner) noexcept { (void)owner; }
 
  protected:
   Backend() = default;

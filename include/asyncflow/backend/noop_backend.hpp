@@ -15,15 +15,21 @@ namespace asyncflow {
 class NoopBackend final : public Backend {
  public:
   /// @param name the backend's routing name (default "noop").
-  static std::shared_ptr<NoopBackend> create(std::string name = "noop");
+  /// @param runs_executables whether executable tasks may be routed here (their builders do
+  ///        not run either). A dry run's stand-ins copy it from the backends they replace, so
+  ///        routing is checked as in the real run.
+  static std::shared_ptr<NoopBackend> create(std::string name = "noop",
+                                             bool runs_executables = true);
 
-  explicit NoopBackend(std::string name);
+  explicit NoopBackend(std::string name, bool runs_executables = true);
   const std::string& name() const noexcept override { return name_; }
+  bool runs_executables() const noexcept override { return runs_executables_; }
   void submit(std::span<BackendTask* const> batch) override;
   void cancel(BackendTask& task) noexcept override;
 
  private:
   std::string name_;
+  bool runs_executables_;
 };
 
 }  // namespace asyncflow

@@ -104,8 +104,10 @@ class FunctionTask {
     auto def = std::make_shared<detail::CallableDefinition<F>>();
     def->name = std::move(task_name);
     def->kind = kind;
-    if (kind != TaskKind::kBlock) {
+    if (kind == TaskKind::kFunction) {
       def->backend = detail::engine_backend(core_.get(), options.backend);
+    } else if (kind == TaskKind::kExecutable) {
+      def->backend = detail::engine_executable_backend(core_.get(), options.backend, def->name);
     } else if (!options.backend.empty()) {
       throw Error("block '" + def->name + "': blocks run in the engine and cannot be routed "
                   "to backend '" + options.backend + "'; route the tasks inside it instead");
@@ -173,6 +175,41 @@ class BlockTask : private FunctionTask<F> {
                         options) {}
 };
 
+/// A callable that creates one executable task per call. Returned by
+/// WorkflowEngine::executable_task(). Arguments and dependencies work as for FunctionTask;
+/// the builder receives the dependencies' values once they are all done, and returns the
+/// command: a std::vector<std::string> argv (run directly, no shell), a Command, or a
+/// std::string command line (run by /bin/sh -c; requires TaskDescription::shell = true).
+/// The handle is a TaskHandle<std::string>: the program's stdout, or the path of the stdout
+/// file with TaskDescription::capture_stdio.
+template <class F>
+class ExecutableTask : private FunctionTask<F> {
+ public:
+  template <class... Args>
+    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  TaskHandle<std::string> operator()(Args&&... args) const {
+    using R = std::remove_cvref_t<
+        std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
+    static_assert(std::is_same_v<R, std::vector<std::string>> || std::is_same_v<R, Command> ||
+                      std::is_convertible_v<R, std::string>,
+                  "an executable task's builder returns std::vector<std::string> (argv), "
+                  "asyncflow::Command, or a std::string command line (with shell = true)");
+    using Node = detail::ExecutableNode<F, std::decay_t<Args>...>;
+    return this->template launch<std::string, Node>(std::forward<Args>(args)...);
+  }
+  ExecutableTask with(const TaskOptions& options) const {
+    return ExecutableTask(this->core_, this->def_->name, this->def_->fn, options);
+  }
+  using FunctionTask<F>::name;
+
+ private:
+  friend class WorkflowEngine;
+  ExecutableTask(std::shared_ptr<detail::EngineCore> core, std::string task_name,
+                 std::shared_ptr<const F> fn, const TaskOptions& options)
+      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kExecutable,
+                        std::move(fn), options) {}
+};
+
 /// The workflow engine: task factories, dependency scheduling, scopes, backends.
 ///
 /// @code
@@ -210,6 +247,18 @@ class WorkflowEngine {
     using Fn = std::decay_t<F>;
     return FunctionTask<Fn>(core_, std::move(name), TaskKind::kFunction,
                             std::make_shared<const Fn>(std::forward<F>(fn)), options);
+  }
+
+  /// Defines an executable task: `builder` receives the resolved arguments and returns the
+  /// command (see ExecutableTask). Runs on `options.backend`, which must run executables;
+  /// unset: the default backend if it does, else the first backend that does (a
+  /// ProcessBackend). Throws asyncflow::Error when there is none, naming the fix.
+  template <class F>
+  ExecutableTask<std::decay_t<F>> executable_task(std::string name, F&& builder,
+                                                  TaskOptions options = {}) {
+    using Fn = std::decay_t<F>;
+    return ExecutableTask<Fn>(core_, std::move(name),
+                              std::make_shared<const Fn>(std::forward<F>(builder)), options);
   }
 
   /// Defines a block: a nestable sub-workflow whose body is a coroutine returning Task<T>.

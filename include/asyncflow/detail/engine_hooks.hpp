@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "asyncflow/detail/context.hpp"
 #include "asyncflow/detail/node.hpp"
@@ -24,6 +25,23 @@ void engine_abort_create(EngineCore* core) noexcept;
 void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept;
 /// The backend named `name` (empty: the default). Throws asyncflow::Error when unknown.
 Backend* engine_backend(const EngineCore* core, std::string_view name);
+
+/// The backend for executable tasks named `task_name`: the one named `name`, which must run
+/// executables; with `name` empty, the default backend if it does, else the first that does.
+/// Throws asyncflow::Error naming the task and the fix.
+Backend* engine_executable_backend(const EngineCore* core, std::string_view name,
+                                   std::string_view task_name);
+
+/// An executable task's command from what its builder returned (argv, or a shell line that
+/// needs TaskDescription::shell). Throws asyncflow::Error naming `node` when it is unusable.
+Command make_command(std::vector<std::string> argv, const Node& node);
+Command make_command(std::string line, const Node& node);
+inline Command make_command(const char* line, const Node& node) {
+  return make_command(std::string(line), node);
+}
+Command make_command(Command command, const Node& node);
+/// An executable task reached an in-process backend's run(): a routing bug.
+[[noreturn]] void executable_run_in_process(const Node& node);
 
 /// A block's body finished (error null on success).
 void block_body_done(Node* block, std::exception_ptr error) noexcept;

@@ -80,6 +80,12 @@ class Node : public BackendTask {
   void run() noexcept override;
   void run_dry() noexcept override;
   void report_queued() noexcept override;
+  Command command() override;
+  bool report_started() noexcept override;
+  void report_completed(std::string output) noexcept override;
+  void report_failed(std::exception_ptr failure) noexcept override;
+  void report_canceled(std::string_view how) noexcept override;
+  const void* owner() const noexcept override { return engine; }
 
   // --- engine side ---
   TaskState public_state() const noexcept;
@@ -109,6 +115,11 @@ class Node : public BackendTask {
   virtual void start_body(CoContext& ctx) noexcept;
   /// Blocks only: members and completion accounting; null for tasks.
   virtual BlockState* block_state() noexcept { return nullptr; }
+  /// Executable tasks: calls the builder with the resolved arguments. Others throw Error.
+  virtual Command build_command();
+  /// Stores an out-of-process result (an executable's output). Throws Error for task types
+  /// that have no such result.
+  virtual void store_output(std::string output);
   /// Name of the result type, for error messages.
   virtual const char* value_type_name() const noexcept = 0;
 

@@ -47,6 +47,25 @@ class FunctionNode final : public ValueNode<R> {
   std::optional<std::tuple<A...>> args_;
 };
 
+/// An executable task: the builder turns resolved arguments into a Command when the backend
+/// is about to start it; the result is the program's output (stdout text, or its file path).
+template <class F, class... A>
+class ExecutableNode final : public ValueNode<std::string> {
+ public:
+  explicit ExecutableNode(std::tuple<A...>&& args) : args_(std::move(args)) {}
+
+  void invoke() override { executable_run_in_process(*this); }
+  Command build_command() override {
+    const F& fn = *static_cast<const CallableDefinition<F>&>(*this->def).fn;
+    return make_command(call_with_arguments(fn, *args_), *this);
+  }
+  void store_output(std::string output) override { this->value_.emplace(std::move(output)); }
+  void release_inputs() noexcept override { args_.reset(); }
+
+ private:
+  std::optional<std::tuple<A...>> args_;
+};
+
 /// Members and completion accounting of one block. A block finishes when its body has
 /// returned and every task created inside it has finished.
 struct BlockState {

@@ -1,0 +1,62 @@
+// ProcessBackend: runs executable tasks as child processes.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "asyncflow/backend/backend.hpp"
+
+namespace asyncflow {
+
+struct ProcessBackendOptions {
+  std::string name = "process";  ///< Routing name.
+  /// Children alive at once; more tasks wait in a FIFO (TaskQueued). 0 = hardware threads.
+  std::size_t max_processes = 0;
+  /// After SIGTERM (cancel, timeout, engine shutdown), how long a process group has to exit
+  /// before it gets SIGKILL.
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(5)};
+};
+
+/// Runs executable tasks (WorkflowEngine::executable_task) with posix_spawn, each in a process
+/// group of its own, at most `max_processes` at once.
+///
+/// Honours TaskDescription::cwd, env / replace_env, timeout, capture_stdio (stdout and stderr
+/// to `{work_dir}/{uid}.stdout|.stderr`, result = the stdout file's path; otherwise the result
+/// is the stdout text). stdin is /dev/null.
+/// A task fails with asyncflow::ProcessError on a non-zero exit status, a terminating signal, a
+/// timeout, or a program that cannot be started (named in the message); the message ends with
+/// the tail of stderr. Cancel and engine shutdown send SIGTERM to the task's process group, and
+/// SIGKILL after `kill_grace`. When a task's process exits, whatever it left running in its
+/// process group is killed, so no task leaves stray processes behind.
+///
+/// One reaper thread waits on the children's pidfds (epoll; no polling, no thread per child).
+/// TaskQueued is reported when a task has to wait for a free slot, TaskStarted when its child
+/// is being spawned.
+/// Thread-safe. The destructor stops every remaining task (as cancel does) and joins.
+class ProcessBackend final : public Backend {
+ public:
+  /// Throws asyncflow::Error when the reaper cannot be set up (epoll/eventfd), naming why.
+  static std::shared_ptr<ProcessBackend> create(ProcessBackendOptions options = {});
+
+  explicit ProcessBackend(ProcessBackendOptions options);
+  ~ProcessBackend() override;
+
+  const std::string& name() const noexcept override;
+  void submit(std::span<BackendTask* const> batch) override;
+  void cancel(BackendTask& task) noexcept override;
+  bool runs_executables() const noexcept override { return true; }
+  void stop_tasks_of(const void* owner) noexcept override;
+
+  /// The limit on children alive at once.
+  std::size_t max_processes() const noexcept;
+  /// Children alive (or being started) right now.
+  std::size_t running() const noexcept;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace asyncflow

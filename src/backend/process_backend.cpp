@@ -1,0 +1,435 @@
+// ProcessBackend: a slot-limited FIFO of executable tasks, posix_spawn, and one reaper thread
+// that waits on the children's pidfds and on the nearest timeout or kill deadline.
+//
+// Invariants (all under mu_):
+//  1. A task holds a slot (an entry in children_) from the moment it is taken off the queue
+//     until its child has been reaped (or its start failed); children_.size() <= max_.
+//  2. A slot is registered before the task is marked started, so a cancel (or an engine
+//     shutdown) either stops the task in report_started() or finds its entry here and marks
+//     it stopped; the starter kills a child whose entry is marked stopped right after spawning.
+//  3. Only the reaper reaps. It waits with WNOWAIT, kills what is left of the process group
+//     while the zombie still holds the group id (so the id cannot have been reused), then reaps.
+#include "asyncflow/backend/process_backend.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "asyncflow/core/errors.hpp"
+#include "process_output.hpp"
+#include "spawn.hpp"
+
+namespace asyncflow {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kStderrTailBytes = 4096;
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" for C++, so the system call is made directly.
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig);
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(ms.count()) / 1000.0);
+  return buf;
+}
+
+/// One task holding a slot: being started, or running as a child.
+struct Child {
+  BackendTask* task = nullptr;
+  const void* owner = nullptr;
+  Command command;
+  detail::OutputSinks sinks;
+  pid_t pid = -1;     // set once spawned
+  int pidfd = -1;
+  const char* stop_how = nullptr;  // set by cancel / shutdown: the canceled message's tail
+  bool timed_out = false;
+  std::optional<Clock::time_point> deadline;  // timeout
+  std::optional<Clock::time_point> kill_at;   // SIGKILL due (SIGTERM sent)
+};
+
+constexpr const char* kCanceledRunning = " while running (its process group was killed)";
+constexpr const char* kShutdownRunning =
+    " by engine shutdown while running (its process group was killed)";
+
+}  // namespace
+
+class ProcessBackend::Impl {
+ public:
+  explicit Impl(ProcessBackendOptions options)
+      : name_(std::move(options.name)),
+        max_(options.max_processes != 0 ? options.max_processes
+                                         : std::max(1u, std::thread::hardware_concurrency())),
+        grace_(options.kill_grace) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) throw Error("process backend '" + name_ + "': epoll_create1: " + errno_text(errno));
+    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_ < 0) {
+      ::close(epoll_);
+      throw Error("process backend '" + name_ + "': eventfd: " + errno_text(errno));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;  // the wake-up descriptor
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+    reaper_ = std::thread([this] { reap_loop(); });
+  }
+
+  ~Impl() {
+    std::vector<BackendTask*> never_started;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      never_started.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+      for (auto& [task, child] : children_) request_stop(*child, kCanceledRunning);
+    }
+    for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
+    wake();
+    reaper_.join();
+    ::close(wake_);
+    ::close(epoll_);
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  std::size_t max_processes() const noexcept { return max_; }
+  std::size_t running() const noexcept {
+    std::lock_guard lock(mu_);
+    return children_.size();
+  }
+
+  void submit(std::span<BackendTask* const> batch) {
+    std::vector<Child*> to_start;
+    std::vector<BackendTask*> refused;
+    {
+      std::lock_guard lock(mu_);
+      for (BackendTask* t : batch) {
+        if (stopping_) {
+          refused.push_back(t);
+        } else if (children_.size() < max_) {
+          to_start.push_back(take_slot(t));
+        } else {
+          // Reported under the lock: once queued, a finishing child may start (and free) it.
+          t->report_queued();
+          queue_.push_back(t);
+        }
+      }
+    }
+    for (BackendTask* t : refused) t->report_canceled(" by backend shutdown before it started");
+    for (Child* c : to_start) start_chain(c);
+  }
+
+  void cancel(BackendTask& task) noexcept {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = std::find(queue_.begin(), queue_.end(), &task); it != queue_.end()) {
+        queue_.erase(it);
+      } else {
+        if (auto c = children_.find(&task); c != children_.end()) request_stop(*c->second, kCanceledRunning);
+        return;  // not here (any more): it finished, or its start will see the stop flag
+      }
+    }
+    task.report_canceled("");
+  }
+
+  void stop_tasks_of(const void* owner) noexcept {
+    std::vector<BackendTask*> never_started;
+    {
+      std::lock_guard lock(mu_);
+      auto keep = std::stable_partition(queue_.begin(), queue_.end(),
+                                        [&](BackendTask* t) { return t->owner() != owner; });
+      never_started.assign(keep, queue_.end());
+      queue_.erase(keep, queue_.end());
+      for (auto& [task, child] : children_) {
+        if (child->owner == owner) request_stop(*child, kShutdownRunning);
+      }
+    }
+    for (BackendTask* t : never_started) t->report_canceled(" by engine shutdown before it started");
+  }
+
+ private:
+  // --- slots (mu_ held) ---
+  Child* take_slot(BackendTask* t) {
+    auto* c = new Child;
+    c->task = t;
+    c->owner = t->owner();
+    children_.emplace(t, c);
+    return c;
+  }
+
+  /// Frees `c`'s slot; returns the queued task that takes it over, if any (to be started).
+  Child* release_slot(Child* c) {
+    std::lock_guard lock(mu_);
+    children_.erase(c->task);
+    if (stopping_ || queue_.empty()) {
+      if (stopping_ && children_.empty()) wake();  // the reaper may leave now
+      return nullptr;
+    }
+    BackendTask* next = queue_.front();
+    queue_.pop_front();
+    return take_slot(next);
+  }
+
+  /// SIGTERM to the group now (or right after spawning), SIGKILL after the grace period.
+  void request_stop(Child& c, const char* how) {
+    if (c.stop_how != nullptr) return;
+    c.stop_how = how;
+    if (c.pid > 0) terminate(c);
+  }
+
+  void terminate(Child& c) {
+    ::kill(-c.pid, SIGTERM);
+    c.kill_at = Clock::now() + grace_;
+    wake();  // the reaper's next deadline changed
+  }
+
+  // --- starting ---
+  /// Starts `c`, and whatever takes over its slot when its start fails at once.
+  void start_chain(Child* c) {
+    while (c != nullptr) c = start(c);
+  }
+
+  /// Starts one child. Returns the next slot holder to start when this start failed.
+  Child* start(Child* c) {
+    BackendTask& t = *c->task;
+    std::exception_ptr failure;
+    try {
+      c->command = t.command();
+      c->sinks = detail::OutputSinks::open(t);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) return give_up(c, [&] { t.report_failed(failure); });
+    if (!t.report_started()) return give_up(c, [] {});  // canceled meanwhile; reported
+
+    const TaskDescription& d = t.description();
+    detail::SpawnSettings settings{d.cwd, &d.env, d.replace_env, c->sinks.stdout_fd(),
+                                   c->sinks.stderr_fd()};
+    detail::Spawned s = detail::spawn_process(c->command, settings);
+    int pidfd = s.pid > 0 ? open_pidfd(s.pid) : -1;
+    if (s.pid > 0 && pidfd < 0) {  // out of descriptors: undo the child
+      s.error = errno;
+      ::kill(-s.pid, SIGKILL);
+      ::waitpid(s.pid, nullptr, 0);
+      s.pid = -1;
+    }
+    if (s.pid < 0) {
+      auto error = std::make_exception_ptr(ProcessError(
+          label(t) + ": cannot run `" + c->command.display() + "`: " +
+              detail::spawn_error_text(c->command, d.cwd, s.error),
+          ProcessError::Cause::kSpawn, s.error, ""));
+      return give_up(c, [&] { t.report_failed(error); });
+    }
+    {
+      std::lock_guard lock(mu_);
+      c->pid = s.pid;
+      c->pidfd = pidfd;
+      if (d.timeout) c->deadline = Clock::now() + *d.timeout;
+      if (c->stop_how != nullptr) terminate(*c);  // stopped while being started
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev);
+    if (d.timeout) wake();
+    return nullptr;
+  }
+
+  template <class Report>
+  Child* give_up(Child* c, Report report) {
+    Child* next = release_slot(c);
+    report();
+    delete c;
+    return next;
+  }
+
+  static std::string label(const BackendTask& t) {
+    return "executable task '" + t.name() + "' (" + t.uid() + ")";
+  }
+
+  // --- reaping ---
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(wake_, &one, sizeof one);
+  }
+
+  void reap_loop() {
+    epoll_event events[64];
+    for (;;) {
+      int timeout_ms = -1;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_ && children_.empty()) return;
+        fire_deadlines();
+        timeout_ms = next_timeout_ms();
+      }
+      const int n = ::epoll_wait(epoll_, events, 64, timeout_ms);
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.ptr == nullptr) {
+          std::uint64_t count;
+          [[maybe_unused]] ssize_t r = ::read(wake_, &count, sizeof count);
+          continue;
+        }
+        start_chain(reap(static_cast<Child*>(events[i].data.ptr)));
+      }
+    }
+  }
+
+  /// Timeouts that passed get SIGTERM; grace periods that passed get SIGKILL.
+  void fire_deadlines() {
+    const auto now = Clock::now();
+    for (auto& [task, c] : children_) {
+      if (c->pid <= 0) continue;
+      if (c->deadline && *c->deadline <= now && c->stop_how == nullptr && !c->timed_out) {
+        c->timed_out = true;
+        c->deadline.reset();
+        terminate(*c);
+      }
+      if (c->kill_at && *c->kill_at <= now) {
+        ::kill(-c->pid, SIGKILL);
+        c->kill_at.reset();
+      }
+    }
+  }
+
+  int next_timeout_ms() const {
+    std::optional<Clock::time_point> next;
+    for (const auto& [task, c] : children_) {
+      for (const auto& t : {c->deadline, c->kill_at}) {
+        if (t && (!next || *t < *next)) next = t;
+      }
+    }
+    if (!next) return -1;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
+    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30));
+  }
+
+  /// The child `c` exited: kill its strays, reap it, free its slot, report. Returns the next
+  /// slot holder to start.
+  Child* reap(Child* c) {
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c->pidfd, nullptr);
+    siginfo_t info{};
+    const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info,
+                                WEXITED | WNOWAIT) == 0;
+    ::kill(-c->pid, SIGKILL);  // whatever it left in its group (invariant 3)
+    siginfo_t reaped{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &reaped, WEXITED);
+    ::close(c->pidfd);
+
+    const char* stop_how;
+    bool timed_out;
+    std::chrono::milliseconds timeout{};
+    {
+      std::lock_guard lock(mu_);
+      stop_how = c->stop_how;
+      timed_out = c->timed_out;
+    }
+    if (const auto& t = c->task->description().timeout) timeout = *t;
+    BackendTask& t = *c->task;
+    // Read the outcome before the slot goes: the task may be freed by the report.
+    enum class Outcome { kDone, kFailed, kCanceled } outcome;
+    std::string output;
+    std::exception_ptr error;
+    if (stop_how != nullptr) {
+      outcome = Outcome::kCanceled;
+    } else if (!known) {
+      outcome = Outcome::kFailed;
+      error = std::make_exception_ptr(ProcessError(
+          label(t) + ": `" + c->command.display() + "` ended, but its exit status was lost "
+          "(is SIGCHLD ignored in this process?)",
+          ProcessError::Cause::kExitCode, -1, c->sinks.stderr_tail(kStderrTailBytes)));
+    } else if (timed_out) {
+      outcome = Outcome::kFailed;
+      error = failure(t, *c, ProcessError::Cause::kTimeout,
+                      info.si_code == CLD_EXITED ? 0 : info.si_status,
+                      "timed out after " + seconds_text(timeout) + " and was killed");
+    } else if (info.si_code == CLD_EXITED && info.si_status == 0) {
+      outcome = Outcome::kDone;
+      try {
+        output = c->sinks.result();
+      } catch (...) {
+        outcome = Outcome::kFailed;
+        error = std::current_exception();
+      }
+    } else if (info.si_code == CLD_EXITED) {
+      outcome = Outcome::kFailed;
+      error = failure(t, *c, ProcessError::Cause::kExitCode, info.si_status,
+                      "exited with status " + std::to_string(info.si_status));
+    } else {
+      outcome = Outcome::kFailed;
+      error = failure(t, *c, ProcessError::Cause::kSignal, info.si_status,
+                      "was killed by " + signal_name(info.si_status) +
+                          (info.si_code == CLD_DUMPED ? " (core dumped)" : ""));
+    }
+    Child* next = release_slot(c);
+    switch (outcome) {
+      case Outcome::kDone: t.report_completed(std::move(output)); break;
+      case Outcome::kFailed: t.report_failed(std::move(error)); break;
+      case Outcome::kCanceled: t.report_canceled(stop_how); break;
+    }
+    delete c;
+    return next;
+  }
+
+  static std::exception_ptr failure(const BackendTask& t, const Child& c, ProcessError::Cause cause,
+                                    int code, const std::string& what) {
+    std::string tail = c.sinks.stderr_tail(kStderrTailBytes);
+    std::string message = label(t) + ": `" + c.command.display() + "` " + what;
+    message += tail.empty() ? "; stderr was empty" : "; stderr ends with:\n" + tail;
+    return std::make_exception_ptr(ProcessError(std::move(message), cause, code, std::move(tail)));
+  }
+
+  const std::string name_;
+  const std::size_t max_;
+  const std::chrono::milliseconds grace_;
+  int epoll_ = -1;
+  int wake_ = -1;
+
+  mutable std::mutex mu_;
+  std::unordered_map<BackendTask*, Child*> children_;  // slot holders (invariant 1)
+  std::deque<BackendTask*> queue_;                      // waiting for a slot, FIFO
+  bool stopping_ = false;
+
+  std::thread reaper_;
+};
+
+std::shared_ptr<ProcessBackend> ProcessBackend::create(ProcessBackendOptions options) {
+  return std::make_shared<ProcessBackend>(std::move(options));
+}
+
+ProcessBackend::ProcessBackend(ProcessBackendOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+ProcessBackend::~ProcessBackend() = default;
+
+const std::string& ProcessBackend::name() const noexcept { return impl_->name(); }
+void ProcessBackend::submit(std::span<BackendTask* const> batch) { impl_->submit(batch); }
+void ProcessBackend::cancel(BackendTask& task) noexcept { impl_->cancel(task); }
+void ProcessBackend::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
+std::size_t ProcessBackend::max_processes() const noexcept { return impl_->max_processes(); }
+std::size_t ProcessBackend::running() const noexcept { return impl_->running(); }
+
+}  // namespace asyncflow

@@ -1,0 +1,132 @@
+// spawn_process: posix_spawn with a process group, a clean signal state and redirected output.
+#include "spawn.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string_view>
+#include <system_error>
+
+extern char** environ;
+
+namespace asyncflow::detail {
+
+namespace {
+
+/// The child's environment as "KEY=value" strings.
+std::vector<std::string> build_environment(const SpawnSettings& s) {
+  std::vector<std::string> out;
+  if (!s.replace_env) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string_view entry(*e);
+      const auto eq = entry.find('=');
+      const std::string key(entry.substr(0, eq));
+      if (s.env != nullptr && s.env->count(key) != 0) continue;  // replaced below
+      out.emplace_back(entry);
+    }
+  }
+  if (s.env != nullptr) {
+    for (const auto& [key, value] : *s.env) out.push_back(key + "=" + value);
+  }
+  return out;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  p.reserve(strings.size() + 1);
+  for (std::string& s : strings) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+/// Owns the posix_spawn attribute objects.
+struct SpawnAttributes {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  SpawnAttributes() {
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&actions);
+  }
+  ~SpawnAttributes() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+};
+
+}  // namespace
+
+Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
+  SpawnAttributes a;
+  // Own process group (pgid = pid): cancel and timeout kill the whole group, grandchildren too.
+  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  posix_spawnattr_setpgroup(&a.attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&a.attr, &none);
+  // Signals the parent may ignore or handle (a server ignoring SIGPIPE, say) start at their
+  // defaults in the child, as a shell would start it.
+  sigset_t defaults;
+  sigfillset(&defaults);
+  sigdelset(&defaults, SIGKILL);
+  sigdelset(&defaults, SIGSTOP);
+  posix_spawnattr_setsigdefault(&a.attr, &defaults);
+  posix_spawnattr_setflags(&a.attr, flags);
+
+  int rc = posix_spawn_file_actions_addopen(&a.actions, 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) {
+    rc = settings.stdout_fd >= 0
+             ? posix_spawn_file_actions_adddup2(&a.actions, settings.stdout_fd, 1)
+             : posix_spawn_file_actions_addopen(&a.actions, 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (rc == 0) {
+    rc = settings.stderr_fd >= 0
+             ? posix_spawn_file_actions_adddup2(&a.actions, settings.stderr_fd, 2)
+             : posix_spawn_file_actions_addopen(&a.actions, 2, "/dev/null", O_WRONLY, 0);
+  }
+  if (rc == 0 && !settings.cwd.empty()) {
+    rc = posix_spawn_file_actions_addchdir_np(&a.actions, settings.cwd.c_str());
+  }
+  if (rc != 0) return {-1, rc};
+
+  std::vector<std::string> args = command.argv;
+  std::vector<char*> argv = pointers(args);
+  const bool default_env = !settings.replace_env && (settings.env == nullptr || settings.env->empty());
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  if (!default_env) {
+    env_strings = build_environment(settings);
+    envp = pointers(env_strings);
+  }
+  pid_t pid = -1;
+  rc = ::posix_spawnp(&pid, argv[0], &a.actions, &a.attr, argv.data(),
+                      default_env ? environ : envp.data());
+  if (rc != 0) return {-1, rc};
+  return {pid, 0};
+}
+
+std::string spawn_error_text(const Command& command, const std::string& cwd, int error) {
+  const std::string& program = command.argv.front();
+  const bool searched = program.find('/') == std::string::npos;
+  switch (error) {
+    case ENOENT:
+      if (!cwd.empty() && ::access(cwd.c_str(), F_OK) != 0) {
+        return "working directory '" + cwd + "' does not exist";
+      }
+      return "no such program '" + program + "'" + (searched ? " (not found in PATH)" : "");
+    case EACCES:
+      return "program '" + program + "' is not executable (or a directory on its path is not "
+             "searchable)";
+    case ENOEXEC:
+      return "program '" + program + "' is not in an executable format";
+    default:
+      return "cannot start program '" + program + "': " +
+             std::error_code(error, std::generic_category()).message();
+  }
+}
+
+}  // namespace asyncflow::detail
