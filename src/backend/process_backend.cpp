@@ -244,18 +244,20 @@ class ProcessBackend::Impl {
           ProcessError::Cause::kSpawn, s.error, ""));
       return give_up(c, [&] { t.report_failed(error); });
     }
+    const bool has_deadline = d.timeout.has_value();
     {
       std::lock_guard lock(mu_);
       c->pid = s.pid;
       c->pidfd = pidfd;
-      if (d.timeout) c->deadline = Clock::now() + *d.timeout;
+      if (has_deadline) c->deadline = Clock::now() + *d.timeout;
       if (c->stop_how != nullptr) terminate(*c);  // stopped while being started
     }
+    // From here the reaper owns `c`, and the task may be reported and gone at any moment.
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = c;
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev);
-    if (d.timeout) wake();
+    if (has_deadline) wake();  // the reaper's next deadline changed
     return nullptr;
   }
 

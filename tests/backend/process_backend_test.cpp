@@ -9,9 +9,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -75,21 +75,6 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit
     std::this_thread::sleep_for(5ms);
   }
   return true;
-}
-
-/// Live children of this process, as the kernel lists them (/proc/self/task/*/children).
-std::size_t count_children() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/task");
-  if (d == nullptr) return 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/children");
-    std::string pid;
-    while (in >> pid) ++n;
-  }
-  ::closedir(d);
-  return n;
 }
 
 TEST(ProcessBackend, ArgvIsPassedAsIsWithoutAShell) {
@@ -312,34 +297,52 @@ TEST(ProcessBackend, ShutdownStopsRunningPrograms) {
 
 TEST(ProcessBackend, ManyShortTasksNeverExceedTheProcessLimit) {
   constexpr std::size_t kLimit = 4;
+  constexpr int kTasks = 2000;
   auto backend = af::ProcessBackend::create({.max_processes = kLimit});
-  auto flow = af::WorkflowEngine::create({.backends = {backend}, .work_dir = ::testing::TempDir()});
+  auto flow = af::WorkflowEngine::create(
+      {.backends = {af::ThreadPoolBackend::create({.threads = 1}), backend},
+       .work_dir = ::testing::TempDir()});
   auto tm = flow->start_telemetry();
-  std::atomic<int> queued{0};
+  // Per task: TaskStarted is stamped before its spawn, TaskCompleted after its child was
+  // reaped, so [started, completed] covers the child's whole life. At most kLimit such spans
+  // may overlap at any moment.
+  std::mutex mu;
+  std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end)
+  int queued = 0;
   tm->subscribe([&](const af::Event& e) {
+    if (e.backend() != "process") return;  // not the gate
+    std::lock_guard lock(mu);
     if (e.type() == "TaskQueued") ++queued;
+    if (e.type() == "TaskStarted") edges.emplace_back(e.event_time(), +1);
+    if (e.type() == "TaskCompleted") edges.emplace_back(e.event_time(), -1);
   });
-  std::atomic<bool> sampling{true};
-  std::size_t most = 0;
-  std::size_t most_reported = 0;
-  std::thread sampler([&] {
-    while (sampling.load()) {
-      most = std::max(most, count_children());
-      most_reported = std::max(most_reported, backend->running());
-    }
+  // All tasks wait on one gate, so they reach the backend in one batch and most must queue.
+  std::promise<void> open;
+  auto gate = flow->function_task("gate", [f = open.get_future().share()] {
+    f.wait();
+    return 0;
   });
-  auto t = flow->executable_task("true", [] { return Argv{"/bin/true"}; });
+  auto g = gate();
+  auto t = flow->executable_task("true", [](int) { return Argv{"/bin/true"}; });
   std::vector<af::TaskHandle<std::string>> handles;
-  for (int i = 0; i < 2000; ++i) handles.push_back(t());
+  for (int i = 0; i < kTasks; ++i) handles.push_back(t(g));
+  open.set_value();
   for (auto& h : handles) EXPECT_EQ(h.get(), "");
-  sampling = false;
-  sampler.join();
-  EXPECT_LE(most, kLimit);
-  EXPECT_GE(most, 2u);  // the sampler did see children running side by side
-  EXPECT_LE(most_reported, kLimit);
   EXPECT_EQ(backend->running(), 0u);
-  EXPECT_TRUE(tm->flush(30));
-  EXPECT_GT(queued.load(), 0);  // tasks waited for a slot, and said so
+  ASSERT_TRUE(tm->flush(30));
+  std::lock_guard lock(mu);
+  EXPECT_GE(queued, kTasks - static_cast<int>(kLimit));
+  // At equal times an end (-1) sorts first: the slot was freed before it was reused.
+  std::sort(edges.begin(), edges.end());
+  int alive = 0;
+  int most = 0;
+  for (const auto& [time, step] : edges) {
+    alive += step;
+    most = std::max(most, alive);
+  }
+  EXPECT_EQ(alive, 0);
+  EXPECT_LE(most, static_cast<int>(kLimit));
+  EXPECT_GE(most, 2);  // and they did run side by side
 }
 
 TEST(ProcessBackend, LifecycleEventsAtTheRealMoments) {
