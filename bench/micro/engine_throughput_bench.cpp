@@ -18,11 +18,6 @@
 namespace asyncflow::bench {
 namespace {
 
-void set_throughput(benchmark::State& state, std::size_t n) {
-  state.counters["tasks_per_second"] = benchmark::Counter(
-      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-}
-
 /// Creates n tasks, keeps the handles, gets every value. `expect(i)` is task i's value.
 template <std::invocable<int> Expect>
 void run_independent(benchmark::State& state, EngineOptions options, Expect expect) {

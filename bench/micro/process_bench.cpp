@@ -19,11 +19,6 @@ namespace {
 
 constexpr std::size_t kConcurrency = 4;
 
-void set_throughput(benchmark::State& state, std::size_t n) {
-  state.counters["tasks_per_second"] = benchmark::Counter(
-      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-}
-
 void BM_ExecTrue(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   ScopedEngine engine(EngineOptions{
