@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +30,9 @@
 #include <vector>
 
 #include "asyncflow/core/errors.hpp"
+#include "function_workers.hpp"
 #include "process_output.hpp"
+#include "process_util.hpp"
 #include "spawn.hpp"
 
 namespace asyncflow {
@@ -41,22 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kStderrTailBytes = 4096;
-
-// glibc 2.36's <sys/pidfd.h> lacks extern "C" for C++, so the system call is made directly.
-int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
-
-std::string signal_name(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev != nullptr ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig);
-}
-
-std::string seconds_text(std::chrono::milliseconds ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(ms.count()) / 1000.0);
-  return buf;
-}
 
 /// One task holding a slot: being started, or running as a child.
 struct Child {
@@ -84,13 +69,19 @@ class ProcessBackend::Impl {
       : name_(std::move(options.name)),
         max_(options.max_processes != 0 ? options.max_processes
                                          : std::max(1u, std::thread::hardware_concurrency())),
-        grace_(options.kill_grace) {
+        grace_(options.kill_grace),
+        worker_options_{.backend_name = name_,
+                        .workers = options.function_workers != 0 ? options.function_workers : max_,
+                        .command = options.worker_command.argv.empty()
+                                       ? Command{{"/proc/self/exe", "--asyncflow-worker"}}
+                                       : std::move(options.worker_command),
+                        .kill_grace = options.kill_grace} {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_ < 0) throw Error("process backend '" + name_ + "': epoll_create1: " + errno_text(errno));
+    if (epoll_ < 0) throw Error("process backend '" + name_ + "': epoll_create1: " + detail::errno_text(errno));
     wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_ < 0) {
       ::close(epoll_);
-      throw Error("process backend '" + name_ + "': eventfd: " + errno_text(errno));
+      throw Error("process backend '" + name_ + "': eventfd: " + detail::errno_text(errno));
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -100,6 +91,7 @@ class ProcessBackend::Impl {
   }
 
   ~Impl() {
+    workers_.reset();  // its own thread; stops its calls first
     std::vector<BackendTask*> never_started;
     {
       std::lock_guard lock(mu_);
@@ -125,10 +117,13 @@ class ProcessBackend::Impl {
   void submit(std::span<BackendTask* const> batch) {
     std::vector<Child*> to_start;
     std::vector<BackendTask*> refused;
+    std::vector<BackendTask*> calls;
     {
       std::lock_guard lock(mu_);
       for (BackendTask* t : batch) {
-        if (stopping_) {
+        if (t->kind() == TaskKind::kFunction) {
+          calls.push_back(t);  // registered functions: the worker pool
+        } else if (stopping_) {
           refused.push_back(t);
         } else if (children_.size() < max_) {
           to_start.push_back(take_slot(t));
@@ -141,9 +136,23 @@ class ProcessBackend::Impl {
     }
     for (BackendTask* t : refused) t->report_canceled(" by backend shutdown before it started");
     for (Child* c : to_start) start_chain(c);
+    if (!calls.empty()) {
+      detail::FunctionWorkers& w = function_workers();
+      for (BackendTask* t : calls) w.submit(t);
+    }
+  }
+
+  std::vector<pid_t> function_worker_pids() const {
+    std::lock_guard lock(workers_mu_);
+    return workers_ ? workers_->worker_pids() : std::vector<pid_t>{};
   }
 
   void cancel(BackendTask& task) noexcept {
+    if (task.kind() == TaskKind::kFunction) {
+      std::lock_guard lock(workers_mu_);
+      if (workers_) workers_->cancel(task);
+      return;
+    }
     {
       std::lock_guard lock(mu_);
       if (auto it = std::find(queue_.begin(), queue_.end(), &task); it != queue_.end()) {
@@ -157,6 +166,10 @@ class ProcessBackend::Impl {
   }
 
   void stop_tasks_of(const void* owner) noexcept {
+    {
+      std::lock_guard lock(workers_mu_);
+      if (workers_) workers_->stop_tasks_of(owner);
+    }
     std::vector<BackendTask*> never_started;
     {
       std::lock_guard lock(mu_);
@@ -172,6 +185,13 @@ class ProcessBackend::Impl {
   }
 
  private:
+  /// The worker pool, started with the first registered function task.
+  detail::FunctionWorkers& function_workers() {
+    std::lock_guard lock(workers_mu_);
+    if (!workers_) workers_ = std::make_unique<detail::FunctionWorkers>(worker_options_);
+    return *workers_;
+  }
+
   // --- slots (mu_ held) ---
   Child* take_slot(BackendTask* t) {
     auto* c = new Child;
@@ -227,10 +247,13 @@ class ProcessBackend::Impl {
     if (!t.report_started()) return give_up(c, [] {});  // canceled meanwhile; reported
 
     const TaskDescription& d = t.description();
-    detail::SpawnSettings settings{d.cwd, &d.env, d.replace_env, c->sinks.stdout_fd(),
-                                   c->sinks.stderr_fd()};
+    detail::SpawnSettings settings{.cwd = d.cwd,
+                                   .env = &d.env,
+                                   .replace_env = d.replace_env,
+                                   .stdout_fd = c->sinks.stdout_fd(),
+                                   .stderr_fd = c->sinks.stderr_fd()};
     detail::Spawned s = detail::spawn_process(c->command, settings);
-    int pidfd = s.pid > 0 ? open_pidfd(s.pid) : -1;
+    int pidfd = s.pid > 0 ? detail::open_pidfd(s.pid) : -1;
     if (s.pid > 0 && pidfd < 0) {  // out of descriptors: undo the child
       s.error = errno;
       ::kill(-s.pid, SIGKILL);
@@ -368,7 +391,7 @@ class ProcessBackend::Impl {
       outcome = Outcome::kFailed;
       error = failure(t, *c, ProcessError::Cause::kTimeout,
                       info.si_code == CLD_EXITED ? 0 : info.si_status,
-                      "timed out after " + seconds_text(timeout) + " and was killed");
+                      "timed out after " + detail::seconds_text(timeout) + " and was killed");
     } else if (info.si_code == CLD_EXITED && info.si_status == 0) {
       outcome = Outcome::kDone;
       try {
@@ -384,7 +407,7 @@ class ProcessBackend::Impl {
     } else {
       outcome = Outcome::kFailed;
       error = failure(t, *c, ProcessError::Cause::kSignal, info.si_status,
-                      "was killed by " + signal_name(info.si_status) +
+                      "was killed by " + detail::signal_name(info.si_status) +
                           (info.si_code == CLD_DUMPED ? " (core dumped)" : ""));
     }
     Child* next = release_slot(c);
@@ -408,6 +431,9 @@ class ProcessBackend::Impl {
   const std::string name_;
   const std::size_t max_;
   const std::chrono::milliseconds grace_;
+  const detail::FunctionWorkers::Options worker_options_;
+  mutable std::mutex workers_mu_;
+  std::unique_ptr<detail::FunctionWorkers> workers_;  // guarded by workers_mu_ (the pointer)
   int epoll_ = -1;
   int wake_ = -1;
 
@@ -433,5 +459,8 @@ void ProcessBackend::cancel(BackendTask& task) noexcept { impl_->cancel(task); }
 void ProcessBackend::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
 std::size_t ProcessBackend::max_processes() const noexcept { return impl_->max_processes(); }
 std::size_t ProcessBackend::running() const noexcept { return impl_->running(); }
+std::vector<pid_t> ProcessBackend::function_worker_pids() const {
+  return impl_->function_worker_pids();
+}
 
 }  // namespace asyncflow

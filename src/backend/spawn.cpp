@@ -77,7 +77,9 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
   posix_spawnattr_setsigdefault(&a.attr, &defaults);
   posix_spawnattr_setflags(&a.attr, flags);
 
-  int rc = posix_spawn_file_actions_addopen(&a.actions, 0, "/dev/null", O_RDONLY, 0);
+  int rc = settings.stdin_fd >= 0
+               ? posix_spawn_file_actions_adddup2(&a.actions, settings.stdin_fd, 0)
+               : posix_spawn_file_actions_addopen(&a.actions, 0, "/dev/null", O_RDONLY, 0);
   if (rc == 0) {
     rc = settings.stdout_fd >= 0
              ? posix_spawn_file_actions_adddup2(&a.actions, settings.stdout_fd, 1)

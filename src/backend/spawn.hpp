@@ -16,6 +16,7 @@ struct SpawnSettings {
   std::string cwd;                           ///< empty: the parent's
   const std::map<std::string, std::string>* env = nullptr;  ///< entries to add or replace
   bool replace_env = false;                  ///< true: `env` is the whole environment
+  int stdin_fd = -1;                         ///< becomes fd 0 (-1: /dev/null)
   int stdout_fd = -1;                        ///< becomes fd 1 (-1: /dev/null)
   int stderr_fd = -1;                        ///< becomes fd 2 (-1: /dev/null)
 };
@@ -26,7 +27,7 @@ struct Spawned {
   int error = 0;   ///< errno of the failed start (ENOENT: no such program, EACCES: not executable…)
 };
 
-/// Starts `command` with stdin from /dev/null, in a new process group, with the default
+/// Starts `command` in a new process group, with the default
 /// signal dispositions and an empty signal mask. A program name without '/' is looked up in
 /// the parent's PATH. Exec failures are reported in `error` (glibc's posix_spawn waits for the
 /// exec), so a missing program never yields a child.

@@ -61,6 +61,18 @@ Backend* engine_backend(const EngineCore* core, std::string_view name) {
               "' has: " + known);
 }
 
+Backend* engine_function_backend(const EngineCore* core, std::string_view name,
+                                 std::string_view task_name, bool registered) {
+  Backend* b = engine_backend(core, name);
+  if (!registered && !b->runs_closures()) {
+    throw Error("function task '" + std::string(task_name) + "': backend '" + b->name() +
+                "' runs work in other processes and cannot call an in-process function; "
+                "register it (asyncflow::register_function) to run it there, or route it to a "
+                "thread pool");
+  }
+  return b;
+}
+
 }  // namespace detail
 
 namespace {

@@ -76,6 +76,7 @@ void Node::report_queued() noexcept {
 }
 
 Command Node::command() { return build_command(); }
+std::string Node::function_request() { return build_function_request(); }
 bool Node::report_started() noexcept { return report_task_started(this); }
 void Node::report_completed(std::string output) noexcept {
   report_task_completed(this, std::move(output));
@@ -87,6 +88,10 @@ void Node::report_canceled(std::string_view how) noexcept { report_task_canceled
 
 Command Node::build_command() {
   throw Error("task '" + name() + "' (" + uid() + ") is not an executable task: it has no command");
+}
+std::string Node::build_function_request() {
+  throw Error("task '" + name() + "' (" + uid() + ") is not a registered function: it cannot run "
+              "in another process (see asyncflow::register_function)");
 }
 void Node::store_output(std::string) {
   throw Error("task '" + name() + "' (" + uid() + ") cannot take a process output as its result");

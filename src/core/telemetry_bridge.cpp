@@ -1,8 +1,6 @@
 // Private: engine lifecycle → telemetry events.
 #include "telemetry_bridge.hpp"
 
-#include <cxxabi.h>
-
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <typeinfo>
 
 #include "../telemetry/event_access.hpp"
+#include "exception_text.hpp"
 
 namespace asyncflow::detail {
 
@@ -27,27 +26,6 @@ std::string_view task_type(TaskKind kind) noexcept {
     case TaskKind::kBlock: return "block";
   }
   return "function";
-}
-
-std::string demangle(const char* name) {
-  int status = 0;
-  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string s = status == 0 && out != nullptr ? out : name;
-  std::free(out);
-  return s;
-}
-
-/// The exception's dynamic type name (TaskFailed.error_type) and message.
-std::pair<std::string, std::string> describe(const std::exception_ptr& error) {
-  if (!error) return {"unknown", ""};
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return {demangle(typeid(e).name()), e.what()};
-  } catch (...) {
-    const std::type_info* t = abi::__cxa_current_exception_type();
-    return {t != nullptr ? demangle(t->name()) : "unknown", ""};
-  }
 }
 
 constexpr double kFilledByDispatcher = std::numeric_limits<double>::quiet_NaN();
@@ -152,7 +130,7 @@ void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
     return;
   }
   try {
-    auto [type_name, message] = describe(error);
+    auto [type_name, message] = describe_exception(error);
     Attributes extra;
     if (state == TaskState::kFailed) {
       extra.emplace_back("error_type", type_name);

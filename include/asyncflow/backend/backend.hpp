@@ -57,10 +57,15 @@ class BackendTask {
   /// returns the command. Throws what the builder threw, or asyncflow::Error when the result
   /// is unusable (empty argv, a shell string without TaskDescription::shell). Call it once.
   virtual Command command() = 0;
+  /// Registered function tasks: the call as one JSON line, {"function": name, "args": [...]}
+  /// with the resolved arguments. Throws asyncflow::Error for other tasks, or what the
+  /// arguments' serialization threw.
+  virtual std::string function_request() = 0;
   /// Marks the task running. Returns false, having reported the task canceled, when a cancel
   /// or the engine's shutdown came first: the backend must then not start it.
   virtual bool report_started() noexcept = 0;
-  /// The task succeeded; `output` becomes its result (an executable's stdout or file path).
+  /// The task succeeded; `output` becomes its result: an executable's stdout (or file path),
+  /// a registered function's JSON result.
   virtual void report_completed(std::string output) noexcept = 0;
   virtual void report_failed(std::exception_ptr error) noexcept = 0;
   /// The task was stopped; `how` completes "task 'x' (uid) was canceled…", e.g. " while
@@ -100,6 +105,9 @@ class Backend {
   /// True when the backend runs executable tasks (their command()); the engine routes
   /// executable tasks only to such backends.
   virtual bool runs_executables() const noexcept { return false; }
+  /// False when the backend cannot call an in-process closure (run()): it runs work in other
+  /// processes. Such a backend takes function tasks only as registered functions.
+  virtual bool runs_closures() const noexcept { return true; }
   /// The engine `owner` is shutting down: stop its queued and running tasks now rather than
   /// wait for them (the process backend kills their process groups). In-process backends let
   /// running functions finish, so the default does nothing.

@@ -1,10 +1,13 @@
 // ProcessBackend: runs executable tasks as child processes.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "asyncflow/backend/backend.hpp"
 
@@ -17,6 +20,12 @@ struct ProcessBackendOptions {
   /// After SIGTERM (cancel, timeout, engine shutdown), how long a process group has to exit
   /// before it gets SIGKILL.
   std::chrono::milliseconds kill_grace{std::chrono::seconds(5)};
+  /// Worker processes for registered function tasks (started when first needed, kept until
+  /// the backend is destroyed). 0 = max_processes.
+  std::size_t function_workers = 0;
+  /// How a worker starts. Empty: this program again, {"/proc/self/exe", "--asyncflow-worker"};
+  /// its main() must call asyncflow::serve_if_worker(argc, argv) first.
+  Command worker_command{};
 };
 
 /// Runs executable tasks (WorkflowEngine::executable_task) with posix_spawn, each in a process
@@ -30,6 +39,13 @@ struct ProcessBackendOptions {
 /// the tail of stderr. Cancel and engine shutdown send SIGTERM to the task's process group, and
 /// SIGKILL after `kill_grace`. When a task's process exits, whatever it left running in its
 /// process group is killed, so no task leaves stray processes behind.
+///
+/// Registered function tasks (asyncflow::register_function) run in a pool of long-lived worker
+/// processes, one call at a time each, arguments and results as JSON over a Unix socket. A
+/// function that throws fails its task with asyncflow::RemoteFunctionError (type and message
+/// from the worker); a worker that dies (crash, exit, cancel, timeout) fails or cancels only the
+/// task it was running and is replaced when work is waiting. In-process closures cannot run
+/// here (the engine refuses to route them).
 ///
 /// One reaper thread waits on the children's pidfds (epoll; no polling, no thread per child).
 /// TaskQueued is reported when a task has to wait for a free slot, TaskStarted when its child
@@ -47,12 +63,15 @@ class ProcessBackend final : public Backend {
   void submit(std::span<BackendTask* const> batch) override;
   void cancel(BackendTask& task) noexcept override;
   bool runs_executables() const noexcept override { return true; }
+  bool runs_closures() const noexcept override { return false; }
   void stop_tasks_of(const void* owner) noexcept override;
 
   /// The limit on children alive at once.
   std::size_t max_processes() const noexcept;
-  /// Children alive (or being started) right now.
+  /// Children alive (or being started) right now (function workers not counted).
   std::size_t running() const noexcept;
+  /// Pids of the live function workers.
+  std::vector<pid_t> function_worker_pids() const;
 
  private:
   class Impl;

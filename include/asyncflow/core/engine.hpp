@@ -46,6 +46,10 @@ struct TaskOptions {
 };
 
 class WorkflowEngine;
+template <class F>
+class RegisteredFunction;
+template <class F>
+class RegisteredTask;
 
 /// RAII guard returned by WorkflowEngine::workflow_scope(). Tasks created on this engine while
 /// it is alive — on this thread, or in this coroutine when opened inside a block body — carry
@@ -92,20 +96,22 @@ class FunctionTask {
   /// A factory with the same function and call-time overrides (backend, description,
   /// workflow id). Throws asyncflow::Error when the backend is unknown.
   FunctionTask with(const TaskOptions& options) const {
-    return FunctionTask(core_, def_->name, def_->kind, def_->fn, options);
+    return FunctionTask(core_, def_->name, def_->kind, def_->fn, options, def_->registered);
   }
   const std::string& name() const noexcept { return def_->name; }
 
  protected:
   friend class WorkflowEngine;
   FunctionTask(std::shared_ptr<detail::EngineCore> core, std::string task_name, TaskKind kind,
-               std::shared_ptr<const F> fn, const TaskOptions& options)
+               std::shared_ptr<const F> fn, const TaskOptions& options, bool registered = false)
       : core_(std::move(core)) {
     auto def = std::make_shared<detail::CallableDefinition<F>>();
     def->name = std::move(task_name);
     def->kind = kind;
+    def->registered = registered;
     if (kind == TaskKind::kFunction) {
-      def->backend = detail::engine_backend(core_.get(), options.backend);
+      def->backend = detail::engine_function_backend(core_.get(), options.backend, def->name,
+                                                     registered);
     } else if (kind == TaskKind::kExecutable) {
       def->backend = detail::engine_executable_backend(core_.get(), options.backend, def->name);
     } else if (!options.backend.empty()) {
@@ -248,6 +254,12 @@ class WorkflowEngine {
     return FunctionTask<Fn>(core_, std::move(name), TaskKind::kFunction,
                             std::make_shared<const Fn>(std::forward<F>(fn)), options);
   }
+
+  /// Defines a task factory for a registered function (asyncflow/core/registered_function.hpp):
+  /// on an in-process backend it is called directly; on a ProcessBackend it runs in a worker
+  /// process, its arguments and result serialized as JSON. Routing as for function tasks.
+  template <class F>
+  RegisteredTask<F> function_task(const RegisteredFunction<F>& fn, TaskOptions options = {});
 
   /// Defines an executable task: `builder` receives the resolved arguments and returns the
   /// command (see ExecutableTask). Runs on `options.backend`, which must run executables;

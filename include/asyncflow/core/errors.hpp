@@ -58,6 +58,24 @@ class ProcessError : public Error {
   std::string stderr_tail_;
 };
 
+/// A registered function threw inside a worker process (ProcessBackend). The exception itself
+/// stayed in the worker; its type name and message came back.
+class RemoteFunctionError : public Error {
+ public:
+  RemoteFunctionError(std::string message, std::string error_type, std::string error_message)
+      : Error(std::move(message)),
+        error_type_(std::move(error_type)),
+        error_message_(std::move(error_message)) {}
+  /// The exception's type in the worker, e.g. "std::invalid_argument".
+  const std::string& error_type() const noexcept { return error_type_; }
+  /// Its what() in the worker.
+  const std::string& error_message() const noexcept { return error_message_; }
+
+ private:
+  std::string error_type_;
+  std::string error_message_;
+};
+
 /// A task could not run because one or more of its direct dependencies failed or were
 /// canceled.
 ///

@@ -26,6 +26,10 @@ void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) no
 /// The backend named `name` (empty: the default). Throws asyncflow::Error when unknown.
 Backend* engine_backend(const EngineCore* core, std::string_view name);
 
+/// The backend for function tasks named `task_name` (engine_backend); an in-process closure
+/// (not `registered`) cannot go to a backend that does not run closures. Throws asyncflow::Error.
+Backend* engine_function_backend(const EngineCore* core, std::string_view name,
+                                 std::string_view task_name, bool registered);
 /// The backend for executable tasks named `task_name`: the one named `name`, which must run
 /// executables; with `name` empty, the default backend if it does, else the first that does.
 /// Throws asyncflow::Error naming the task and the fix.

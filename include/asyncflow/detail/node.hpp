@@ -48,6 +48,7 @@ struct Definition {
   Backend* backend = nullptr;  // owning backend; null for blocks
   TaskDescription description;
   std::shared_ptr<const std::string> workflow_id;  // call-time override; null = use scope
+  bool registered = false;     // a registered function: may run in a worker process
   virtual ~Definition() = default;
 };
 
@@ -81,6 +82,7 @@ class Node : public BackendTask {
   void run_dry() noexcept override;
   void report_queued() noexcept override;
   Command command() override;
+  std::string function_request() override;
   bool report_started() noexcept override;
   void report_completed(std::string output) noexcept override;
   void report_failed(std::exception_ptr failure) noexcept override;
@@ -117,6 +119,8 @@ class Node : public BackendTask {
   virtual BlockState* block_state() noexcept { return nullptr; }
   /// Executable tasks: calls the builder with the resolved arguments. Others throw Error.
   virtual Command build_command();
+  /// Registered function tasks: the JSON call line. Others throw Error.
+  virtual std::string build_function_request();
   /// Stores an out-of-process result (an executable's output). Throws Error for task types
   /// that have no such result.
   virtual void store_output(std::string output);

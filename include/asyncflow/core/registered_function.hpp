@@ -1,0 +1,169 @@
+// Registered functions: functions known by name, so that worker processes (ProcessBackend) can
+// run them with JSON-serialized arguments and results. Needs nlohmann/json.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "asyncflow/core/engine.hpp"
+
+namespace asyncflow {
+
+namespace detail {
+
+/// Calls a registered function: JSON array of arguments in, JSON result out (null for void).
+/// Throws what the function throws, or nlohmann::json errors for arguments of the wrong shape.
+using JsonCall = std::function<nlohmann::json(const nlohmann::json& args)>;
+
+/// Adds `name` to the process-wide registry. Throws asyncflow::Error when it is taken.
+void register_json_call(const std::string& name, JsonCall call);
+/// The registered call named `name`, or null.
+const JsonCall* find_json_call(const std::string& name) noexcept;
+
+/// Parameter types of a callable with one non-template operator() (or a function pointer).
+template <class F>
+struct CallSignature : CallSignature<decltype(&F::operator())> {};
+template <class R, class... A>
+struct CallSignature<R (*)(A...)> {
+  using Args = std::tuple<std::decay_t<A>...>;
+};
+template <class C, class R, class... A>
+struct CallSignature<R (C::*)(A...) const> : CallSignature<R (*)(A...)> {};
+template <class C, class R, class... A>
+struct CallSignature<R (C::*)(A...)> : CallSignature<R (*)(A...)> {};
+
+template <class F, class Tuple, std::size_t... I>
+nlohmann::json call_from_json(const F& fn, const nlohmann::json& args, std::index_sequence<I...>) {
+  if (!args.is_array() || args.size() != sizeof...(I)) {
+    throw nlohmann::json::type_error::create(
+        302, "expected " + std::to_string(sizeof...(I)) + " arguments, got " + args.dump(),
+        &args);
+  }
+  using R = decltype(fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...));
+  if constexpr (std::is_void_v<R>) {
+    fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...);
+    return nullptr;
+  } else {
+    return nlohmann::json(fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...));
+  }
+}
+
+}  // namespace detail
+
+/// A function registered by name. Copyable; obtain it from register_function().
+template <class F>
+class RegisteredFunction {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  const F& function() const noexcept { return *fn_; }
+  const std::shared_ptr<const F>& shared_function() const noexcept { return fn_; }
+
+ private:
+  template <class G>
+  friend RegisteredFunction<std::decay_t<G>> register_function(std::string name, G&& fn);
+  RegisteredFunction(std::string name, std::shared_ptr<const F> fn)
+      : name_(std::move(name)), fn_(std::move(fn)) {}
+  std::string name_;
+  std::shared_ptr<const F> fn_;
+};
+
+/// Registers `fn` (a function pointer or a lambda with fixed parameter types) under `name`.
+/// Its arguments and result travel as JSON, so each type needs nlohmann's to_json/from_json
+/// (the standard types have them). A worker process finds functions in its own registry, so
+/// register them where every process of the program does it: at namespace scope,
+///   static const auto square = asyncflow::register_function("square", [](int x) { return x * x; });
+/// Throws asyncflow::Error when `name` is already registered.
+template <class F>
+RegisteredFunction<std::decay_t<F>> register_function(std::string name, F&& fn) {
+  using Fn = std::decay_t<F>;
+  auto shared = std::make_shared<const Fn>(std::forward<F>(fn));
+  using Args = typename detail::CallSignature<Fn>::Args;
+  detail::register_json_call(name, [shared](const nlohmann::json& args) {
+    return detail::call_from_json<Fn, Args>(*shared, args,
+                                            std::make_index_sequence<std::tuple_size_v<Args>>{});
+  });
+  return RegisteredFunction<Fn>(std::move(name), std::move(shared));
+}
+
+namespace detail {
+
+/// A registered function's task: called directly by in-process backends (run()), or turned
+/// into a JSON call line for a worker process, whose JSON result store_output() parses.
+template <class R, class F, class... A>
+class RegisteredNode final : public ValueNode<R> {
+ public:
+  explicit RegisteredNode(std::tuple<A...>&& args) : args_(std::move(args)) {}
+
+  void invoke() override {
+    const F& fn = *static_cast<const CallableDefinition<F>&>(*this->def).fn;
+    if constexpr (std::is_void_v<R>) {
+      call_with_arguments(fn, *args_);
+    } else {
+      this->value_.emplace(call_with_arguments(fn, *args_));
+    }
+  }
+  std::string build_function_request() override {
+    nlohmann::json args = nlohmann::json::array();
+    std::apply([&](A&... a) { (args.push_back(nlohmann::json(ArgTraits<A>::pass(a))), ...); },
+               *args_);
+    return nlohmann::json{{"function", this->def->name}, {"args", std::move(args)}}.dump();
+  }
+  void store_output(std::string output) override {
+    if constexpr (!std::is_void_v<R>) this->value_.emplace(nlohmann::json::parse(output).get<R>());
+  }
+  void release_inputs() noexcept override { args_.reset(); }
+
+ private:
+  std::optional<std::tuple<A...>> args_;
+};
+
+}  // namespace detail
+
+/// A callable that creates one task of a registered function per call. Returned by
+/// WorkflowEngine::function_task(registered). Arguments and dependencies work as for
+/// FunctionTask; the handle is a TaskHandle<R> of the function's result.
+template <class F>
+class RegisteredTask : private FunctionTask<F> {
+ public:
+  template <class... Args>
+    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  auto operator()(Args&&... args) const {
+    using R = std::remove_cvref_t<
+        std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
+    using Node = detail::RegisteredNode<R, F, std::decay_t<Args>...>;
+    return this->template launch<R, Node>(std::forward<Args>(args)...);
+  }
+  RegisteredTask with(const TaskOptions& options) const {
+    return RegisteredTask(this->core_, this->def_->name, this->def_->fn, options);
+  }
+  using FunctionTask<F>::name;
+
+ private:
+  friend class WorkflowEngine;
+  RegisteredTask(std::shared_ptr<detail::EngineCore> core, std::string task_name,
+                 std::shared_ptr<const F> fn, const TaskOptions& options)
+      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kFunction,
+                        std::move(fn), options, /*registered=*/true) {}
+};
+
+template <class F>
+RegisteredTask<F> WorkflowEngine::function_task(const RegisteredFunction<F>& fn,
+                                                TaskOptions options) {
+  return RegisteredTask<F>(core_, fn.name(), fn.shared_function(), options);
+}
+
+/// Call first in main(argc, argv). When this process was started as a ProcessBackend function
+/// worker (argv[1] == "--asyncflow-worker"), it serves calls until its parent closes the pipe
+/// and then exits; otherwise it returns at once. Anything the functions print goes to stderr.
+void serve_if_worker(int argc, char** argv);
+
+/// The flag that makes serve_if_worker() serve.
+inline constexpr const char* kWorkerFlag = "--asyncflow-worker";
+
+}  // namespace asyncflow

@@ -1,0 +1,501 @@
+// FunctionWorkers: a FIFO of registered-function calls, a pool of worker processes connected by
+// Unix sockets, and one thread that reads their answers and notices their deaths.
+//
+// Invariants (under mu_):
+//  1. A worker runs at most one task (`task`); a task is in the queue or with one worker.
+//  2. A worker's task is set before the task is reported started, so a cancel either stops the
+//     task in report_started() or finds it here and kills the worker.
+//  3. Only the waiting thread reaps a worker and removes it from workers_.
+#include "function_workers.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "asyncflow/core/errors.hpp"
+#include "process_util.hpp"
+#include "spawn.hpp"
+
+namespace asyncflow::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kCanceledRunning = " while running (its worker process was killed)";
+constexpr const char* kShutdownRunning =
+    " by engine shutdown while running (its worker process was killed)";
+
+struct Worker {
+  pid_t pid = -1;  // -1 while being started
+  int pidfd = -1;
+  int socket = -1;
+  std::string inbox;                // answer bytes read so far
+  BackendTask* task = nullptr;      // the call it runs (invariant 1)
+  const char* stop_how = nullptr;   // set when its task was canceled: the worker is killed
+  bool timed_out = false;
+  std::optional<Clock::time_point> deadline;
+  std::optional<Clock::time_point> kill_at;
+};
+
+// epoll data: a worker's pidfd is tagged 0, its socket 1; the wake-up eventfd is null.
+void* tag(Worker* w, std::uintptr_t t) {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | t);
+}
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::string label(const BackendTask& t) {
+  return "registered function '" + t.name() + "' (" + t.uid() + ")";
+}
+
+}  // namespace
+
+class FunctionWorkers::Impl {
+ public:
+  explicit Impl(Options options) : o_(std::move(options)) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_ < 0 || wake_ < 0) {
+      const int e = errno;
+      if (epoll_ >= 0) ::close(epoll_);
+      if (wake_ >= 0) ::close(wake_);
+      throw Error("process backend '" + o_.backend_name + "': cannot wait for workers: " +
+                  errno_text(e));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  ~Impl() {
+    std::vector<BackendTask*> never_started;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      never_started.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+      for (Worker& w : workers_) {
+        if (w.task != nullptr) {
+          request_stop(w, kCanceledRunning);
+        } else if (w.socket >= 0) {
+          ::shutdown(w.socket, SHUT_WR);  // end of input: the worker exits
+        }
+      }
+    }
+    for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
+    wake();
+    thread_.join();
+    ::close(wake_);
+    ::close(epoll_);
+  }
+
+  void submit(BackendTask* t) {
+    Worker* start_new = nullptr;
+    Worker* idle = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        idle = nullptr;
+      } else if ((idle = find_idle()) != nullptr) {
+        idle->task = t;
+      } else if (workers_.size() < o_.workers) {
+        start_new = &workers_.emplace_back();
+        start_new->task = t;
+      } else {
+        t->report_queued();  // under the lock: once queued, another thread may run it
+        queue_.push_back(t);
+        return;
+      }
+    }
+    if (start_new != nullptr) {
+      start_worker(start_new);
+    } else if (idle != nullptr) {
+      run_chain(idle);
+    } else {
+      t->report_canceled(" by backend shutdown before it started");
+    }
+  }
+
+  bool cancel(BackendTask& task) noexcept {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = std::find(queue_.begin(), queue_.end(), &task); it != queue_.end()) {
+        queue_.erase(it);
+      } else {
+        for (Worker& w : workers_) {
+          if (w.task == &task) {
+            request_stop(w, kCanceledRunning);
+            return true;
+          }
+        }
+        return false;
+      }
+    }
+    task.report_canceled("");
+    return true;
+  }
+
+  void stop_tasks_of(const void* owner) noexcept {
+    std::vector<BackendTask*> never_started;
+    {
+      std::lock_guard lock(mu_);
+      auto keep = std::stable_partition(queue_.begin(), queue_.end(),
+                                        [&](BackendTask* t) { return t->owner() != owner; });
+      never_started.assign(keep, queue_.end());
+      queue_.erase(keep, queue_.end());
+      for (Worker& w : workers_) {
+        if (w.task != nullptr && w.task->owner() == owner) request_stop(w, kShutdownRunning);
+      }
+    }
+    for (BackendTask* t : never_started) t->report_canceled(" by engine shutdown before it started");
+  }
+
+  std::vector<pid_t> worker_pids() const {
+    std::lock_guard lock(mu_);
+    std::vector<pid_t> pids;
+    for (const Worker& w : workers_) {
+      if (w.pid > 0) pids.push_back(w.pid);
+    }
+    return pids;
+  }
+
+ private:
+  // --- under mu_ ---
+  Worker* find_idle() {
+    for (Worker& w : workers_) {
+      if (w.task == nullptr && w.pid > 0 && w.stop_how == nullptr && w.socket >= 0) return &w;
+    }
+    return nullptr;
+  }
+
+  void request_stop(Worker& w, const char* how) {
+    if (w.stop_how != nullptr) return;
+    w.stop_how = how;
+    if (w.pid > 0) terminate(w);
+  }
+
+  void terminate(Worker& w) {
+    ::kill(-w.pid, SIGTERM);
+    w.kill_at = Clock::now() + o_.kill_grace;
+    wake();
+  }
+
+  /// `w` finished its task: gives it the next queued one, or lets it idle (or exit when the
+  /// pool stops). Returns whether it got a task to run.
+  bool take_next(Worker& w) {
+    w.task = nullptr;
+    w.deadline.reset();
+    if (stopping_ || queue_.empty()) {
+      if (stopping_ && w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
+      return false;
+    }
+    w.task = queue_.front();
+    queue_.pop_front();
+    return true;
+  }
+
+  // --- starting and calling ---
+  void start_worker(Worker* w) {
+    int fds[2] = {-1, -1};
+    int error = 0;
+    Spawned s;
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      error = errno;
+    } else {
+      // The worker's stdin and stdout are its end of the socket; stderr is ours.
+      SpawnSettings settings;
+      settings.stdin_fd = fds[1];
+      settings.stdout_fd = fds[1];
+      settings.stderr_fd = 2;
+      s = spawn_process(o_.command, settings);
+      ::close(fds[1]);
+      error = s.error;
+    }
+    const int pidfd = s.pid > 0 ? open_pidfd(s.pid) : -1;
+    if (s.pid > 0 && pidfd < 0) {
+      error = errno;
+      ::kill(-s.pid, SIGKILL);
+      ::waitpid(s.pid, nullptr, 0);
+      s.pid = -1;
+    }
+    if (s.pid < 0) {
+      if (error == 0) error = EIO;
+      if (fds[0] >= 0) ::close(fds[0]);
+      BackendTask* t;
+      {
+        std::lock_guard lock(mu_);
+        t = w->task;
+        workers_.remove_if([w](const Worker& x) { return &x == w; });
+      }
+      t->report_failed(std::make_exception_ptr(ProcessError(
+          label(*t) + ": cannot start a worker process (`" + o_.command.display() + "`): " +
+              spawn_error_text(o_.command, "", error),
+          ProcessError::Cause::kSpawn, error, "")));
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      w->pid = s.pid;
+      w->pidfd = pidfd;
+      w->socket = fds[0];
+      if (w->stop_how != nullptr) terminate(*w);
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = tag(w, 1);
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, w->socket, &ev);
+    ev.data.ptr = tag(w, 0);
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev);
+    run_chain(w);
+  }
+
+  /// Sends `w`'s task; when that task cannot be sent (its arguments did not serialize, or it
+  /// was canceled first), moves on to the next queued one.
+  void run_chain(Worker* w) {
+    for (;;) {
+      BackendTask* t;
+      {
+        std::lock_guard lock(mu_);
+        t = w->task;
+      }
+      if (t == nullptr) return;
+      std::string request;
+      std::exception_ptr failure;
+      try {
+        request = t->function_request();
+        request += '\n';
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      bool started = !failure && t->report_started();
+      if (started) {
+        const std::optional<std::chrono::milliseconds> timeout = t->description().timeout;
+        {
+          // Under the lock: the waiting thread closes the socket when the worker dies. The
+          // worker is idle, so it reads at once. A failed send means it died: its exit fails
+          // the task as a crash.
+          std::lock_guard lock(mu_);
+          if (timeout) w->deadline = Clock::now() + *timeout;
+          send_all(w->socket, request);
+        }
+        if (timeout) wake();
+        return;
+      }
+      bool more;
+      {
+        std::lock_guard lock(mu_);
+        more = take_next(*w);
+      }
+      if (failure) t->report_failed(failure);  // (a refused start has been reported canceled)
+      if (!more) return;
+    }
+  }
+
+  // --- the waiting thread ---
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(wake_, &one, sizeof one);
+  }
+
+  void loop() {
+    epoll_event events[32];
+    for (;;) {
+      int timeout_ms;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_ && workers_.empty()) return;
+        timeout_ms = fire_deadlines();
+      }
+      const int n = ::epoll_wait(epoll_, events, 32, timeout_ms);
+      std::vector<Worker*> gone;  // reaped in this batch: later events of theirs are stale
+      for (int i = 0; i < n; ++i) {
+        const auto bits = reinterpret_cast<std::uintptr_t>(events[i].data.ptr);
+        if (bits == 0) {
+          std::uint64_t count;
+          [[maybe_unused]] ssize_t r = ::read(wake_, &count, sizeof count);
+          continue;
+        }
+        Worker* w = reinterpret_cast<Worker*>(bits & ~std::uintptr_t{1});
+        if (std::find(gone.begin(), gone.end(), w) != gone.end()) continue;
+        if ((bits & 1) != 0) {
+          read_answers(w);
+        } else if (reap(w)) {
+          gone.push_back(w);
+        }
+      }
+    }
+  }
+
+  /// Timeouts that passed get SIGTERM, grace periods that passed SIGKILL. Returns the epoll
+  /// timeout until the next deadline (-1: none).
+  int fire_deadlines() {
+    const auto now = Clock::now();
+    std::optional<Clock::time_point> next;
+    for (Worker& w : workers_) {
+      if (w.pid <= 0) continue;
+      if (w.deadline && *w.deadline <= now && w.task != nullptr && w.stop_how == nullptr) {
+        w.timed_out = true;
+        w.deadline.reset();
+        terminate(w);
+      }
+      if (w.kill_at && *w.kill_at <= now) {
+        ::kill(-w.pid, SIGKILL);
+        w.kill_at.reset();
+      }
+      for (const auto& t : {w.deadline, w.kill_at}) {
+        if (t && (!next || *t < *next)) next = t;
+      }
+    }
+    if (!next) return -1;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
+    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30));
+  }
+
+  /// Reads what `w` has written; each complete line answers its task.
+  void read_answers(Worker* w) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(w->socket, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // drained, or end of stream (its exit is noticed on the pidfd)
+      w->inbox.append(buf, static_cast<std::size_t>(n));
+    }
+    for (std::size_t nl; (nl = w->inbox.find('\n')) != std::string::npos;) {
+      std::string line = w->inbox.substr(0, nl);
+      w->inbox.erase(0, nl + 1);
+      answer(w, line);
+    }
+  }
+
+  void answer(Worker* w, const std::string& line) {
+    BackendTask* t;
+    const char* stop_how;
+    bool timed_out;
+    bool more;
+    {
+      std::lock_guard lock(mu_);
+      t = w->task;
+      stop_how = w->stop_how;
+      timed_out = w->timed_out;
+      if (t == nullptr || stop_how != nullptr || timed_out) return;  // its death will report it
+      more = take_next(*w);
+    }
+    report_answer(*t, line);
+    if (more) run_chain(w);
+  }
+
+  static void report_answer(BackendTask& t, const std::string& line) {
+    try {
+      const nlohmann::json a = nlohmann::json::parse(line);
+      if (a.at("ok").get<bool>()) {
+        t.report_completed(a.at("result").dump());
+        return;
+      }
+      const auto type = a.at("error_type").get<std::string>();
+      const auto message = a.at("message").get<std::string>();
+      t.report_failed(std::make_exception_ptr(RemoteFunctionError(
+          label(t) + " threw " + type + ": " + message, type, message)));
+    } catch (const nlohmann::json::exception& e) {
+      t.report_failed(std::make_exception_ptr(
+          Error(label(t) + ": its worker answered something that is not a call result (" +
+                e.what() + ")")));
+    }
+  }
+
+  /// `w` exited: its task (if any) failed with it, unless canceled; a replacement starts when
+  /// work waits.
+  /// Returns false (and does nothing) when `w` has not exited after all.
+  bool reap(Worker* w) {
+    siginfo_t info{};
+    const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd),
+                                &info, WEXITED | WNOWAIT | WNOHANG) == 0;
+    if (known && info.si_pid == 0) return false;  // still running
+    read_answers(w);  // an answer written just before it died still counts
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->pidfd, nullptr);
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->socket, nullptr);
+    ::kill(-w->pid, SIGKILL);  // whatever it left in its group
+    siginfo_t reaped{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &reaped, WEXITED);
+    BackendTask* t;
+    const char* stop_how;
+    bool timed_out;
+    const pid_t pid = w->pid;
+    Worker* replacement = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      t = w->task;
+      stop_how = w->stop_how;
+      timed_out = w->timed_out;
+      ::close(w->pidfd);
+      ::close(w->socket);  // under the lock: a sender holds it while it sends
+      workers_.remove_if([w](const Worker& x) { return &x == w; });
+      if (!stopping_ && !queue_.empty()) {
+        replacement = &workers_.emplace_back();
+        replacement->task = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    if (t != nullptr) {
+      if (stop_how != nullptr) {
+        t->report_canceled(stop_how);
+      } else {
+        std::string how = !known                       ? "ended (status lost)"
+                          : timed_out                  ? "was killed after the task's timeout"
+                          : info.si_code == CLD_EXITED ? "exited with status " + std::to_string(info.si_status)
+                                                       : "was killed by " + signal_name(info.si_status);
+        const auto cause = timed_out                    ? ProcessError::Cause::kTimeout
+                           : info.si_code == CLD_EXITED ? ProcessError::Cause::kExitCode
+                                                        : ProcessError::Cause::kSignal;
+        t->report_failed(std::make_exception_ptr(ProcessError(
+            label(*t) + ": its worker process " + std::to_string(pid) + " " + how +
+                (timed_out ? "" : " while running it") + "; the worker is replaced",
+            cause, info.si_status, "")));
+      }
+    }
+    if (replacement != nullptr) start_worker(replacement);
+    return true;
+  }
+
+  const Options o_;
+  int epoll_ = -1;
+  int wake_ = -1;
+  mutable std::mutex mu_;
+  std::list<Worker> workers_;       // stable addresses (epoll data points at them)
+  std::deque<BackendTask*> queue_;  // calls waiting for a worker, FIFO
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+FunctionWorkers::FunctionWorkers(Options options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+FunctionWorkers::~FunctionWorkers() = default;
+void FunctionWorkers::submit(BackendTask* task) { impl_->submit(task); }
+bool FunctionWorkers::cancel(BackendTask& task) noexcept { return impl_->cancel(task); }
+void FunctionWorkers::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
+std::vector<pid_t> FunctionWorkers::worker_pids() const { return impl_->worker_pids(); }
+
+}  // namespace asyncflow::detail
