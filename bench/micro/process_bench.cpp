@@ -2,6 +2,9 @@
 // and ProcessBackend; BM_RawSpawn runs the same n programs with a bare posix_spawn + waitpid
 // loop, at the same concurrency (kConcurrency children alive at most). Target (issue #4):
 // ExecTrue >= 2,000 tasks/s and >= 0.8x RawSpawn, read from one run.
+//
+// BM_ProcessFunction: n calls of a registered no-op function through kConcurrency worker
+// processes (this binary, see main.cpp): JSON both ways over a Unix socket per call.
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "asyncflow/core/registered_function.hpp"
 #include "bench_support.hpp"
 
 extern char** environ;
@@ -61,6 +65,29 @@ void BM_RawSpawn(benchmark::State& state) {
   set_throughput(state, n);
 }
 BENCHMARK(BM_RawSpawn)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+const auto kNoop = register_function("bench.noop", [](int x) { return x; });
+
+void BM_ProcessFunction(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  ScopedEngine engine(EngineOptions{
+      .backends = {ProcessBackend::create({.function_workers = kConcurrency})},
+      .work_dir = work_root()});
+  auto task = engine->function_task(kNoop);
+  std::vector<TaskHandle<int>> handles;
+  handles.reserve(n);
+  // Start every worker outside the timed loop.
+  for (std::size_t i = 0; i < 4 * kConcurrency; ++i) handles.push_back(task(0));
+  for (const auto& h : handles) h.get();
+  handles.clear();
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < n; ++i) handles.push_back(task(static_cast<int>(i)));
+    for (const auto& h : handles) benchmark::DoNotOptimize(h.get());
+    handles.clear();
+  }
+  set_throughput(state, n);
+}
+BENCHMARK(BM_ProcessFunction)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace asyncflow::bench
