@@ -39,15 +39,11 @@ constexpr const char* kShutdownRunning =
     " by engine shutdown while running (its worker process was killed)";
 
 struct Worker {
-  pid_t pid = -1;  // -1 while being started
+  GroupControl group;            // a stop request kills the worker (its call with it)
   int pidfd = -1;
   int socket = -1;
-  std::string inbox;                // answer bytes read so far
-  BackendTask* task = nullptr;      // the call it runs (invariant 1)
-  const char* stop_how = nullptr;   // set when its task was canceled: the worker is killed
-  bool timed_out = false;
-  std::optional<Clock::time_point> deadline;
-  std::optional<Clock::time_point> kill_at;
+  std::string inbox;             // answer bytes read so far
+  BackendTask* task = nullptr;   // the call it runs (invariant 1)
 };
 
 // epoll data: a worker's pidfd is tagged 0, its socket 1; the wake-up eventfd is null.
@@ -178,7 +174,7 @@ class FunctionWorkers::Impl {
     std::lock_guard lock(mu_);
     std::vector<pid_t> pids;
     for (const Worker& w : workers_) {
-      if (w.pid > 0) pids.push_back(w.pid);
+      if (w.group.pid > 0) pids.push_back(w.group.pid);
     }
     return pids;
   }
@@ -187,28 +183,22 @@ class FunctionWorkers::Impl {
   // --- under mu_ ---
   Worker* find_idle() {
     for (Worker& w : workers_) {
-      if (w.task == nullptr && w.pid > 0 && w.stop_how == nullptr && w.socket >= 0) return &w;
+      if (w.task == nullptr && w.group.pid > 0 && w.group.stop_how == nullptr && w.socket >= 0) {
+        return &w;
+      }
     }
     return nullptr;
   }
 
   void request_stop(Worker& w, const char* how) {
-    if (w.stop_how != nullptr) return;
-    w.stop_how = how;
-    if (w.pid > 0) terminate(w);
-  }
-
-  void terminate(Worker& w) {
-    ::kill(-w.pid, SIGTERM);
-    w.kill_at = Clock::now() + o_.kill_grace;
-    wake();
+    if (w.group.request_stop(how, o_.kill_grace)) wake();
   }
 
   /// `w` finished its task: gives it the next queued one, or lets it idle (or exit when the
   /// pool stops). Returns whether it got a task to run.
   bool take_next(Worker& w) {
     w.task = nullptr;
-    w.deadline.reset();
+    w.group.deadline.reset();
     if (stopping_ || queue_.empty()) {
       if (stopping_ && w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
       return false;
@@ -235,13 +225,7 @@ class FunctionWorkers::Impl {
       ::close(fds[1]);
       error = s.error;
     }
-    const int pidfd = s.pid > 0 ? open_pidfd(s.pid) : -1;
-    if (s.pid > 0 && pidfd < 0) {
-      error = errno;
-      ::kill(-s.pid, SIGKILL);
-      ::waitpid(s.pid, nullptr, 0);
-      s.pid = -1;
-    }
+    const int pidfd = s.pidfd;
     if (s.pid < 0) {
       if (error == 0) error = EIO;
       if (fds[0] >= 0) ::close(fds[0]);
@@ -259,10 +243,10 @@ class FunctionWorkers::Impl {
     }
     {
       std::lock_guard lock(mu_);
-      w->pid = s.pid;
+      w->group.pid = s.pid;
       w->pidfd = pidfd;
       w->socket = fds[0];
-      if (w->stop_how != nullptr) terminate(*w);
+      if (w->group.stop_how != nullptr) w->group.terminate(o_.kill_grace);
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -299,7 +283,7 @@ class FunctionWorkers::Impl {
           // worker is idle, so it reads at once. A failed send means it died: its exit fails
           // the task as a crash.
           std::lock_guard lock(mu_);
-          if (timeout) w->deadline = Clock::now() + *timeout;
+          if (timeout) w->group.deadline = Clock::now() + *timeout;
           send_all(w->socket, request);
         }
         if (timeout) wake();
@@ -350,29 +334,15 @@ class FunctionWorkers::Impl {
     }
   }
 
-  /// Timeouts that passed get SIGTERM, grace periods that passed SIGKILL. Returns the epoll
-  /// timeout until the next deadline (-1: none).
+  /// Fires the deadlines that passed; returns the epoll timeout until the next one.
   int fire_deadlines() {
     const auto now = Clock::now();
     std::optional<Clock::time_point> next;
     for (Worker& w : workers_) {
-      if (w.pid <= 0) continue;
-      if (w.deadline && *w.deadline <= now && w.task != nullptr && w.stop_how == nullptr) {
-        w.timed_out = true;
-        w.deadline.reset();
-        terminate(w);
-      }
-      if (w.kill_at && *w.kill_at <= now) {
-        ::kill(-w.pid, SIGKILL);
-        w.kill_at.reset();
-      }
-      for (const auto& t : {w.deadline, w.kill_at}) {
-        if (t && (!next || *t < *next)) next = t;
-      }
+      w.group.fire(now, o_.kill_grace, /*busy=*/w.task != nullptr);
+      w.group.earliest(next);
     }
-    if (!next) return -1;
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
-    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30));
+    return epoll_timeout_ms(next);
   }
 
   /// Reads what `w` has written; each complete line answers its task.
@@ -399,8 +369,8 @@ class FunctionWorkers::Impl {
     {
       std::lock_guard lock(mu_);
       t = w->task;
-      stop_how = w->stop_how;
-      timed_out = w->timed_out;
+      stop_how = w->group.stop_how;
+      timed_out = w->group.timed_out;
       if (t == nullptr || stop_how != nullptr || timed_out) return;  // its death will report it
       more = take_next(*w);
     }
@@ -437,19 +407,19 @@ class FunctionWorkers::Impl {
     read_answers(w);  // an answer written just before it died still counts
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->pidfd, nullptr);
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->socket, nullptr);
-    ::kill(-w->pid, SIGKILL);  // whatever it left in its group
+    ::kill(-w->group.pid, SIGKILL);  // whatever it left in its group
     siginfo_t reaped{};
     ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &reaped, WEXITED);
     BackendTask* t;
     const char* stop_how;
     bool timed_out;
-    const pid_t pid = w->pid;
+    const pid_t pid = w->group.pid;
     Worker* replacement = nullptr;
     {
       std::lock_guard lock(mu_);
       t = w->task;
-      stop_how = w->stop_how;
-      timed_out = w->timed_out;
+      stop_how = w->group.stop_how;
+      timed_out = w->group.timed_out;
       ::close(w->pidfd);
       ::close(w->socket);  // under the lock: a sender holds it while it sends
       workers_.remove_if([w](const Worker& x) { return &x == w; });

@@ -49,12 +49,8 @@ struct Child {
   const void* owner = nullptr;
   Command command;
   detail::OutputSinks sinks;
-  pid_t pid = -1;     // set once spawned
+  detail::GroupControl group;
   int pidfd = -1;
-  const char* stop_how = nullptr;  // set by cancel / shutdown: the canceled message's tail
-  bool timed_out = false;
-  std::optional<Clock::time_point> deadline;  // timeout
-  std::optional<Clock::time_point> kill_at;   // SIGKILL due (SIGTERM sent)
 };
 
 constexpr const char* kCanceledRunning = " while running (its process group was killed)";
@@ -216,15 +212,7 @@ class ProcessBackend::Impl {
 
   /// SIGTERM to the group now (or right after spawning), SIGKILL after the grace period.
   void request_stop(Child& c, const char* how) {
-    if (c.stop_how != nullptr) return;
-    c.stop_how = how;
-    if (c.pid > 0) terminate(c);
-  }
-
-  void terminate(Child& c) {
-    ::kill(-c.pid, SIGTERM);
-    c.kill_at = Clock::now() + grace_;
-    wake();  // the reaper's next deadline changed
+    if (c.group.request_stop(how, grace_)) wake();  // the reaper's next deadline changed
   }
 
   // --- starting ---
@@ -252,14 +240,8 @@ class ProcessBackend::Impl {
                                    .replace_env = d.replace_env,
                                    .stdout_fd = c->sinks.stdout_fd(),
                                    .stderr_fd = c->sinks.stderr_fd()};
-    detail::Spawned s = detail::spawn_process(c->command, settings);
-    int pidfd = s.pid > 0 ? detail::open_pidfd(s.pid) : -1;
-    if (s.pid > 0 && pidfd < 0) {  // out of descriptors: undo the child
-      s.error = errno;
-      ::kill(-s.pid, SIGKILL);
-      ::waitpid(s.pid, nullptr, 0);
-      s.pid = -1;
-    }
+    const detail::Spawned s = detail::spawn_process(c->command, settings);
+    const int pidfd = s.pidfd;
     if (s.pid < 0) {
       auto error = std::make_exception_ptr(ProcessError(
           label(t) + ": cannot run `" + c->command.display() + "`: " +
@@ -270,10 +252,10 @@ class ProcessBackend::Impl {
     const bool has_deadline = d.timeout.has_value();
     {
       std::lock_guard lock(mu_);
-      c->pid = s.pid;
+      c->group.pid = s.pid;
       c->pidfd = pidfd;
-      if (has_deadline) c->deadline = Clock::now() + *d.timeout;
-      if (c->stop_how != nullptr) terminate(*c);  // stopped while being started
+      if (has_deadline) c->group.deadline = Clock::now() + *d.timeout;
+      if (c->group.stop_how != nullptr) c->group.terminate(grace_);  // stopped while starting
     }
     // From here the reaper owns `c`, and the task may be reported and gone at any moment.
     epoll_event ev{};
@@ -309,8 +291,7 @@ class ProcessBackend::Impl {
       {
         std::lock_guard lock(mu_);
         if (stopping_ && children_.empty()) return;
-        fire_deadlines();
-        timeout_ms = next_timeout_ms();
+        timeout_ms = fire_deadlines();
       }
       const int n = ::epoll_wait(epoll_, events, 64, timeout_ms);
       for (int i = 0; i < n; ++i) {
@@ -324,33 +305,15 @@ class ProcessBackend::Impl {
     }
   }
 
-  /// Timeouts that passed get SIGTERM; grace periods that passed get SIGKILL.
-  void fire_deadlines() {
+  /// Fires the deadlines that passed; returns the epoll timeout until the next one.
+  int fire_deadlines() {
     const auto now = Clock::now();
-    for (auto& [task, c] : children_) {
-      if (c->pid <= 0) continue;
-      if (c->deadline && *c->deadline <= now && c->stop_how == nullptr && !c->timed_out) {
-        c->timed_out = true;
-        c->deadline.reset();
-        terminate(*c);
-      }
-      if (c->kill_at && *c->kill_at <= now) {
-        ::kill(-c->pid, SIGKILL);
-        c->kill_at.reset();
-      }
-    }
-  }
-
-  int next_timeout_ms() const {
     std::optional<Clock::time_point> next;
-    for (const auto& [task, c] : children_) {
-      for (const auto& t : {c->deadline, c->kill_at}) {
-        if (t && (!next || *t < *next)) next = t;
-      }
+    for (auto& [task, c] : children_) {
+      c->group.fire(now, grace_, /*busy=*/true);
+      c->group.earliest(next);
     }
-    if (!next) return -1;
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
-    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30));
+    return detail::epoll_timeout_ms(next);
   }
 
   /// The child `c` exited: kill its strays, reap it, free its slot, report. Returns the next
@@ -360,7 +323,7 @@ class ProcessBackend::Impl {
     siginfo_t info{};
     const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info,
                                 WEXITED | WNOWAIT) == 0;
-    ::kill(-c->pid, SIGKILL);  // whatever it left in its group (invariant 3)
+    ::kill(-c->group.pid, SIGKILL);  // whatever it left in its group (invariant 3)
     siginfo_t reaped{};
     ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &reaped, WEXITED);
     ::close(c->pidfd);
@@ -370,8 +333,8 @@ class ProcessBackend::Impl {
     std::chrono::milliseconds timeout{};
     {
       std::lock_guard lock(mu_);
-      stop_how = c->stop_how;
-      timed_out = c->timed_out;
+      stop_how = c->group.stop_how;
+      timed_out = c->group.timed_out;
     }
     if (const auto& t = c->task->description().timeout) timeout = *t;
     BackendTask& t = *c->task;

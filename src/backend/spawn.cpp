@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string_view>
 #include <system_error>
+
+#include "process_util.hpp"
 
 extern char** environ;
 
@@ -93,7 +96,7 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
   if (rc == 0 && !settings.cwd.empty()) {
     rc = posix_spawn_file_actions_addchdir_np(&a.actions, settings.cwd.c_str());
   }
-  if (rc != 0) return {-1, rc};
+  if (rc != 0) return {.error = rc};
 
   std::vector<std::string> args = command.argv;
   std::vector<char*> argv = pointers(args);
@@ -107,8 +110,15 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
   pid_t pid = -1;
   rc = ::posix_spawnp(&pid, argv[0], &a.actions, &a.attr, argv.data(),
                       default_env ? environ : envp.data());
-  if (rc != 0) return {-1, rc};
-  return {pid, 0};
+  if (rc != 0) return {.error = rc};
+  const int pidfd = open_pidfd(pid);
+  if (pidfd < 0) {  // out of descriptors: undo the child
+    const int e = errno;
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return {.error = e};
+  }
+  return {.pid = pid, .pidfd = pidfd};
 }
 
 std::string spawn_error_text(const Command& command, const std::string& cwd, int error) {

@@ -24,10 +24,11 @@ struct SpawnSettings {
 /// A started child, or why it could not start.
 struct Spawned {
   pid_t pid = -1;  ///< the child, leader of process group `pid`; -1 on failure
+  int pidfd = -1;  ///< a pidfd for the child (the caller closes it)
   int error = 0;   ///< errno of the failed start (ENOENT: no such program, EACCES: not executable…)
 };
 
-/// Starts `command` in a new process group, with the default
+/// Starts `command` (and opens its pidfd) in a new process group, with the default
 /// signal dispositions and an empty signal mask. A program name without '/' is looked up in
 /// the parent's PATH. Exec failures are reported in `error` (glibc's posix_spawn waits for the
 /// exec), so a missing program never yields a child.

@@ -96,31 +96,19 @@ namespace detail {
 /// A registered function's task: called directly by in-process backends (run()), or turned
 /// into a JSON call line for a worker process, whose JSON result store_output() parses.
 template <class R, class F, class... A>
-class RegisteredNode final : public ValueNode<R> {
+class RegisteredNode final : public CallNode<R, F, A...> {
  public:
-  explicit RegisteredNode(std::tuple<A...>&& args) : args_(std::move(args)) {}
+  using CallNode<R, F, A...>::CallNode;
 
-  void invoke() override {
-    const F& fn = *static_cast<const CallableDefinition<F>&>(*this->def).fn;
-    if constexpr (std::is_void_v<R>) {
-      call_with_arguments(fn, *args_);
-    } else {
-      this->value_.emplace(call_with_arguments(fn, *args_));
-    }
-  }
   std::string build_function_request() override {
     nlohmann::json args = nlohmann::json::array();
     std::apply([&](A&... a) { (args.push_back(nlohmann::json(ArgTraits<A>::pass(a))), ...); },
-               *args_);
+               *this->args_);
     return nlohmann::json{{"function", this->def->name}, {"args", std::move(args)}}.dump();
   }
   void store_output(std::string output) override {
     if constexpr (!std::is_void_v<R>) this->value_.emplace(nlohmann::json::parse(output).get<R>());
   }
-  void release_inputs() noexcept override { args_.reset(); }
-
- private:
-  std::optional<std::tuple<A...>> args_;
 };
 
 }  // namespace detail

@@ -28,10 +28,11 @@ decltype(auto) call_with_arguments(const F& fn, std::tuple<A...>& args) {
                     args);
 }
 
+/// A task whose body is the definition's function called with the stored arguments.
 template <class R, class F, class... A>
-class FunctionNode final : public ValueNode<R> {
+class CallNode : public ValueNode<R> {
  public:
-  explicit FunctionNode(std::tuple<A...>&& args) : args_(std::move(args)) {}
+  explicit CallNode(std::tuple<A...>&& args) : args_(std::move(args)) {}
 
   void invoke() override {
     const F& fn = *static_cast<const CallableDefinition<F>&>(*this->def).fn;
@@ -43,8 +44,15 @@ class FunctionNode final : public ValueNode<R> {
   }
   void release_inputs() noexcept override { args_.reset(); }
 
- private:
+ protected:
   std::optional<std::tuple<A...>> args_;
+};
+
+/// A function task.
+template <class R, class F, class... A>
+class FunctionNode final : public CallNode<R, F, A...> {
+ public:
+  using CallNode<R, F, A...>::CallNode;
 };
 
 /// An executable task: the builder turns resolved arguments into a Command when the backend
