@@ -9,8 +9,6 @@
 #include "function_workers.hpp"
 
 #include <signal.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +23,7 @@
 #include <thread>
 
 #include "asyncflow/core/errors.hpp"
+#include "fd_waiter.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
 
@@ -46,7 +45,7 @@ struct Worker {
   BackendTask* task = nullptr;   // the call it runs (invariant 1)
 };
 
-// epoll data: a worker's pidfd is tagged 0, its socket 1; the wake-up eventfd is null.
+// FdWaiter tags: a worker's pidfd is the worker's address, its socket the address | 1.
 void* tag(Worker* w, std::uintptr_t t) {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | t);
 }
@@ -70,20 +69,8 @@ std::string label(const BackendTask& t) {
 
 class FunctionWorkers::Impl {
  public:
-  explicit Impl(Options options) : o_(std::move(options)) {
-    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (epoll_ < 0 || wake_ < 0) {
-      const int e = errno;
-      if (epoll_ >= 0) ::close(epoll_);
-      if (wake_ >= 0) ::close(wake_);
-      throw Error("process backend '" + o_.backend_name + "': cannot wait for workers: " +
-                  errno_text(e));
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+  explicit Impl(Options options)
+      : o_(std::move(options)), waiter_("process backend '" + o_.backend_name + "'") {
     thread_ = std::thread([this] { loop(); });
   }
 
@@ -105,8 +92,6 @@ class FunctionWorkers::Impl {
     for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
     wake();
     thread_.join();
-    ::close(wake_);
-    ::close(epoll_);
   }
 
   void submit(BackendTask* t) {
@@ -248,12 +233,8 @@ class FunctionWorkers::Impl {
       w->socket = fds[0];
       if (w->group.stop_how != nullptr) w->group.terminate(o_.kill_grace);
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = tag(w, 1);
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, w->socket, &ev);
-    ev.data.ptr = tag(w, 0);
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev);
+    waiter_.add(w->socket, tag(w, 1));
+    waiter_.add(pidfd, tag(w, 0));
     run_chain(w);
   }
 
@@ -300,13 +281,10 @@ class FunctionWorkers::Impl {
   }
 
   // --- the waiting thread ---
-  void wake() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t r = ::write(wake_, &one, sizeof one);
-  }
+  void wake() noexcept { waiter_.wake(); }
 
   void loop() {
-    epoll_event events[32];
+    void* ready[32];
     for (;;) {
       int timeout_ms;
       {
@@ -314,15 +292,10 @@ class FunctionWorkers::Impl {
         if (stopping_ && workers_.empty()) return;
         timeout_ms = fire_deadlines();
       }
-      const int n = ::epoll_wait(epoll_, events, 32, timeout_ms);
+      const int n = waiter_.wait(ready, timeout_ms);
       std::vector<Worker*> gone;  // reaped in this batch: later events of theirs are stale
       for (int i = 0; i < n; ++i) {
-        const auto bits = reinterpret_cast<std::uintptr_t>(events[i].data.ptr);
-        if (bits == 0) {
-          std::uint64_t count;
-          [[maybe_unused]] ssize_t r = ::read(wake_, &count, sizeof count);
-          continue;
-        }
+        const auto bits = reinterpret_cast<std::uintptr_t>(ready[i]);
         Worker* w = reinterpret_cast<Worker*>(bits & ~std::uintptr_t{1});
         if (std::find(gone.begin(), gone.end(), w) != gone.end()) continue;
         if ((bits & 1) != 0) {
@@ -405,8 +378,8 @@ class FunctionWorkers::Impl {
                                 &info, WEXITED | WNOWAIT | WNOHANG) == 0;
     if (known && info.si_pid == 0) return false;  // still running
     read_answers(w);  // an answer written just before it died still counts
-    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->pidfd, nullptr);
-    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, w->socket, nullptr);
+    waiter_.remove(w->pidfd);
+    waiter_.remove(w->socket);
     ::kill(-w->group.pid, SIGKILL);  // whatever it left in its group
     siginfo_t reaped{};
     ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &reaped, WEXITED);
@@ -451,8 +424,7 @@ class FunctionWorkers::Impl {
   }
 
   const Options o_;
-  int epoll_ = -1;
-  int wake_ = -1;
+  FdWaiter waiter_;  // workers' sockets (tag 1) and pidfds (tag 0)
   mutable std::mutex mu_;
   std::list<Worker> workers_;       // stable addresses (epoll data points at them)
   std::deque<BackendTask*> queue_;  // calls waiting for a worker, FIFO

@@ -12,8 +12,6 @@
 #include "asyncflow/backend/process_backend.hpp"
 
 #include <signal.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@
 #include <vector>
 
 #include "asyncflow/core/errors.hpp"
+#include "fd_waiter.hpp"
 #include "function_workers.hpp"
 #include "process_output.hpp"
 #include "process_util.hpp"
@@ -71,18 +70,8 @@ class ProcessBackend::Impl {
                         .command = options.worker_command.argv.empty()
                                        ? Command{{"/proc/self/exe", "--asyncflow-worker"}}
                                        : std::move(options.worker_command),
-                        .kill_grace = options.kill_grace} {
-    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_ < 0) throw Error("process backend '" + name_ + "': epoll_create1: " + detail::errno_text(errno));
-    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_ < 0) {
-      ::close(epoll_);
-      throw Error("process backend '" + name_ + "': eventfd: " + detail::errno_text(errno));
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;  // the wake-up descriptor
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+                        .kill_grace = options.kill_grace},
+        waiter_("process backend '" + name_ + "'") {
     reaper_ = std::thread([this] { reap_loop(); });
   }
 
@@ -99,8 +88,6 @@ class ProcessBackend::Impl {
     for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
     wake();
     reaper_.join();
-    ::close(wake_);
-    ::close(epoll_);
   }
 
   const std::string& name() const noexcept { return name_; }
@@ -258,10 +245,7 @@ class ProcessBackend::Impl {
       if (c->group.stop_how != nullptr) c->group.terminate(grace_);  // stopped while starting
     }
     // From here the reaper owns `c`, and the task may be reported and gone at any moment.
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = c;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev);
+    waiter_.add(pidfd, c);
     if (has_deadline) wake();  // the reaper's next deadline changed
     return nullptr;
   }
@@ -279,13 +263,10 @@ class ProcessBackend::Impl {
   }
 
   // --- reaping ---
-  void wake() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t r = ::write(wake_, &one, sizeof one);
-  }
+  void wake() noexcept { waiter_.wake(); }
 
   void reap_loop() {
-    epoll_event events[64];
+    void* ready[64];
     for (;;) {
       int timeout_ms = -1;
       {
@@ -293,15 +274,8 @@ class ProcessBackend::Impl {
         if (stopping_ && children_.empty()) return;
         timeout_ms = fire_deadlines();
       }
-      const int n = ::epoll_wait(epoll_, events, 64, timeout_ms);
-      for (int i = 0; i < n; ++i) {
-        if (events[i].data.ptr == nullptr) {
-          std::uint64_t count;
-          [[maybe_unused]] ssize_t r = ::read(wake_, &count, sizeof count);
-          continue;
-        }
-        start_chain(reap(static_cast<Child*>(events[i].data.ptr)));
-      }
+      const int n = waiter_.wait(ready, timeout_ms);
+      for (int i = 0; i < n; ++i) start_chain(reap(static_cast<Child*>(ready[i])));
     }
   }
 
@@ -319,7 +293,7 @@ class ProcessBackend::Impl {
   /// The child `c` exited: kill its strays, reap it, free its slot, report. Returns the next
   /// slot holder to start.
   Child* reap(Child* c) {
-    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c->pidfd, nullptr);
+    waiter_.remove(c->pidfd);
     siginfo_t info{};
     const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info,
                                 WEXITED | WNOWAIT) == 0;
@@ -397,8 +371,7 @@ class ProcessBackend::Impl {
   const detail::FunctionWorkers::Options worker_options_;
   mutable std::mutex workers_mu_;
   std::unique_ptr<detail::FunctionWorkers> workers_;  // guarded by workers_mu_ (the pointer)
-  int epoll_ = -1;
-  int wake_ = -1;
+  detail::FdWaiter waiter_;  // children's pidfds
 
   mutable std::mutex mu_;
   std::unordered_map<BackendTask*, Child*> children_;  // slot holders (invariant 1)
