@@ -126,14 +126,13 @@ class ProcessBackend::Impl {
   }
 
   std::vector<pid_t> function_worker_pids() const {
-    std::lock_guard lock(workers_mu_);
-    return workers_ ? workers_->worker_pids() : std::vector<pid_t>{};
+    const detail::FunctionWorkers* w = started_workers();
+    return w != nullptr ? w->worker_pids() : std::vector<pid_t>{};
   }
 
   void cancel(BackendTask& task) noexcept {
     if (task.kind() == TaskKind::kFunction) {
-      std::lock_guard lock(workers_mu_);
-      if (workers_) workers_->cancel(task);
+      if (detail::FunctionWorkers* w = started_workers()) w->cancel(task);
       return;
     }
     {
@@ -149,10 +148,7 @@ class ProcessBackend::Impl {
   }
 
   void stop_tasks_of(const void* owner) noexcept {
-    {
-      std::lock_guard lock(workers_mu_);
-      if (workers_) workers_->stop_tasks_of(owner);
-    }
+    if (detail::FunctionWorkers* w = started_workers()) w->stop_tasks_of(owner);
     std::vector<BackendTask*> never_started;
     {
       std::lock_guard lock(mu_);
@@ -168,11 +164,17 @@ class ProcessBackend::Impl {
   }
 
  private:
-  /// The worker pool, started with the first registered function task.
+  /// The worker pool, started with the first registered function task. It lives until the
+  /// backend's destructor, so the pointer may be used without the lock: calls into it may
+  /// report tasks finished, and the engine may then submit more work here.
   detail::FunctionWorkers& function_workers() {
     std::lock_guard lock(workers_mu_);
     if (!workers_) workers_ = std::make_unique<detail::FunctionWorkers>(worker_options_);
     return *workers_;
+  }
+  detail::FunctionWorkers* started_workers() const {
+    std::lock_guard lock(workers_mu_);
+    return workers_.get();
   }
 
   // --- slots (mu_ held) ---

@@ -163,6 +163,26 @@ TEST(ProcessFunction, CancelKillsTheWorkerRunningTheCall) {
   EXPECT_EQ(queued.get(), 1);
 }
 
+TEST(ProcessFunction, CancelingAQueuedCallMayStartMoreWorkAtOnce) {
+  auto flow = engine_with(af::ProcessBackend::create({.kill_grace = 1s, .function_workers = 1}));
+  auto sleep = flow->function_task(kSleep, kInWorkers);
+  auto busy = sleep(60000);  // holds the only worker
+  auto queued = sleep(1);
+  // The block resumes when cancel() below has reported `queued` canceled, on the canceling
+  // thread, and submits a new call to the same backend from there.
+  auto fallback = flow->block("fallback", [&]() -> af::Task<int> {
+    try {
+      co_return co_await queued;
+    } catch (const af::TaskCanceledError&) {
+    }
+    co_return co_await sleep(2);
+  });
+  auto result = fallback();
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_TRUE(busy.cancel());  // frees the worker for the fallback call
+  EXPECT_EQ(result.get(), 2);
+}
+
 TEST(ProcessFunction, TimeoutKillsTheWorker) {
   auto flow = engine_with(af::ProcessBackend::create({.kill_grace = 1s, .function_workers = 1}));
   auto sleep = flow->function_task(
