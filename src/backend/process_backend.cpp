@@ -1,5 +1,7 @@
-// ProcessBackend: a slot-limited FIFO of executable tasks, posix_spawn, and one reaper thread
-// that waits on the children's pidfds and on the nearest timeout or kill deadline.
+// ProcessBackend: a slot-limited FIFO of executable tasks, posix_spawn, one reaper thread that
+// waits on the children's pidfds and on the nearest timeout or kill deadline, and one starter
+// thread that spawns the tasks whose slots the reaper freed (a spawn blocks its thread until the
+// child has exec'd; reaping goes on meanwhile).
 //
 // Invariants (all under mu_):
 //  1. A task holds a slot (an entry in children_) from the moment it is taken off the queue
@@ -73,6 +75,7 @@ class ProcessBackend::Impl {
                         .kill_grace = options.kill_grace},
         waiter_("process backend '" + name_ + "'") {
     reaper_ = std::thread([this] { reap_loop(); });
+    starter_ = std::thread([this] { start_loop(); });
   }
 
   ~Impl() {
@@ -87,7 +90,9 @@ class ProcessBackend::Impl {
     }
     for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
     wake();
-    reaper_.join();
+    starts_cv_.notify_all();
+    reaper_.join();   // once every slot holder has been started and reaped
+    starter_.join();
   }
 
   const std::string& name() const noexcept { return name_; }
@@ -191,7 +196,10 @@ class ProcessBackend::Impl {
     std::lock_guard lock(mu_);
     children_.erase(c->task);
     if (stopping_ || queue_.empty()) {
-      if (stopping_ && children_.empty()) wake();  // the reaper may leave now
+      if (stopping_ && children_.empty()) {  // the reaper and the starter may leave now
+        wake();
+        starts_cv_.notify_all();
+      }
       return nullptr;
     }
     BackendTask* next = queue_.front();
@@ -206,6 +214,33 @@ class ProcessBackend::Impl {
 
   // --- starting ---
   /// Starts `c`, and whatever takes over its slot when its start fails at once.
+  /// The reaper gives the next task to the starter thread, so that reaping and spawning (which
+  /// blocks its thread until the child has exec'd) overlap.
+  void hand_off(Child* c) {
+    if (c == nullptr) return;
+    {
+      std::lock_guard lock(mu_);
+      starts_.push_back(c);
+    }
+    starts_cv_.notify_one();
+  }
+
+  void start_loop() {
+    for (;;) {
+      Child* c;
+      {
+        std::unique_lock lock(mu_);
+        starts_cv_.wait(lock, [this] {
+          return !starts_.empty() || (stopping_ && children_.empty());
+        });
+        if (starts_.empty()) return;
+        c = starts_.front();
+        starts_.pop_front();
+      }
+      start_chain(c);
+    }
+  }
+
   void start_chain(Child* c) {
     while (c != nullptr) c = start(c);
   }
@@ -277,7 +312,7 @@ class ProcessBackend::Impl {
         timeout_ms = fire_deadlines();
       }
       const int n = waiter_.wait(ready, timeout_ms);
-      for (int i = 0; i < n; ++i) start_chain(reap(static_cast<Child*>(ready[i])));
+      for (int i = 0; i < n; ++i) hand_off(reap(static_cast<Child*>(ready[i])));
     }
   }
 
@@ -380,7 +415,10 @@ class ProcessBackend::Impl {
   std::deque<BackendTask*> queue_;                      // waiting for a slot, FIFO
   bool stopping_ = false;
 
+  std::deque<Child*> starts_;  // slot holders the starter thread is to start
+  std::condition_variable starts_cv_;
   std::thread reaper_;
+  std::thread starter_;
 };
 
 std::shared_ptr<ProcessBackend> ProcessBackend::create(ProcessBackendOptions options) {
