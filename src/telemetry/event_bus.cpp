@@ -88,7 +88,7 @@ struct EventBus::Impl {
 
   enum class Push { kPushed, kFull, kClosed };
 
-  struct alignas(kCacheLine) Slot {  // no line shared with a neighbour the other side is using
+  struct Slot {
     std::atomic<std::uint64_t> seq{0};
     std::optional<Event> event;
   };
