@@ -124,9 +124,7 @@ class FunctionWorkers::Impl {
   bool cancel(BackendTask& task) noexcept {
     {
       std::lock_guard lock(mu_);
-      if (auto it = std::find(queue_.begin(), queue_.end(), &task); it != queue_.end()) {
-        queue_.erase(it);
-      } else {
+      if (!take_task(queue_, &task)) {
         for (Worker& w : workers_) {
           if (w.task == &task) {
             request_stop(w, kCanceledRunning);
@@ -144,10 +142,7 @@ class FunctionWorkers::Impl {
     std::vector<BackendTask*> never_started;
     {
       std::lock_guard lock(mu_);
-      auto keep = std::stable_partition(queue_.begin(), queue_.end(),
-                                        [&](BackendTask* t) { return t->owner() != owner; });
-      never_started.assign(keep, queue_.end());
-      queue_.erase(keep, queue_.end());
+      never_started = take_tasks_of(queue_, owner);
       for (Worker& w : workers_) {
         if (w.task != nullptr && w.task->owner() == owner) request_stop(w, kShutdownRunning);
       }

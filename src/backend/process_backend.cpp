@@ -142,9 +142,7 @@ class ProcessBackend::Impl {
     }
     {
       std::lock_guard lock(mu_);
-      if (auto it = std::find(queue_.begin(), queue_.end(), &task); it != queue_.end()) {
-        queue_.erase(it);
-      } else {
+      if (!detail::take_task(queue_, &task)) {
         if (auto c = children_.find(&task); c != children_.end()) request_stop(*c->second, kCanceledRunning);
         return;  // not here (any more): it finished, or its start will see the stop flag
       }
@@ -157,10 +155,7 @@ class ProcessBackend::Impl {
     std::vector<BackendTask*> never_started;
     {
       std::lock_guard lock(mu_);
-      auto keep = std::stable_partition(queue_.begin(), queue_.end(),
-                                        [&](BackendTask* t) { return t->owner() != owner; });
-      never_started.assign(keep, queue_.end());
-      queue_.erase(keep, queue_.end());
+      never_started = detail::take_tasks_of(queue_, owner);
       for (auto& [task, child] : children_) {
         if (child->owner == owner) request_stop(*child, kShutdownRunning);
       }

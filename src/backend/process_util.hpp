@@ -10,9 +10,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>  // sigabbrev_np
+#include <deque>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
+
+#include "asyncflow/backend/backend.hpp"
 
 namespace asyncflow::detail {
 
@@ -36,6 +40,27 @@ inline std::string seconds_text(std::chrono::milliseconds ms) {
 /// A pidfd for our child `pid`, or -1 (errno set). glibc 2.36's <sys/pidfd.h> lacks extern "C"
 /// for C++, so the system call is made directly.
 inline int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+/// Removes `task` from a FIFO of waiting tasks; true when it was there.
+inline bool take_task(std::deque<BackendTask*>& queue, const BackendTask* task) {
+  for (auto it = queue.begin(); it != queue.end(); ++it) {
+    if (*it == task) {
+      queue.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Removes the waiting tasks of engine `owner` from a FIFO, keeping the others in order, and
+/// returns them (to be reported canceled once the caller's lock is released).
+inline std::vector<BackendTask*> take_tasks_of(std::deque<BackendTask*>& queue, const void* owner) {
+  auto theirs = std::stable_partition(queue.begin(), queue.end(),
+                                      [owner](BackendTask* t) { return t->owner() != owner; });
+  std::vector<BackendTask*> taken(theirs, queue.end());
+  queue.erase(theirs, queue.end());
+  return taken;
+}
 
 using SteadyClock = std::chrono::steady_clock;
 
