@@ -1,14 +1,15 @@
 // ProcessBackend: a slot-limited FIFO of executable tasks, posix_spawn, one reaper thread that
-// waits on the children's pidfds and on the nearest timeout or kill deadline, and one starter
-// thread that spawns the tasks whose slots the reaper freed (a spawn blocks its thread until the
-// child has exec'd; reaping goes on meanwhile).
+// waits on the children's pidfds and on the nearest timeout or kill deadline, and a few starter
+// threads that spawn the tasks holding a slot. A spawn blocks its thread until the child has
+// exec'd, so spawning is kept off the reaper (reaping goes on meanwhile), and several starters
+// let the exec work of several children run on several cores at once.
 //
 // Invariants (all under mu_):
 //  1. A task holds a slot (an entry in children_) from the moment it is taken off the queue
 //     until its child has been reaped (or its start failed); children_.size() <= max_.
 //  2. A slot is registered before the task is marked started, so a cancel (or an engine
 //     shutdown) either stops the task in report_started() or finds its entry here and marks
-//     it stopped; the starter kills a child whose entry is marked stopped right after spawning.
+//     it stopped; a starter kills a child whose entry is marked stopped right after spawning.
 //  3. Only the reaper reaps. It waits with WNOWAIT, kills what is left of the process group
 //     while the zombie still holds the group id (so the id cannot have been reused), then reaps.
 #include "asyncflow/backend/process_backend.hpp"
@@ -66,6 +67,8 @@ class ProcessBackend::Impl {
       : name_(std::move(options.name)),
         max_(options.max_processes != 0 ? options.max_processes
                                          : std::max(1u, std::thread::hardware_concurrency())),
+        spawners_(std::min(max_, options.spawn_threads != 0 ? options.spawn_threads
+                                                            : default_spawn_threads())),
         grace_(options.kill_grace),
         worker_options_{.backend_name = name_,
                         .workers = options.function_workers != 0 ? options.function_workers : max_,
@@ -75,7 +78,7 @@ class ProcessBackend::Impl {
                         .kill_grace = options.kill_grace},
         waiter_("process backend '" + name_ + "'") {
     reaper_ = std::thread([this] { reap_loop(); });
-    starter_ = std::thread([this] { start_loop(); });
+    for (std::size_t i = 0; i < spawners_; ++i) starters_.emplace_back([this] { start_loop(); });
   }
 
   ~Impl() {
@@ -91,12 +94,13 @@ class ProcessBackend::Impl {
     for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
     wake();
     starts_cv_.notify_all();
-    reaper_.join();   // once every slot holder has been started and reaped
-    starter_.join();
+    reaper_.join();  // once every slot holder has been started and reaped
+    for (std::thread& s : starters_) s.join();
   }
 
   const std::string& name() const noexcept { return name_; }
   std::size_t max_processes() const noexcept { return max_; }
+  std::size_t spawn_threads() const noexcept { return spawners_; }
   std::size_t running() const noexcept {
     std::lock_guard lock(mu_);
     return children_.size();
@@ -123,7 +127,7 @@ class ProcessBackend::Impl {
       }
     }
     for (BackendTask* t : refused) t->report_canceled(" by backend shutdown before it started");
-    for (Child* c : to_start) start_chain(c);
+    hand_off(to_start);
     if (!calls.empty()) {
       detail::FunctionWorkers& w = function_workers();
       for (BackendTask* t : calls) w.submit(t);
@@ -208,16 +212,28 @@ class ProcessBackend::Impl {
   }
 
   // --- starting ---
-  /// Starts `c`, and whatever takes over its slot when its start fails at once.
-  /// The reaper gives the next task to the starter thread, so that reaping and spawning (which
-  /// blocks its thread until the child has exec'd) overlap.
-  void hand_off(Child* c) {
-    if (c == nullptr) return;
+  /// Half the hardware threads, at least 2 (a spawn mostly waits for its child's exec, which
+  /// runs on another core) and at most 8.
+  static std::size_t default_spawn_threads() {
+    return std::clamp<std::size_t>(std::thread::hardware_concurrency() / 2, 2, 8);
+  }
+
+  /// Gives slot holders to the starter threads. Neither the submitting thread nor the reaper
+  /// spawns: a spawn blocks its thread until the child has exec'd.
+  void hand_off(std::span<Child* const> cs) {
+    if (cs.empty()) return;
     {
       std::lock_guard lock(mu_);
-      starts_.push_back(c);
+      starts_.insert(starts_.end(), cs.begin(), cs.end());
     }
-    starts_cv_.notify_one();
+    if (cs.size() == 1) {
+      starts_cv_.notify_one();
+    } else {
+      starts_cv_.notify_all();
+    }
+  }
+  void hand_off(Child* c) {
+    if (c != nullptr) hand_off(std::span<Child* const>(&c, 1));
   }
 
   void start_loop() {
@@ -399,6 +415,7 @@ class ProcessBackend::Impl {
 
   const std::string name_;
   const std::size_t max_;
+  const std::size_t spawners_;
   const std::chrono::milliseconds grace_;
   const detail::FunctionWorkers::Options worker_options_;
   mutable std::mutex workers_mu_;
@@ -410,10 +427,10 @@ class ProcessBackend::Impl {
   std::deque<BackendTask*> queue_;                      // waiting for a slot, FIFO
   bool stopping_ = false;
 
-  std::deque<Child*> starts_;  // slot holders the starter thread is to start
+  std::deque<Child*> starts_;  // slot holders the starter threads are to start
   std::condition_variable starts_cv_;
   std::thread reaper_;
-  std::thread starter_;
+  std::vector<std::thread> starters_;
 };
 
 std::shared_ptr<ProcessBackend> ProcessBackend::create(ProcessBackendOptions options) {
@@ -429,6 +446,7 @@ void ProcessBackend::submit(std::span<BackendTask* const> batch) { impl_->submit
 void ProcessBackend::cancel(BackendTask& task) noexcept { impl_->cancel(task); }
 void ProcessBackend::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
 std::size_t ProcessBackend::max_processes() const noexcept { return impl_->max_processes(); }
+std::size_t ProcessBackend::spawn_threads() const noexcept { return impl_->spawn_threads(); }
 std::size_t ProcessBackend::running() const noexcept { return impl_->running(); }
 std::vector<pid_t> ProcessBackend::function_worker_pids() const {
   return impl_->function_worker_pids();

@@ -75,6 +75,21 @@ const sigset_t& ignored_signals() {
   return set;
 }
 
+/// One /dev/null descriptor for all children: the child dup2()s it instead of opening the path,
+/// which would run a path lookup in every child while the spawning thread waits. -1 when it
+/// cannot be opened (the child then opens the path itself).
+int dev_null() {
+  static const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  return fd;
+}
+
+/// Redirects `target` to `fd`, or to /dev/null when `fd` is -1.
+int redirect(posix_spawn_file_actions_t* actions, int fd, int target, int open_flags) {
+  if (fd < 0) fd = dev_null();
+  return fd >= 0 ? posix_spawn_file_actions_adddup2(actions, fd, target)
+                 : posix_spawn_file_actions_addopen(actions, target, "/dev/null", open_flags, 0);
+}
+
 }  // namespace
 
 Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
@@ -92,19 +107,9 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
   posix_spawnattr_setsigdefault(&a.attr, &ignored_signals());
   posix_spawnattr_setflags(&a.attr, flags);
 
-  int rc = settings.stdin_fd >= 0
-               ? posix_spawn_file_actions_adddup2(&a.actions, settings.stdin_fd, 0)
-               : posix_spawn_file_actions_addopen(&a.actions, 0, "/dev/null", O_RDONLY, 0);
-  if (rc == 0) {
-    rc = settings.stdout_fd >= 0
-             ? posix_spawn_file_actions_adddup2(&a.actions, settings.stdout_fd, 1)
-             : posix_spawn_file_actions_addopen(&a.actions, 1, "/dev/null", O_WRONLY, 0);
-  }
-  if (rc == 0) {
-    rc = settings.stderr_fd >= 0
-             ? posix_spawn_file_actions_adddup2(&a.actions, settings.stderr_fd, 2)
-             : posix_spawn_file_actions_addopen(&a.actions, 2, "/dev/null", O_WRONLY, 0);
-  }
+  int rc = redirect(&a.actions, settings.stdin_fd, 0, O_RDONLY);
+  if (rc == 0) rc = redirect(&a.actions, settings.stdout_fd, 1, O_WRONLY);
+  if (rc == 0) rc = redirect(&a.actions, settings.stderr_fd, 2, O_WRONLY);
   if (rc == 0 && !settings.cwd.empty()) {
     rc = posix_spawn_file_actions_addchdir_np(&a.actions, settings.cwd.c_str());
   }

@@ -345,6 +345,23 @@ TEST(ProcessBackend, ManyShortTasksNeverExceedTheProcessLimit) {
   EXPECT_GE(most, 2);  // and they did run side by side
 }
 
+TEST(ProcessBackend, SpawnThreadsAreBoundedByTheProcessLimit) {
+  EXPECT_EQ(af::ProcessBackend::create({.max_processes = 1})->spawn_threads(), 1u);
+  EXPECT_EQ(af::ProcessBackend::create({.max_processes = 4, .spawn_threads = 16})->spawn_threads(),
+            4u);
+  const std::size_t by_default = af::ProcessBackend::create({.max_processes = 64})->spawn_threads();
+  EXPECT_GE(by_default, 2u);
+  EXPECT_LE(by_default, 8u);
+  // Three spawners sharing one queue start every task exactly once.
+  auto backend = af::ProcessBackend::create({.max_processes = 3, .spawn_threads = 3});
+  ASSERT_EQ(backend->spawn_threads(), 3u);
+  auto flow = af::WorkflowEngine::create({.backends = {backend}, .work_dir = ::testing::TempDir()});
+  auto t = flow->executable_task("echo", [](int i) { return Argv{"echo", std::to_string(i)}; });
+  std::vector<af::TaskHandle<std::string>> handles;
+  for (int i = 0; i < 60; ++i) handles.push_back(t(i));
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(handles[static_cast<std::size_t>(i)].get(), std::to_string(i) + "\n");
+}
+
 TEST(ProcessBackend, LifecycleEventsAtTheRealMoments) {
   auto flow = af::WorkflowEngine::create(
       {.backends = {af::ProcessBackend::create({.name = "procs", .max_processes = 1})},

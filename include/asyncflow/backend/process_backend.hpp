@@ -20,6 +20,10 @@ struct ProcessBackendOptions {
   /// After SIGTERM (cancel, timeout, engine shutdown), how long a process group has to exit
   /// before it gets SIGKILL.
   std::chrono::milliseconds kill_grace{std::chrono::seconds(5)};
+  /// Threads that spawn children; each blocks while its child execs, so several spawn in
+  /// parallel on several cores. 0 = half the hardware threads, within [2, 8]; never more
+  /// than max_processes.
+  std::size_t spawn_threads = 0;
   /// Worker processes for registered function tasks (started when first needed, kept until
   /// the backend is destroyed). 0 = max_processes.
   std::size_t function_workers = 0;
@@ -47,7 +51,8 @@ struct ProcessBackendOptions {
 /// task it was running and is replaced when work is waiting. In-process closures cannot run
 /// here (the engine refuses to route them).
 ///
-/// One reaper thread waits on the children's pidfds (epoll; no polling, no thread per child).
+/// One reaper thread waits on the children's pidfds (epoll; no polling, no thread per child);
+/// `spawn_threads` threads start them.
 /// TaskQueued is reported when a task has to wait for a free slot, TaskStarted when its child
 /// is being spawned.
 /// Thread-safe. The destructor stops every remaining task (as cancel does) and joins.
@@ -68,6 +73,8 @@ class ProcessBackend final : public Backend {
 
   /// The limit on children alive at once.
   std::size_t max_processes() const noexcept;
+  /// Threads that spawn children (ProcessBackendOptions::spawn_threads, resolved).
+  std::size_t spawn_threads() const noexcept;
   /// Children alive (or being started) right now (function workers not counted).
   std::size_t running() const noexcept;
   /// Pids of the live function workers.
