@@ -16,7 +16,8 @@
 
 namespace asyncflow::detail {
 
-/// Waits for readable descriptors, each registered with a non-null tag, or for wake().
+/// Waits for readable (or, when asked, writable) descriptors, each registered with a non-null
+/// tag, or for wake().
 /// wait() and add()/remove() may run on different threads (epoll allows it); wake() is
 /// async-signal-safe and thread-safe.
 class FdWaiter {
@@ -41,6 +42,13 @@ class FdWaiter {
     ev.events = EPOLLIN;
     ev.data.ptr = tag;
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  /// Changes whether `fd` (added before) also wakes wait() when it is writable.
+  void watch(int fd, void* tag, bool writable) noexcept {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (writable ? EPOLLOUT : 0u);
+    ev.data.ptr = tag;
+    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
   }
   void remove(int fd) noexcept { ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr); }
   /// Ends a wait() in progress (or the next one) early.

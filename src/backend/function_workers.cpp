@@ -5,7 +5,12 @@
 //  1. A worker runs at most one task (`task`); a task is in the queue or with one worker.
 //  2. A worker's task is set before the task is reported started, so a cancel either stops the
 //     task in report_started() or finds it here and kills the worker.
-//  3. Only the waiting thread reaps a worker and removes it from workers_.
+//  3. Only the waiting thread spawns, writes to, reaps and removes workers. Other threads assign
+//     a task to a worker and list the worker in pending_; the waiting thread then starts it or
+//     sends it the call. So no other thread can hold a worker that is being reaped.
+//  4. Requests are written without blocking; what does not fit in the socket is kept in the
+//     worker's outbox and written when the socket is writable, so a worker that stops reading
+//     cannot stall the waiting thread (its timeout and cancel still act).
 #include "function_workers.hpp"
 
 #include <signal.h>
@@ -37,28 +42,25 @@ constexpr const char* kCanceledRunning = " while running (its worker process was
 constexpr const char* kShutdownRunning =
     " by engine shutdown while running (its worker process was killed)";
 
+/// How a task is reported canceled when its worker was stopped before the task was sent.
+const char* before_start(const char* how) {
+  return how == kShutdownRunning ? " by engine shutdown before it started" : "";
+}
+
 struct Worker {
   GroupControl group;            // a stop request kills the worker (its call with it)
   int pidfd = -1;
   int socket = -1;
   std::string inbox;             // answer bytes read so far
+  std::string outbox;            // request bytes not yet written (invariant 4)
+  std::size_t written = 0;       // of outbox
+  bool watching_output = false;  // the socket is in the epoll set for writability too
   BackendTask* task = nullptr;   // the call it runs (invariant 1)
 };
 
 // FdWaiter tags: a worker's pidfd is the worker's address, its socket the address | 1.
 void* tag(Worker* w, std::uintptr_t t) {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | t);
-}
-
-bool send_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 std::string label(const BackendTask& t) {
@@ -95,30 +97,23 @@ class FunctionWorkers::Impl {
   }
 
   void submit(BackendTask* t) {
-    Worker* start_new = nullptr;
-    Worker* idle = nullptr;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) {
-        idle = nullptr;
-      } else if ((idle = find_idle()) != nullptr) {
-        idle->task = t;
-      } else if (workers_.size() < o_.workers) {
-        start_new = &workers_.emplace_back();
-        start_new->task = t;
-      } else {
-        t->report_queued();  // under the lock: once queued, another thread may run it
-        queue_.push_back(t);
+      if (!stopping_) {
+        Worker* w = find_idle();
+        if (w == nullptr && workers_.size() < o_.workers) w = &workers_.emplace_back();
+        if (w == nullptr) {
+          t->report_queued();  // under the lock: once queued, another thread may run it
+          queue_.push_back(t);
+          return;
+        }
+        w->task = t;  // the waiting thread starts the worker if new, and sends the call
+        pending_.push_back(w);
+        wake();
         return;
       }
     }
-    if (start_new != nullptr) {
-      start_worker(start_new);
-    } else if (idle != nullptr) {
-      run_chain(idle);
-    } else {
-      t->report_canceled(" by backend shutdown before it started");
-    }
+    t->report_canceled(" by backend shutdown before it started");
   }
 
   bool cancel(BackendTask& task) noexcept {
@@ -188,12 +183,59 @@ class FunctionWorkers::Impl {
     return true;
   }
 
-  // --- starting and calling ---
+  // --- the waiting thread: starting, calling, answers, deaths ---
+  void wake() noexcept { waiter_.wake(); }
+
+  void loop() {
+    void* ready[32];
+    for (;;) {
+      int timeout_ms;
+      std::vector<Worker*> pending;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_ && workers_.empty()) return;
+        pending.swap(pending_);
+        timeout_ms = pending.empty() ? fire_deadlines() : 0;
+      }
+      for (Worker* w : pending) {
+        if (w->group.pid > 0) {
+          run_chain(w);
+        } else {
+          start_worker(w);
+        }
+      }
+      if (!pending.empty()) continue;  // deadlines and waiting next round
+      const int n = waiter_.wait(ready, timeout_ms);
+      std::vector<Worker*> gone;  // reaped in this batch: later events of theirs are stale
+      for (int i = 0; i < n; ++i) {
+        const auto bits = reinterpret_cast<std::uintptr_t>(ready[i]);
+        Worker* w = reinterpret_cast<Worker*>(bits & ~std::uintptr_t{1});
+        if (std::find(gone.begin(), gone.end(), w) != gone.end()) continue;
+        if ((bits & 1) != 0) {
+          write_request(w);
+          read_answers(w);
+        } else if (reap(w)) {
+          gone.push_back(w);
+        }
+      }
+    }
+  }
+
+  /// Starts `w`, and the replacements created when starts fail.
   void start_worker(Worker* w) {
+    while (w != nullptr) w = start_one(w);
+  }
+
+  /// Spawns the worker `w` was created for, then sends it its task. When it cannot be started
+  /// (or was stopped first), its task ends here; returns the worker created for the next queued
+  /// task then, if any.
+  Worker* start_one(Worker* w) {
     int fds[2] = {-1, -1};
     int error = 0;
     Spawned s;
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    if (stop_requested(*w)) {
+      error = ECANCELED;
+    } else if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       error = errno;
     } else {
       // The worker's stdin and stdout are its end of the socket; stderr is ours.
@@ -205,32 +247,55 @@ class FunctionWorkers::Impl {
       ::close(fds[1]);
       error = s.error;
     }
-    const int pidfd = s.pidfd;
     if (s.pid < 0) {
-      if (error == 0) error = EIO;
       if (fds[0] >= 0) ::close(fds[0]);
       BackendTask* t;
+      const char* stop_how;
+      Worker* replacement;
       {
         std::lock_guard lock(mu_);
         t = w->task;
+        stop_how = w->group.stop_how;
         workers_.remove_if([w](const Worker& x) { return &x == w; });
+        replacement = replace_locked();
       }
-      t->report_failed(std::make_exception_ptr(ProcessError(
-          label(*t) + ": cannot start a worker process (`" + o_.command.display() + "`): " +
-              spawn_error_text(o_.command, "", error),
-          ProcessError::Cause::kSpawn, error, "")));
-      return;
+      if (stop_how != nullptr) {
+        t->report_canceled(before_start(stop_how));
+      } else {
+        if (error == 0) error = EIO;
+        t->report_failed(std::make_exception_ptr(ProcessError(
+            label(*t) + ": cannot start a worker process (`" + o_.command.display() + "`): " +
+                spawn_error_text(o_.command, "", error),
+            ProcessError::Cause::kSpawn, error, "")));
+      }
+      return replacement;
     }
     {
       std::lock_guard lock(mu_);
       w->group.pid = s.pid;
-      w->pidfd = pidfd;
+      w->pidfd = s.pidfd;
       w->socket = fds[0];
       if (w->group.stop_how != nullptr) w->group.terminate(o_.kill_grace);
     }
     waiter_.add(w->socket, tag(w, 1));
-    waiter_.add(pidfd, tag(w, 0));
+    waiter_.add(w->pidfd, tag(w, 0));
     run_chain(w);
+    return nullptr;
+  }
+
+  bool stop_requested(const Worker& w) const {
+    std::lock_guard lock(mu_);
+    return w.group.stop_how != nullptr;
+  }
+
+  /// A worker left the pool (mu_ held): when work waits, a new worker is created for the
+  /// oldest queued task; the caller starts it.
+  Worker* replace_locked() {
+    if (stopping_ || queue_.empty()) return nullptr;
+    Worker* w = &workers_.emplace_back();
+    w->task = queue_.front();
+    queue_.pop_front();
+    return w;
   }
 
   /// Sends `w`'s task; when that task cannot be sent (its arguments did not serialize, or it
@@ -251,54 +316,55 @@ class FunctionWorkers::Impl {
       } catch (...) {
         failure = std::current_exception();
       }
-      bool started = !failure && t->report_started();
-      if (started) {
-        const std::optional<std::chrono::milliseconds> timeout = t->description().timeout;
-        {
-          // Under the lock: the waiting thread closes the socket when the worker dies. The
-          // worker is idle, so it reads at once. A failed send means it died: its exit fails
-          // the task as a crash.
+      if (!failure && t->report_started()) {
+        if (const std::optional<std::chrono::milliseconds> timeout = t->description().timeout) {
           std::lock_guard lock(mu_);
-          if (timeout) w->group.deadline = Clock::now() + *timeout;
-          send_all(w->socket, request);
+          w->group.deadline = Clock::now() + *timeout;
         }
-        if (timeout) wake();
+        w->outbox = std::move(request);
+        w->written = 0;
+        write_request(w);
         return;
       }
-      bool more;
+      bool more = false;
       {
         std::lock_guard lock(mu_);
-        more = take_next(*w);
+        if (w->group.stop_how == nullptr) {
+          more = take_next(*w);
+        } else {
+          // The stop was meant for the call that was not sent; the worker is being killed all
+          // the same and must not take another. Its reap starts a replacement.
+          w->task = nullptr;
+          w->group.deadline.reset();
+        }
       }
       if (failure) t->report_failed(failure);  // (a refused start has been reported canceled)
       if (!more) return;
     }
   }
 
-  // --- the waiting thread ---
-  void wake() noexcept { waiter_.wake(); }
-
-  void loop() {
-    void* ready[32];
-    for (;;) {
-      int timeout_ms;
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_ && workers_.empty()) return;
-        timeout_ms = fire_deadlines();
+  /// Writes what the socket takes of `w`'s outbox now, and watches the socket for room while
+  /// some is left (invariant 4). A failed write means the worker died: its exit fails the task.
+  void write_request(Worker* w) {
+    while (w->written < w->outbox.size()) {
+      const ssize_t n = ::send(w->socket, w->outbox.data() + w->written,
+                               w->outbox.size() - w->written, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n <= 0) {
+        w->written = w->outbox.size();  // dropped: the pidfd reports the death
+        break;
       }
-      const int n = waiter_.wait(ready, timeout_ms);
-      std::vector<Worker*> gone;  // reaped in this batch: later events of theirs are stale
-      for (int i = 0; i < n; ++i) {
-        const auto bits = reinterpret_cast<std::uintptr_t>(ready[i]);
-        Worker* w = reinterpret_cast<Worker*>(bits & ~std::uintptr_t{1});
-        if (std::find(gone.begin(), gone.end(), w) != gone.end()) continue;
-        if ((bits & 1) != 0) {
-          read_answers(w);
-        } else if (reap(w)) {
-          gone.push_back(w);
-        }
-      }
+      w->written += static_cast<std::size_t>(n);
+    }
+    const bool rest = w->written < w->outbox.size();
+    if (!rest) {
+      w->outbox.clear();
+      w->written = 0;
+    }
+    if (rest != w->watching_output) {
+      w->watching_output = rest;
+      waiter_.watch(w->socket, tag(w, 1), rest);
     }
   }
 
@@ -313,8 +379,9 @@ class FunctionWorkers::Impl {
     return epoll_timeout_ms(next);
   }
 
-  /// Reads what `w` has written; each complete line answers its task.
-  void read_answers(Worker* w) {
+  /// Reads what `w` has written; each complete line answers its task. A `dying` worker gets no
+  /// next task (the queue's head goes to its replacement).
+  void read_answers(Worker* w, bool dying = false) {
     char buf[65536];
     for (;;) {
       ssize_t n = ::recv(w->socket, buf, sizeof buf, MSG_DONTWAIT);
@@ -325,11 +392,11 @@ class FunctionWorkers::Impl {
     for (std::size_t nl; (nl = w->inbox.find('\n')) != std::string::npos;) {
       std::string line = w->inbox.substr(0, nl);
       w->inbox.erase(0, nl + 1);
-      answer(w, line);
+      answer(w, line, dying);
     }
   }
 
-  void answer(Worker* w, const std::string& line) {
+  void answer(Worker* w, const std::string& line, bool dying) {
     BackendTask* t;
     const char* stop_how;
     bool timed_out;
@@ -340,7 +407,12 @@ class FunctionWorkers::Impl {
       stop_how = w->group.stop_how;
       timed_out = w->group.timed_out;
       if (t == nullptr || stop_how != nullptr || timed_out) return;  // its death will report it
-      more = take_next(*w);
+      if (dying) {
+        w->task = nullptr;
+        more = false;
+      } else {
+        more = take_next(*w);
+      }
     }
     report_answer(*t, line);
     if (more) run_chain(w);
@@ -372,7 +444,7 @@ class FunctionWorkers::Impl {
     const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd),
                                 &info, WEXITED | WNOWAIT | WNOHANG) == 0;
     if (known && info.si_pid == 0) return false;  // still running
-    read_answers(w);  // an answer written just before it died still counts
+    read_answers(w, /*dying=*/true);  // an answer written just before it died still counts
     waiter_.remove(w->pidfd);
     waiter_.remove(w->socket);
     ::kill(-w->group.pid, SIGKILL);  // whatever it left in its group
@@ -389,13 +461,10 @@ class FunctionWorkers::Impl {
       stop_how = w->group.stop_how;
       timed_out = w->group.timed_out;
       ::close(w->pidfd);
-      ::close(w->socket);  // under the lock: a sender holds it while it sends
+      ::close(w->socket);  // under the lock: other threads shut it down under it
+      std::erase(pending_, w);
       workers_.remove_if([w](const Worker& x) { return &x == w; });
-      if (!stopping_ && !queue_.empty()) {
-        replacement = &workers_.emplace_back();
-        replacement->task = queue_.front();
-        queue_.pop_front();
-      }
+      replacement = replace_locked();
     }
     if (t != nullptr) {
       if (stop_how != nullptr) {
@@ -423,6 +492,7 @@ class FunctionWorkers::Impl {
   mutable std::mutex mu_;
   std::list<Worker> workers_;       // stable addresses (epoll data points at them)
   std::deque<BackendTask*> queue_;  // calls waiting for a worker, FIFO
+  std::vector<Worker*> pending_;    // to start, or to send their task to (invariant 3)
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -56,6 +56,7 @@ const auto kCrashOn = af::register_function("test.crash_on", [](int x, int bad) 
   if (x == bad) std::abort();
   return x;
 });
+const auto kEcho = af::register_function("test.size", [](const std::string& s) { return s.size(); });
 const auto kSleep = af::register_function("test.sleep_ms", [](int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -194,6 +195,69 @@ TEST(ProcessFunction, TimeoutKillsTheWorker) {
     EXPECT_EQ(e.cause(), af::ProcessError::Cause::kTimeout);
   }
   EXPECT_EQ(sleep(1).get(), 1);
+}
+
+TEST(ProcessFunction, WorkersThatDieAtOnceFailEachCallAndAreReplaced) {
+  // A worker command that exits before reading anything: every call is being handed to a
+  // worker that is dying (or dead) while the call is sent. Each call fails with the worker's
+  // exit, a replacement starts for the next, and nothing hangs.
+  auto procs = af::ProcessBackend::create(
+      {.function_workers = 2, .worker_command = af::Command{{"/bin/sh", "-c", "exit 7"}}});
+  auto flow = engine_with(procs);
+  auto check = flow->function_task(kCheck, kInWorkers);
+  std::vector<af::TaskHandle<int>> handles;
+  for (int i = 0; i < 40; ++i) handles.push_back(check(i));
+  for (auto& h : handles) {
+    try {
+      h.get();
+      ADD_FAILURE() << "a call on a worker that exits at once should fail";
+    } catch (const af::ProcessError& e) {
+      EXPECT_EQ(e.cause(), af::ProcessError::Cause::kExitCode);
+      EXPECT_EQ(e.exit_code(), 7);
+      EXPECT_NE(std::string(e.what()).find("exited with status 7"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ProcessFunction, AWorkerCommandThatCannotStartFailsEveryCallNamingIt) {
+  // More calls than workers: the queued ones get their own start attempt (and error) as each
+  // failed start leaves the pool, so none is left waiting.
+  auto procs = af::ProcessBackend::create(
+      {.function_workers = 2, .worker_command = af::Command{{"/nonexistent/worker", "--serve"}}});
+  auto flow = engine_with(procs);
+  auto check = flow->function_task(kCheck, kInWorkers);
+  std::vector<af::TaskHandle<int>> handles;
+  for (int i = 0; i < 30; ++i) handles.push_back(check(i));
+  for (auto& h : handles) {
+    try {
+      h.get();
+      ADD_FAILURE() << "a call without a worker should fail";
+    } catch (const af::ProcessError& e) {
+      EXPECT_EQ(e.cause(), af::ProcessError::Cause::kSpawn);
+      EXPECT_NE(std::string(e.what()).find("cannot start a worker process "
+                                           "(`/nonexistent/worker --serve`): no such program "
+                                           "'/nonexistent/worker'"),
+                std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(procs->function_worker_pids().empty());
+}
+
+TEST(ProcessFunction, AWorkerThatStopsReadingCannotStallThePool) {
+  // The request (4 MiB) is far larger than the socket buffer and the worker never reads it, so
+  // sending it cannot finish. The call's timeout must still fire (and kill the worker).
+  auto procs = af::ProcessBackend::create(
+      {.kill_grace = 1s, .function_workers = 1, .worker_command = af::Command{{"sleep", "300"}}});
+  auto flow = engine_with(procs);
+  auto echo = flow->function_task(kEcho, {.backend = "process", .description = {.timeout = 300ms}});
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    echo(std::string(4 << 20, 'x')).get();
+    ADD_FAILURE() << "expected a timeout";
+  } catch (const af::ProcessError& e) {
+    EXPECT_EQ(e.cause(), af::ProcessError::Cause::kTimeout) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
 TEST(ProcessFunction, ShutdownStopsRunningCalls) {
