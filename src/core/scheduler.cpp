@@ -8,6 +8,9 @@
 // (launch, run, cancel, resume) drains it, so completions never recurse (a noop chain of a
 // million levels runs in constant stack), and tasks made ready together are handed to their
 // backend as one batch. Work per completion is O(number of its dependents).
+#include <algorithm>
+#include <array>
+#include <span>
 #include <vector>
 
 #include "asyncflow/core/engine.hpp"
@@ -65,6 +68,44 @@ void fail_unsubmitted(std::span<BackendTask* const> tasks, const std::exception_
   }
 }
 
+/// Counts as live work of the engines of `tasks` while a backend call about them runs: the
+/// tasks may finish on other threads before the call returns, and shutdown() (which waits for
+/// nothing live) must not release the backend while this thread is still inside it.
+class EnginePins {
+ public:
+  explicit EnginePins(std::span<BackendTask* const> tasks) noexcept {
+    for (BackendTask* t : tasks) pin(static_cast<Node*>(t)->engine);
+  }
+  ~EnginePins() {
+    for (std::size_t i = 0; i < n_; ++i) engines_[i]->task_finished_accounting();
+    for (EngineCore* e : more_) e->task_finished_accounting();
+  }
+  EnginePins(const EnginePins&) = delete;
+  EnginePins& operator=(const EnginePins&) = delete;
+
+ private:
+  void pin(EngineCore* e) noexcept {
+    // Almost always one engine per batch: the fixed slots; more_ for mixed batches.
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (engines_[i] == e) return;
+    }
+    if (std::find(more_.begin(), more_.end(), e) != more_.end()) return;
+    e->live.fetch_add(1, std::memory_order_acq_rel);
+    if (n_ < engines_.size()) {
+      engines_[n_++] = e;
+    } else {
+      try {
+        more_.push_back(e);
+      } catch (...) {
+        std::terminate();  // out of memory inside the scheduler
+      }
+    }
+  }
+  std::array<EngineCore*, 2> engines_{};
+  std::size_t n_ = 0;
+  std::vector<EngineCore*> more_;
+};
+
 void flush_batches() {
   Dispatcher& d = tl_dispatcher;
   for (std::size_t i = 0; i < d.batches.size(); ++i) {
@@ -73,6 +114,7 @@ void flush_batches() {
     std::vector<BackendTask*> tasks;
     tasks.swap(d.batches[i].tasks);
     Backend* backend = d.batches[i].backend;
+    EnginePins pins(tasks);
     try {
       backend->submit(tasks);
     } catch (...) {
@@ -378,7 +420,13 @@ bool cancel(Node* node) noexcept {
   if (s == NodeState::kSubmitted || s == NodeState::kRunning) {
     // Route to the backend that owns the task (reference flaw §8.6: always the default one).
     // A running block has no backend: its members were canceled above.
-    if (node->def->backend != nullptr) node->def->backend->cancel(*node);
+    if (node->def->backend != nullptr) {
+      BackendTask* task = node;
+      EnginePins pin({&task, 1});
+      // Checked again under the pin: unfinished now, so shutdown() cannot have released the
+      // backend, and it will not until the pin goes.
+      if (!node->finished()) node->def->backend->cancel(*node);
+    }
     return true;
   }
   // Finished meanwhile: possibly because of this very request (a cooperative task that saw

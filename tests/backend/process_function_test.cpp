@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -197,26 +198,36 @@ TEST(ProcessFunction, TimeoutKillsTheWorker) {
   EXPECT_EQ(sleep(1).get(), 1);
 }
 
+/// Runs `n` calls on `procs` and expects each to fail with a ProcessError that `check` accepts.
+void expect_every_call_fails(std::shared_ptr<af::ProcessBackend> procs, int n,
+                             const std::function<void(const af::ProcessError&)>& check) {
+  auto flow = engine_with(std::move(procs));
+  auto call = flow->function_task(kCheck, kInWorkers);
+  std::vector<af::TaskHandle<int>> handles;
+  for (int i = 0; i < n; ++i) handles.push_back(call(i));
+  for (auto& h : handles) {
+    try {
+      h.get();
+      ADD_FAILURE() << "the call should have failed";
+    } catch (const af::ProcessError& e) {
+      check(e);
+    }
+  }
+}
+
 TEST(ProcessFunction, WorkersThatDieAtOnceFailEachCallAndAreReplaced) {
   // A worker command that exits before reading anything: every call is being handed to a
   // worker that is dying (or dead) while the call is sent. Each call fails with the worker's
   // exit, a replacement starts for the next, and nothing hangs.
-  auto procs = af::ProcessBackend::create(
-      {.function_workers = 2, .worker_command = af::Command{{"/bin/sh", "-c", "exit 7"}}});
-  auto flow = engine_with(procs);
-  auto check = flow->function_task(kCheck, kInWorkers);
-  std::vector<af::TaskHandle<int>> handles;
-  for (int i = 0; i < 40; ++i) handles.push_back(check(i));
-  for (auto& h : handles) {
-    try {
-      h.get();
-      ADD_FAILURE() << "a call on a worker that exits at once should fail";
-    } catch (const af::ProcessError& e) {
-      EXPECT_EQ(e.cause(), af::ProcessError::Cause::kExitCode);
-      EXPECT_EQ(e.exit_code(), 7);
-      EXPECT_NE(std::string(e.what()).find("exited with status 7"), std::string::npos) << e.what();
-    }
-  }
+  expect_every_call_fails(
+      af::ProcessBackend::create(
+          {.function_workers = 2, .worker_command = af::Command{{"/bin/sh", "-c", "exit 7"}}}),
+      40, [](const af::ProcessError& e) {
+        EXPECT_EQ(e.cause(), af::ProcessError::Cause::kExitCode);
+        EXPECT_EQ(e.exit_code(), 7);
+        EXPECT_NE(std::string(e.what()).find("exited with status 7"), std::string::npos)
+            << e.what();
+      });
 }
 
 TEST(ProcessFunction, AWorkerCommandThatCannotStartFailsEveryCallNamingIt) {
@@ -224,22 +235,13 @@ TEST(ProcessFunction, AWorkerCommandThatCannotStartFailsEveryCallNamingIt) {
   // failed start leaves the pool, so none is left waiting.
   auto procs = af::ProcessBackend::create(
       {.function_workers = 2, .worker_command = af::Command{{"/nonexistent/worker", "--serve"}}});
-  auto flow = engine_with(procs);
-  auto check = flow->function_task(kCheck, kInWorkers);
-  std::vector<af::TaskHandle<int>> handles;
-  for (int i = 0; i < 30; ++i) handles.push_back(check(i));
-  for (auto& h : handles) {
-    try {
-      h.get();
-      ADD_FAILURE() << "a call without a worker should fail";
-    } catch (const af::ProcessError& e) {
-      EXPECT_EQ(e.cause(), af::ProcessError::Cause::kSpawn);
-      EXPECT_NE(std::string(e.what()).find("cannot start a worker process "
-                                           "(`/nonexistent/worker --serve`): no such program "
-                                           "'/nonexistent/worker'"),
-                std::string::npos) << e.what();
-    }
-  }
+  expect_every_call_fails(procs, 30, [](const af::ProcessError& e) {
+    EXPECT_EQ(e.cause(), af::ProcessError::Cause::kSpawn);
+    EXPECT_NE(std::string(e.what()).find("cannot start a worker process "
+                                         "(`/nonexistent/worker --serve`): no such program "
+                                         "'/nonexistent/worker'"),
+              std::string::npos) << e.what();
+  });
   EXPECT_TRUE(procs->function_worker_pids().empty());
 }
 

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <asyncflow/asyncflow.hpp>
+#include <atomic>
 #include <chrono>
 #include <regex>
+#include <span>
 #include <thread>
 
 #include "support/engines.hpp"
@@ -249,6 +251,66 @@ TEST(Engine, ShutdownWaitsForRunningAndCancelsWhatHasNotStarted) {
   EXPECT_EQ(queued.state(), af::TaskState::kCanceled);
   EXPECT_THROW(queued.get(), af::TaskCanceledError);
   EXPECT_EQ(dependent.state(), af::TaskState::kCanceled);
+}
+
+// Threads inside a LingeringBackend call right now (outside the object: it may be gone).
+std::atomic<int> g_inside_backend{0};
+
+// A backend that lingers in its calls after it has finished the task they were about, as a
+// real backend may touch its own state after handing work over. submit() runs each task to
+// completion on a thread of its own (or, with `hold`, keeps it); cancel() reports the task
+// canceled.
+class LingeringBackend final : public af::Backend {
+ public:
+  explicit LingeringBackend(bool hold = false) : hold_(hold) {}
+  ~LingeringBackend() override {
+    EXPECT_EQ(g_inside_backend.load(), 0) << "the engine released a backend while a thread was "
+                                             "still inside one of its calls";
+  }
+  const std::string& name() const noexcept override { return name_; }
+  void submit(std::span<af::BackendTask* const> batch) override {
+    if (hold_) return;
+    ++g_inside_backend;
+    for (af::BackendTask* t : batch) std::thread([t] { t->run(); }).join();
+    linger();
+  }
+  void cancel(af::BackendTask& task) noexcept override {
+    ++g_inside_backend;
+    task.report_canceled("");
+    linger();
+  }
+
+ private:
+  static void linger() {
+    std::this_thread::sleep_for(50ms);  // the task's get() has returned by now
+    --g_inside_backend;
+  }
+  std::string name_ = "lingering";
+  bool hold_;
+};
+
+TEST(Engine, ShutdownWaitsForThreadsStillInsideABackendCall) {
+  // The task reaches the lingering backend from a pool thread (once `gate` is done), so the
+  // test thread can shut down while that pool thread is still inside submit(). The lingering
+  // backend comes first: shutdown releases it before the pool (whose destructor would join the
+  // thread inside submit()).
+  auto flow = engine_with({std::make_shared<LingeringBackend>(),
+                           af::ThreadPoolBackend::create({.threads = 1})});
+  auto gate = flow->function_task("gate", [] { return 1; }, {.backend = "thread_pool"});
+  auto inc = flow->function_task("inc", [](int v) { return v + 1; });
+  EXPECT_EQ(inc(gate()).get(), 2);
+  flow->shutdown();  // releases the only reference to the lingering backend
+  EXPECT_EQ(g_inside_backend.load(), 0);
+}
+
+TEST(Engine, ShutdownWaitsForThreadsStillInsideABackendCancel) {
+  auto flow = engine_with({std::make_shared<LingeringBackend>(/*hold=*/true)});
+  auto h = flow->function_task("held", [] { return 1; })();
+  std::thread canceler([&] { h.cancel(); });
+  while (h.state() != af::TaskState::kCanceled) std::this_thread::sleep_for(1ms);
+  flow->shutdown();  // the canceling thread is still inside the backend's cancel()
+  EXPECT_EQ(g_inside_backend.load(), 0);
+  canceler.join();
 }
 
 TEST(Engine, DestructorShutsDown) {
