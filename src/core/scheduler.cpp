@@ -241,8 +241,17 @@ std::exception_ptr canceled_error(const Node* node, const char* why) {
                                                    node->uid() + ") was canceled" + why));
 }
 
+// A resolved node belongs to the dispatcher job that starts it: cancel() only flags it (it
+// finishes pending nodes itself), so no other thread finishes it and releases its upstream
+// references while start_node() reads them. The flag is checked here, and again after the
+// node became submitted (seq_cst on both sides, so cancel() either sees it submitted and asks
+// its backend, or start_node() sees the flag).
 void start_node(Node* node) noexcept {
   if (node->finished()) return;  // canceled while pending
+  if (node->stop.load(std::memory_order_seq_cst)) {
+    finish(node, kNotStarted, TaskState::kCanceled, canceled_error(node, ""));
+    return;
+  }
   ASYNCFLOW_NOTIFY(node, on_task_resolved);
   if (std::exception_ptr df = dependency_failure(node)) {
     // Cancellation wins over failure, as in the reference: a dependent of a canceled task is
@@ -269,7 +278,14 @@ void start_node(Node* node) noexcept {
     return;
   }
   NodeState expected = NodeState::kResolved;
-  if (!node->state.compare_exchange_strong(expected, NodeState::kSubmitted)) return;
+  if (!node->state.compare_exchange_strong(expected, NodeState::kSubmitted,
+                                           std::memory_order_seq_cst)) {
+    return;
+  }
+  if (node->stop.load(std::memory_order_seq_cst)) {
+    finish(node, bit(NodeState::kSubmitted), TaskState::kCanceled, canceled_error(node, ""));
+    return;
+  }
   ASYNCFLOW_NOTIFY(node, on_task_submitted);
   try {
     add_to_batch(node);
@@ -406,7 +422,7 @@ void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) no
 bool cancel(Node* node) noexcept {
   if (node->finished()) return false;
   DispatchGuard guard;
-  const bool first_request = !node->stop.exchange(true, std::memory_order_acq_rel);
+  const bool first_request = !node->stop.exchange(true, std::memory_order_seq_cst);
   if (BlockState* bs = node->block_state()) {
     std::vector<NodeRef> members;
     {
@@ -415,8 +431,11 @@ bool cancel(Node* node) noexcept {
     }
     for (const NodeRef& m : members) cancel(m.get());
   }
-  if (finish(node, kNotStarted, TaskState::kCanceled, canceled_error(node, ""))) return true;
-  NodeState s = node->state.load(std::memory_order_acquire);
+  if (finish(node, bit(NodeState::kPending), TaskState::kCanceled, canceled_error(node, ""))) {
+    return true;
+  }
+  NodeState s = node->state.load(std::memory_order_seq_cst);
+  if (s == NodeState::kResolved) return true;  // start_node() sees the flag (see there)
   if (s == NodeState::kSubmitted || s == NodeState::kRunning) {
     // Route to the backend that owns the task (reference flaw §8.6: always the default one).
     // A running block has no backend: its members were canceled above.

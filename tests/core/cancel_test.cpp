@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <span>
+#include <string>
 #include <thread>
 
 #include "support/engines.hpp"
@@ -16,6 +19,56 @@ using af::testing::pool_engine;
 using af::testing::FakeBackend;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Calls `hook` when the task named `name` is reported resolved: on the resolving thread, from
+// inside the scheduler, just before the task is submitted.
+class ResolvedHook final : public af::EngineObserver {
+ public:
+  ResolvedHook(std::string name, std::function<void()> hook)
+      : name_(std::move(name)), hook_(std::move(hook)) {}
+  void on_task_created(const af::TaskInfo&, std::span<const std::string>) noexcept override {}
+  void on_task_resolved(const af::TaskInfo& t) noexcept override {
+    if (t.name == name_) hook_();
+  }
+  void on_task_submitted(const af::TaskInfo&) noexcept override {}
+  void on_task_queued(const af::TaskInfo&) noexcept override {}
+  void on_task_started(const af::TaskInfo&) noexcept override {}
+  void on_task_finished(const af::TaskInfo&, af::TaskState,
+                        const std::exception_ptr&) noexcept override {}
+  void on_workflow_begin(std::string_view, std::string_view) noexcept override {}
+  void on_workflow_end(std::string_view) noexcept override {}
+
+ private:
+  std::string name_;
+  std::function<void()> hook_;
+};
+
+}  // namespace
+
+TEST(Cancel, ACancelWhileTheTaskIsBeingStartedIsNeitherRacyNorLost) {
+  // The resolving thread is between reading the task's state and reading its dependencies
+  // (it reports the task resolved there) when another thread cancels it. That cancel must not
+  // finish the task and drop its upstream references under the resolving thread, and must
+  // not be lost: the task ends canceled without running.
+  auto fake = FakeBackend::create("fake");
+  auto flow = engine_with({fake});
+  af::TaskHandle<int> target;
+  std::atomic<bool> ran{false};
+  flow->set_observer(std::make_shared<ResolvedHook>("target", [&] {
+    std::thread([&] { EXPECT_TRUE(target.cancel()); }).join();
+  }));
+  auto src = flow->function_task("src", [] { return 1; });
+  auto t = flow->function_task("target", [&](int v) {
+    ran = true;
+    return v;
+  });
+  target = t(src());
+  fake->run_all();  // runs src; target resolves on this thread and is canceled meanwhile
+  EXPECT_EQ(target.state(), af::TaskState::kCanceled);
+  EXPECT_THROW(target.get(), af::TaskCanceledError);
+  EXPECT_FALSE(ran);
+}
 
 // Reference flaw §8.8: a task canceled early kept state PENDING.
 TEST(Cancel, PendingTaskIsCanceledAtOnceWithItsDependents) {
