@@ -188,9 +188,9 @@ class FunctionWorkers::Impl {
 
   void loop() {
     void* ready[32];
+    std::vector<Worker*> pending;  // swapped with pending_: the two buffers keep their capacity
     for (;;) {
       int timeout_ms;
-      std::vector<Worker*> pending;
       {
         std::lock_guard lock(mu_);
         if (stopping_ && workers_.empty()) return;
@@ -204,7 +204,10 @@ class FunctionWorkers::Impl {
           start_worker(w);
         }
       }
-      if (!pending.empty()) continue;  // deadlines and waiting next round
+      if (!pending.empty()) {
+        pending.clear();
+        continue;  // deadlines and waiting next round
+      }
       const int n = waiter_.wait(ready, timeout_ms);
       std::vector<Worker*> gone;  // reaped in this batch: later events of theirs are stale
       for (int i = 0; i < n; ++i) {

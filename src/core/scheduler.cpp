@@ -8,8 +8,6 @@
 // (launch, run, cancel, resume) drains it, so completions never recurse (a noop chain of a
 // million levels runs in constant stack), and tasks made ready together are handed to their
 // backend as one batch. Work per completion is O(number of its dependents).
-#include <algorithm>
-#include <array>
 #include <span>
 #include <vector>
 
@@ -31,6 +29,7 @@ struct Job {
 
 struct Batch {
   Backend* backend = nullptr;
+  EngineCore* engine = nullptr;  // one engine per batch: flush_batches() pins it
   std::vector<BackendTask*> tasks;
 };
 
@@ -38,7 +37,7 @@ struct Dispatcher {
   int depth = 0;
   std::vector<Job> jobs;
   std::size_t head = 0;
-  std::vector<Batch> batches;  // one per backend seen on this thread; emptied by flush
+  std::vector<Batch> batches;  // one per (backend, engine) seen on this thread; emptied by flush
 };
 
 thread_local Dispatcher tl_dispatcher;
@@ -53,12 +52,12 @@ void add_to_batch(Node* node) {
   Dispatcher& d = tl_dispatcher;
   Backend* backend = node->def->backend;
   for (Batch& b : d.batches) {
-    if (b.backend == backend) {
+    if (b.backend == backend && b.engine == node->engine) {
       b.tasks.push_back(node);
       return;
     }
   }
-  d.batches.push_back(Batch{backend, {}});
+  d.batches.push_back(Batch{backend, node->engine, {}});
   d.batches.back().tasks.push_back(node);
 }
 
@@ -68,42 +67,20 @@ void fail_unsubmitted(std::span<BackendTask* const> tasks, const std::exception_
   }
 }
 
-/// Counts as live work of the engines of `tasks` while a backend call about them runs: the
-/// tasks may finish on other threads before the call returns, and shutdown() (which waits for
-/// nothing live) must not release the backend while this thread is still inside it.
-class EnginePins {
+/// Counts as live work of `engine` while a backend call about its tasks runs: the tasks may
+/// finish on other threads before the call returns, and shutdown() (which waits for nothing
+/// live) must not release the backend while this thread is still inside it.
+class EnginePin {
  public:
-  explicit EnginePins(std::span<BackendTask* const> tasks) noexcept {
-    for (BackendTask* t : tasks) pin(static_cast<Node*>(t)->engine);
+  explicit EnginePin(EngineCore* engine) noexcept : engine_(engine) {
+    engine_->live.fetch_add(1, std::memory_order_acq_rel);
   }
-  ~EnginePins() {
-    for (std::size_t i = 0; i < n_; ++i) engines_[i]->task_finished_accounting();
-    for (EngineCore* e : more_) e->task_finished_accounting();
-  }
-  EnginePins(const EnginePins&) = delete;
-  EnginePins& operator=(const EnginePins&) = delete;
+  ~EnginePin() { engine_->task_finished_accounting(); }
+  EnginePin(const EnginePin&) = delete;
+  EnginePin& operator=(const EnginePin&) = delete;
 
  private:
-  void pin(EngineCore* e) noexcept {
-    // Almost always one engine per batch: the fixed slots; more_ for mixed batches.
-    for (std::size_t i = 0; i < n_; ++i) {
-      if (engines_[i] == e) return;
-    }
-    if (std::find(more_.begin(), more_.end(), e) != more_.end()) return;
-    e->live.fetch_add(1, std::memory_order_acq_rel);
-    if (n_ < engines_.size()) {
-      engines_[n_++] = e;
-    } else {
-      try {
-        more_.push_back(e);
-      } catch (...) {
-        std::terminate();  // out of memory inside the scheduler
-      }
-    }
-  }
-  std::array<EngineCore*, 2> engines_{};
-  std::size_t n_ = 0;
-  std::vector<EngineCore*> more_;
+  EngineCore* engine_;
 };
 
 void flush_batches() {
@@ -114,7 +91,7 @@ void flush_batches() {
     std::vector<BackendTask*> tasks;
     tasks.swap(d.batches[i].tasks);
     Backend* backend = d.batches[i].backend;
-    EnginePins pins(tasks);
+    EnginePin pin(d.batches[i].engine);
     try {
       backend->submit(tasks);
     } catch (...) {
@@ -440,8 +417,7 @@ bool cancel(Node* node) noexcept {
     // Route to the backend that owns the task (reference flaw §8.6: always the default one).
     // A running block has no backend: its members were canceled above.
     if (node->def->backend != nullptr) {
-      BackendTask* task = node;
-      EnginePins pin({&task, 1});
+      EnginePin pin(node->engine);
       // Checked again under the pin: unfinished now, so shutdown() cannot have released the
       // backend, and it will not until the pin goes.
       if (!node->finished()) node->def->backend->cancel(*node);
