@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 #include "process_util.hpp"
 
 namespace asyncflow::detail {

@@ -27,7 +27,7 @@
 #include <optional>
 #include <thread>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/backend/errors.hpp"
 #include "fd_waiter.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"

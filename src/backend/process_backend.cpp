@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/backend/errors.hpp"
 #include "fd_waiter.hpp"
 #include "function_workers.hpp"
 #include "process_output.hpp"

@@ -11,7 +11,7 @@
 #include <system_error>
 #include <utility>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 
 namespace asyncflow::detail {
 

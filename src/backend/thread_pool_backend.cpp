@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "asyncflow/detail/spin_wait.hpp"
+#include "common/spin_wait.hpp"
 
 namespace asyncflow {
 

@@ -7,7 +7,7 @@
 #include "asyncflow/backend/noop_backend.hpp"
 #include "asyncflow/backend/thread_pool_backend.hpp"
 #include "engine_core.hpp"
-#include "random_id.hpp"
+#include "common/random.hpp"
 #include "scheduler.hpp"
 #include "telemetry_bridge.hpp"
 #include "asyncflow/core/this_task.hpp"

@@ -15,6 +15,7 @@
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/detail/node.hpp"
 #include "asyncflow/telemetry/manager.hpp"
+#include "common/cache_line.hpp"
 
 namespace asyncflow::detail {
 
@@ -34,7 +35,7 @@ class EngineCore {
   // Tasks created and not finished. shutdown() waits for it to reach zero. The decrement
   // that may reach zero happens under idle_mu, so once shutdown() sees zero while holding
   // idle_mu no thread will touch this engine again (see task_finished_accounting).
-  alignas(64) std::atomic<std::int64_t> live{0};
+  alignas(kCacheLine) std::atomic<std::int64_t> live{0};
   std::mutex idle_mu;
   std::condition_variable idle_cv;
   std::atomic<bool> shutting_down{false};

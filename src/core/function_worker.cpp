@@ -17,7 +17,7 @@
 
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/core/registered_function.hpp"
-#include "exception_text.hpp"
+#include "common/exception_text.hpp"
 
 namespace asyncflow {
 

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <thread>
 
-#include "../telemetry/decimal.hpp"
+#include "common/decimal.hpp"
 #include "asyncflow/core/errors.hpp"
-#include "asyncflow/detail/spin_wait.hpp"
+#include "common/spin_wait.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
 

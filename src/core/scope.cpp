@@ -1,9 +1,7 @@
 // Workflow scopes and task-local context (see detail/context.hpp for the model).
-#include <random>
-
 #include "asyncflow/core/engine.hpp"
 #include "engine_core.hpp"
-#include "random_id.hpp"
+#include "common/random.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -28,15 +26,6 @@ const ScopeFrame* find_frame(const EngineCore* engine) noexcept {
     if (const ScopeFrame* f = find_in(tl_co_context->top, engine)) return f;
   }
   return find_in(tl_scope_top, engine);
-}
-
-std::string random_hex8() {
-  thread_local std::mt19937 gen{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint32_t v = gen();
-  std::string out(8, '0');
-  for (int i = 7; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kHex[v & 0xF];
-  return out;
 }
 
 }  // namespace detail

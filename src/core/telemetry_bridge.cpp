@@ -10,7 +10,7 @@
 #include <typeinfo>
 
 #include "../telemetry/event_access.hpp"
-#include "exception_text.hpp"
+#include "common/exception_text.hpp"
 
 namespace asyncflow::detail {
 
@@ -18,15 +18,6 @@ namespace {
 
 // Blocks run inside the engine, not on a backend.
 constexpr std::string_view kEngineBackend = "asyncflow";
-
-std::string_view task_type(TaskKind kind) noexcept {
-  switch (kind) {
-    case TaskKind::kFunction: return "function";
-    case TaskKind::kExecutable: return "executable";
-    case TaskKind::kBlock: return "block";
-  }
-  return "function";
-}
 
 constexpr double kFilledByDispatcher = std::numeric_limits<double>::quiet_NaN();
 
@@ -68,7 +59,7 @@ std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& tas
   context->backend = std::string(backend);
   context->attributes.reserve(3);
   context->attributes.emplace_back("executable", std::string(task.name));
-  context->attributes.emplace_back("task_type", std::string(task_type(task.kind)));
+  context->attributes.emplace_back("task_type", std::string(to_string(task.kind)));
   if (!task.workflow_id.empty())
     context->attributes.emplace_back("asyncflow.workflow_id", std::string(task.workflow_id));
   auto& slot = t_contexts.entries[t_contexts.next++ % t_contexts.entries.size()];

@@ -2,12 +2,12 @@
 // asyncflow.TaskResolved, plus the clock and id helpers events use.
 #include <chrono>
 #include <cstdint>
-#include <random>
 
 #include "asyncflow/telemetry/event.hpp"
 
 #include "event_access.hpp"
-#include "hex.hpp"
+#include "common/hex.hpp"
+#include "common/random.hpp"
 
 namespace asyncflow {
 
@@ -91,35 +91,9 @@ double epoch_seconds() noexcept {
 
 namespace detail {
 
-namespace {
-
-/// Random 64-bit words for event ids: a Weyl sequence (a counter stepped by an odd constant)
-/// through the SplitMix64 output mix, seeded per thread from the OS. Ids need uniqueness, not
-/// secrecy; this costs a few instructions per word where mt19937_64 regenerated its 312-word
-/// state every 156 ids (a few per cent of the producer's time in perf).
-class IdRandom {
- public:
-  IdRandom() {
-    std::random_device rd;
-    state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }
-  std::uint64_t next() noexcept {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-
- private:
-  std::uint64_t state_;
-};
-
-}  // namespace
-
 void fill_uuid4_hex(char* out) noexcept {
-  thread_local IdRandom random;
-  std::uint64_t hi = random.next();
-  std::uint64_t lo = random.next();
+  std::uint64_t hi = random_u64();
+  std::uint64_t lo = random_u64();
   hi = (hi & ~0xF000ull) | 0x4000ull;            // version 4
   lo = (lo & ~(0x3ull << 62)) | (0x2ull << 62);  // RFC 4122 variant
   write_hex16(out, hi);

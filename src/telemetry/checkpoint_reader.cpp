@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/telemetry/checkpoint.hpp"
 
 namespace asyncflow {

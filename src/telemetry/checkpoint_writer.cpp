@@ -13,7 +13,7 @@
 #include <string>
 #include <system_error>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/telemetry/checkpoint.hpp"
 
 namespace asyncflow {

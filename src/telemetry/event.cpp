@@ -5,7 +5,7 @@
 #include <array>
 #include <set>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/telemetry/jsonl.hpp"
 #include "event_access.hpp"
 

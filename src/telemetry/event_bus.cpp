@@ -34,8 +34,9 @@
 #include <utility>
 #include <vector>
 
-#include "asyncflow/core/errors.hpp"
-#include "asyncflow/detail/spin_wait.hpp"
+#include "asyncflow/common/error.hpp"
+#include "common/cache_line.hpp"
+#include "common/spin_wait.hpp"
 
 #include <pthread.h>
 
@@ -55,8 +56,6 @@ constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
 // Keeps bit_ceil defined and positions far below kClosed; no machine has the memory anyway.
 constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 40;
 
-// Keeps a producer's hot counter and the dispatcher's state on separate cache lines.
-constexpr std::size_t kCacheLine = 64;
 
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -118,18 +117,18 @@ struct EventBus::Impl {
 
   // Stop state: read by the dispatcher once per batch, written once by stop(), after the
   // drain deadline and the kClosed bit.
-  alignas(kCacheLine) std::atomic<bool> stopping_{false};
+  alignas(detail::kCacheLine) std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> deadline_ns_{kNoDeadline};
 
   // Claimed positions | kClosed. The only line every emit() writes.
-  alignas(kCacheLine) std::atomic<std::uint64_t> enqueue_pos_{0};
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> enqueue_pos_{0};
 
   // 1 while the dispatcher sleeps (or is about to); read by every emit(), so it gets a line of
   // its own that stays shared in the producers' caches while the dispatcher is awake.
-  alignas(kCacheLine) std::atomic<std::uint32_t> sleeping_{0};
+  alignas(detail::kCacheLine) std::atomic<std::uint32_t> sleeping_{0};
 
   // Progress, published by the dispatcher once per batch for kBlock producers and flush().
-  alignas(kCacheLine) std::atomic<std::uint64_t> freed_pos_{0};  // slots below are free again
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> freed_pos_{0};  // slots below are free again
   std::atomic<std::uint64_t> done_pos_{0};               // events below were handled or discarded
   std::atomic<std::uint64_t> discard_from_{kNoDiscard};  // first position discarded at stop
   std::atomic<std::uint64_t> handled_{0};
@@ -137,12 +136,12 @@ struct EventBus::Impl {
   std::atomic<std::uint64_t> dropped_{0};
 
   // Threads blocked in wait_for_space() or flush(). They sleep on wait_cv_ under wait_mu_.
-  alignas(kCacheLine) std::atomic<std::uint32_t> waiters_{0};
+  alignas(detail::kCacheLine) std::atomic<std::uint32_t> waiters_{0};
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
 
   // Dispatcher-owned.
-  alignas(kCacheLine) std::uint64_t dequeue_pos_ = 0;
+  alignas(detail::kCacheLine) std::uint64_t dequeue_pos_ = 0;
   std::vector<Event> batch_;
 
   // Serializes stop() callers (never taken on the dispatcher thread, which stop() joins).

@@ -12,8 +12,8 @@
 #include <system_error>
 #include <variant>
 
-#include "decimal.hpp"
-#include "hex.hpp"
+#include "common/decimal.hpp"
+#include "common/hex.hpp"
 
 namespace asyncflow::jsonl::detail {
 

@@ -12,9 +12,11 @@
 #include <optional>
 #include <thread>
 
-#include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/telemetry/checkpoint.hpp"
 #include "asyncflow/telemetry/jsonl.hpp"
+#include "common/cache_line.hpp"
+#include "common/exception_text.hpp"
 #include "event_access.hpp"
 #include "line_writers.hpp"
 #include "metrics_store.hpp"
@@ -59,19 +61,7 @@ bool is_tick(const Event& e) {
 // formatting when batches are small. 1 MiB rather than 256 KiB: a quarter of the writer's
 // wake-ups (futex calls per 100k no-op tasks: 5,500 before, 840 after).
 constexpr std::size_t kWriteThreshold = 1024 * 1024;
-// Keeps what producers read apart from what the dispatcher writes.
-constexpr std::size_t kCacheLine = 64;
 constexpr std::chrono::milliseconds kWriteInterval{100};
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
 
 void check_options(const TelemetryOptions& o) {
   if (!(o.resource_poll_interval > 0) || !std::isfinite(o.resource_poll_interval)) {
@@ -209,13 +199,13 @@ struct TelemetryManager::Impl {
   // Read by every emit(), on any thread: a cache line apart from the state the dispatcher
   // writes per batch. Sharing one with state_mu and the vectors above cost every emit() a
   // cache miss (perf: the running() check alone was 3% of the producer's time).
-  alignas(kCacheLine) std::shared_ptr<Subscription::Registry> subscribers;
+  alignas(detail::kCacheLine) std::shared_ptr<Subscription::Registry> subscribers;
   std::unique_ptr<EventBus> bus;
   std::atomic<bool> running{false};
   std::atomic<std::uint64_t> refused{0};
 
   // Read side, guarded by state_mu.
-  alignas(kCacheLine) mutable std::mutex state_mu;
+  alignas(detail::kCacheLine) mutable std::mutex state_mu;
   std::deque<detail::FinishedSpan> history;
   std::vector<double> durations;  // task span lifetimes with a complete lifecycle
   std::map<std::string, ResourceSample> resources;
@@ -359,7 +349,7 @@ void TelemetryManager::Impl::handle(std::span<Event> batch) {
                          "asyncflow telemetry: subscriber %llu threw on %s: %s (further errors "
                          "from it are only counted)\n",
                          static_cast<unsigned long long>(s->id), e.type().c_str(),
-                         describe(std::current_exception()).c_str());
+                         detail::describe_exception(std::current_exception()).second.c_str());
           }
         }
       }

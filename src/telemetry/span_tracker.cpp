@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "asyncflow/telemetry/manager.hpp"
+#include "common/random.hpp"
 #include "event_access.hpp"
 
 namespace asyncflow::detail {
@@ -81,13 +82,13 @@ std::optional<double> optional_number(const Event& e, std::size_t index) {
 }  // namespace
 
 SpanTracker::SpanTracker(std::string session_id, MetricsStore& metrics)
-    : session_id_(std::move(session_id)), metrics_(metrics), rng_(std::random_device{}()) {
-  while (!trace_id_.valid()) trace_id_ = TraceId{rng_(), rng_()};
+    : session_id_(std::move(session_id)), metrics_(metrics) {
+  while (!trace_id_.valid()) trace_id_ = TraceId{random_u64(), random_u64()};
 }
 
 std::uint64_t SpanTracker::new_span_id() {
   std::uint64_t id = 0;
-  while (id == 0) id = rng_();
+  while (id == 0) id = random_u64();
   return id;
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -76,7 +75,6 @@ class SpanTracker {
 
   std::string session_id_;
   MetricsStore& metrics_;
-  std::mt19937_64 rng_;
   TraceId trace_id_;
   SpanData session_;
   bool session_open_ = false;

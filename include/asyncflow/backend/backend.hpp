@@ -11,11 +11,9 @@
 
 #include "asyncflow/backend/command.hpp"
 #include "asyncflow/backend/task_description.hpp"
+#include "asyncflow/core/task_kind.hpp"
 
 namespace asyncflow {
-
-/// What kind of work a task is.
-enum class TaskKind { kFunction, kExecutable, kBlock };
 
 /// One task as a backend sees it. Implemented by the engine.
 ///

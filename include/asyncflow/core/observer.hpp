@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "asyncflow/backend/backend.hpp"
+#include "asyncflow/core/task_kind.hpp"
 #include "asyncflow/core/task_state.hpp"
 
 namespace asyncflow {

@@ -1,4 +1,4 @@
-#include "exception_text.hpp"
+#include "common/exception_text.hpp"
 
 #include <cxxabi.h>
 
