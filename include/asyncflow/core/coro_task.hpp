@@ -4,6 +4,7 @@
 
 #include <coroutine>
 #include <exception>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -14,6 +15,7 @@ template <class T>
 class Task;
 
 namespace detail {
+struct CoroAccess;
 
 /// Called once when a Task's coroutine finishes (used by the block that owns the body).
 using TaskDoneHook = void (*)(void* arg) noexcept;
@@ -101,17 +103,15 @@ class Task {
   }
   T await_resume() { return take_result(); }
 
-  /// Internal (blocks): the coroutine handle.
-  std::coroutine_handle<promise_type> handle() const noexcept { return h_; }
-  /// Internal: the finished coroutine's value, or its exception rethrown.
+ private:
+  friend promise_type;
+  friend struct detail::CoroAccess;
+  /// The finished coroutine's value, or its exception rethrown.
   T take_result() {
     auto& p = h_.promise();
     if (p.error) std::rethrow_exception(p.error);
     if constexpr (!std::is_void_v<T>) return std::move(*p.value);
   }
-
- private:
-  friend promise_type;
   explicit Task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
   std::coroutine_handle<promise_type> h_;
 };
@@ -124,6 +124,18 @@ Task<T> TaskPromise<T>::get_return_object() noexcept {
 inline Task<void> TaskPromise<void>::get_return_object() noexcept {
   return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
 }
+
+/// A block's access to its body coroutine (the handle, to start it; the result, once done).
+struct CoroAccess {
+  template <class T>
+  static std::coroutine_handle<TaskPromise<T>> handle(const Task<T>& task) noexcept {
+    return task.h_;
+  }
+  template <class T>
+  static T take_result(Task<T>& task) {
+    return task.take_result();
+  }
+};
 
 template <class T>
 struct is_coro_task : std::false_type {};

@@ -140,7 +140,7 @@ class FunctionTask {
     node->def = def_;
     // One reference for the handle, taken before launch: a noop backend may finish the task
     // (and the engine drop its reference) before launch returns.
-    auto handle = TaskHandle<Result>::from_node(detail::NodeRef(node));
+    auto handle = detail::HandleAccess::wrap<Result>(detail::NodeRef(node));
     detail::engine_launch(core_.get(), node, deps.nodes());
     return handle;
   }

@@ -15,6 +15,7 @@
 namespace asyncflow {
 
 namespace detail {
+struct HandleAccess;
 /// Throws when a blocking wait on an unfinished task would hold a thread inside a block body.
 void check_blocking_wait_allowed(const Node& node);
 /// Cancels `node` (routing to its owning backend when submitted). Returns false if finished.
@@ -65,10 +66,8 @@ class AnyTask {
     return node_->finished() ? node_->error : std::exception_ptr{};
   }
 
-  /// Internal: the node behind the handle.
-  detail::Node* node() const noexcept { return node_.get(); }
-
  protected:
+  friend struct detail::HandleAccess;
   explicit AnyTask(detail::NodeRef node) noexcept : node_(std::move(node)) {}
   void rethrow_if_error() const {
     if (node_->error) std::rethrow_exception(node_->error);
@@ -126,10 +125,8 @@ class TaskHandle : public AnyTask {
     return detail::HandleAwaiter<T>(node_.get());
   }
 
-  /// Internal: wraps a node.
-  static TaskHandle from_node(detail::NodeRef node) noexcept { return TaskHandle(std::move(node)); }
-
  private:
+  friend struct detail::HandleAccess;
   explicit TaskHandle(detail::NodeRef node) noexcept : AnyTask(std::move(node)) {}
 };
 
@@ -145,10 +142,20 @@ class TaskHandle<void> : public AnyTask {
   detail::HandleAwaiter<void> operator co_await() const noexcept {
     return detail::HandleAwaiter<void>(node_.get());
   }
-  static TaskHandle from_node(detail::NodeRef node) noexcept { return TaskHandle(std::move(node)); }
-
  private:
+  friend struct detail::HandleAccess;
   explicit TaskHandle(detail::NodeRef node) noexcept : AnyTask(std::move(node)) {}
 };
+
+namespace detail {
+/// The engine's access to what a handle wraps; user code has no way to reach scheduler state.
+struct HandleAccess {
+  static Node* node(const AnyTask& handle) noexcept { return handle.node_.get(); }
+  template <class T>
+  static TaskHandle<T> wrap(NodeRef node) noexcept {
+    return TaskHandle<T>(std::move(node));
+  }
+};
+}  // namespace detail
 
 }  // namespace asyncflow

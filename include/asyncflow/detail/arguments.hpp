@@ -46,14 +46,14 @@ struct ArgTraits<TaskHandle<U>> {
   using value_type = std::conditional_t<std::is_void_v<U>, Unit, U>;
   template <class Visit>
   static void visit(const TaskHandle<U>& h, Visit&& f) {
-    f(h.node());
+    f(HandleAccess::node(h));
   }
   static decltype(auto) pass(const TaskHandle<U>& h) noexcept {
     if constexpr (std::is_void_v<U>) {
       return Unit{};
     } else {
       // The dependency finished before this task started, so this never blocks.
-      return static_cast<const ValueNode<U>*>(h.node())->value();
+      return static_cast<const ValueNode<U>*>(HandleAccess::node(h))->value();
     }
   }
   static value_type value(const TaskHandle<U>& h) { return pass(h); }

@@ -101,7 +101,7 @@ class BlockNode final : public ValueNode<T> {
       block_body_done(this, std::current_exception());
       return;
     }
-    auto h = body_->handle();
+    auto h = CoroAccess::handle(*body_);
     h.promise().on_done = &BlockNode::on_body_done;
     h.promise().on_done_arg = this;
     CoContext* saved = current_co_context();
@@ -119,9 +119,9 @@ class BlockNode final : public ValueNode<T> {
     std::exception_ptr error;
     try {
       if constexpr (std::is_void_v<T>) {
-        self->body_->take_result();
+        CoroAccess::take_result(*self->body_);
       } else {
-        self->value_.emplace(self->body_->take_result());
+        self->value_.emplace(CoroAccess::take_result(*self->body_));
       }
     } catch (...) {
       error = std::current_exception();
