@@ -15,8 +15,9 @@
 #include <system_error>
 #include <vector>
 
-#include "asyncflow/telemetry/checkpoint.hpp"
-#include "asyncflow/telemetry/jsonl.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_reader.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
+#include "asyncflow/exporters/jsonl/jsonl_format.hpp"
 #include "bench_support.hpp"
 
 namespace asyncflow::bench {

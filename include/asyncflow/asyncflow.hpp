@@ -1,25 +1,35 @@
-// asyncflow: C++20 workflow engine. Umbrella header: the engine, handles, blocks, scopes and
-// the built-in in-process backends.
+// asyncflow: C++20 workflow engine with first-class telemetry. Umbrella header: the engine,
+// handles, blocks and scopes; the built-in backends; telemetry (events, manager, spans,
+// metrics); the JSONL checkpoint and in-memory exporters.
 #pragma once
 
 #include "asyncflow/backend/backend.hpp"
 #include "asyncflow/backend/command.hpp"
+#include "asyncflow/backend/errors.hpp"
 #include "asyncflow/backend/noop_backend.hpp"
 #include "asyncflow/backend/process_backend.hpp"
 #include "asyncflow/backend/task_description.hpp"
 #include "asyncflow/backend/thread_pool_backend.hpp"
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/core/coro_task.hpp"
 #include "asyncflow/core/engine.hpp"
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/core/task_handle.hpp"
+#include "asyncflow/core/task_kind.hpp"
 #include "asyncflow/core/task_state.hpp"
 #include "asyncflow/core/this_task.hpp"
-#include "asyncflow/telemetry/checkpoint.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_reader.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
+#include "asyncflow/exporters/jsonl/jsonl_exporter.hpp"
+#include "asyncflow/exporters/jsonl/jsonl_format.hpp"
+#include "asyncflow/exporters/memory/memory_exporter.hpp"
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/event_bus.hpp"
-#include "asyncflow/telemetry/jsonl.hpp"
+#include "asyncflow/telemetry/exporter.hpp"
+#include "asyncflow/telemetry/log.hpp"
 #include "asyncflow/telemetry/manager.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
+#include "asyncflow/telemetry/options.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "asyncflow/version.hpp"

@@ -6,11 +6,12 @@
 
 #include "asyncflow/backend/noop_backend.hpp"
 #include "asyncflow/backend/thread_pool_backend.hpp"
-#include "engine_core.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 #include "common/random.hpp"
+#include "engine_core.hpp"
+#include "observer_pair.hpp"
 #include "scheduler.hpp"
 #include "telemetry_bridge.hpp"
-#include "asyncflow/core/this_task.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -21,6 +22,18 @@ Backend* EngineCore::find_backend(std::string_view name) const noexcept {
     if (b->name() == name) return b.get();
   }
   return nullptr;
+}
+
+void EngineCore::install_observers() {
+  std::shared_ptr<EngineObserver> both;
+  if (telemetry_observer && user_observer) {
+    both = std::make_shared<ObserverPair>(telemetry_observer, user_observer);
+  } else {
+    both = telemetry_observer ? telemetry_observer : user_observer;
+  }
+  observer.store(both.get(), std::memory_order_release);
+  // Kept until the engine is destroyed: a thread may still be inside an observer replaced now.
+  if (both) observers_kept.push_back(std::move(both));
 }
 
 void EngineCore::task_finished_accounting() noexcept {
@@ -141,13 +154,23 @@ std::vector<std::string> WorkflowEngine::backend_names() const {
 
 void WorkflowEngine::set_observer(std::shared_ptr<EngineObserver> observer) {
   std::lock_guard lock(core_->observers_mu);
-  core_->observer.store(observer.get(), std::memory_order_release);
-  if (observer) core_->observers_kept.push_back(std::move(observer));
+  core_->user_observer = std::move(observer);
+  core_->install_observers();
 }
 
-void WorkflowEngine::shutdown() {
+bool WorkflowEngine::shutdown() {
+  std::shared_ptr<TelemetryManager> running_telemetry;
+  {
+    std::lock_guard telemetry_lock(core_->telemetry_mu);
+    running_telemetry = core_->telemetry;
+  }
+  if (running_telemetry && running_telemetry->on_telemetry_thread()) {
+    throw Error("WorkflowEngine::shutdown() called from a telemetry subscriber of engine '" +
+                core_->uid + "': shutdown stops telemetry, which waits for its subscribers; "
+                "shut the engine down from another thread");
+  }
   std::lock_guard lock(core_->shutdown_mu);
-  if (core_->shutdown_done) return;
+  if (core_->shutdown_done) return core_->shutdown_result;
   core_->shutting_down.store(true, std::memory_order_seq_cst);
   // From here: creation throws, a task that becomes ready is canceled instead of submitted, a
   // queued task is canceled when a worker reaches it, running functions finish normally,
@@ -171,7 +194,8 @@ void WorkflowEngine::shutdown() {
     std::lock_guard telemetry_lock(core_->telemetry_mu);
     telemetry = core_->telemetry;
   }
-  if (telemetry) telemetry->stop();
+  bool kept_everything = true;
+  if (telemetry) kept_everything = telemetry->stop();
   // Releasing our references stops backends nobody else owns (their destructors join).
   std::vector<std::shared_ptr<Backend>> backends;
   {
@@ -180,6 +204,8 @@ void WorkflowEngine::shutdown() {
   }
   backends.clear();
   core_->shutdown_done = true;
+  core_->shutdown_result = kept_everything;
+  return kept_everything;
 }
 
 std::shared_ptr<TelemetryManager> WorkflowEngine::start_telemetry(TelemetryOptions options) {
@@ -193,9 +219,25 @@ std::shared_ptr<TelemetryManager> WorkflowEngine::start_telemetry(TelemetryOptio
     throw Error("telemetry is already started on engine '" + core_->uid +
                 "' (one session per engine); use engine.telemetry()");
   }
-  auto manager = TelemetryManager::start(core_->uid, std::move(options), &this_task::uid);
+  // What a custom event emitted in this engine's task or scope is about (task-local, as the
+  // scope): compared by address only, so it is safe even after the engine is gone.
+  const detail::EngineCore* core = core_.get();
+  auto emit_context = [core]() -> EmitContext {
+    EmitContext c;
+    if (const detail::Node* n = detail::running_task(); n != nullptr && n->engine == core) {
+      c.task_id = n->uid();
+      if (n->workflow_id) c.workflow_id = *n->workflow_id;
+      return c;
+    }
+    if (const detail::ScopeFrame* f = detail::find_frame(core); f != nullptr && f->workflow_id)
+      c.workflow_id = *f->workflow_id;
+    return c;
+  };
+  auto manager = TelemetryManager::start(core_->uid, std::move(options), std::move(emit_context));
   core_->telemetry = manager;
-  set_observer(std::make_shared<detail::TelemetryBridge>(manager));
+  std::lock_guard observers_lock(core_->observers_mu);
+  core_->telemetry_observer = std::make_shared<detail::TelemetryBridge>(manager);
+  core_->install_observers();
   return manager;
 }
 

@@ -14,8 +14,11 @@
 #include "asyncflow/backend/backend.hpp"
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/detail/node.hpp"
-#include "asyncflow/telemetry/manager.hpp"
 #include "common/cache_line.hpp"
+
+namespace asyncflow {
+class TelemetryManager;
+}  // namespace asyncflow
 
 namespace asyncflow::detail {
 
@@ -44,12 +47,18 @@ class EngineCore {
   std::atomic<EngineObserver*> observer{nullptr};
   std::mutex observers_mu;
   std::vector<std::shared_ptr<EngineObserver>> observers_kept;  // guarded by observers_mu
+  std::shared_ptr<EngineObserver> telemetry_observer;  // guarded by observers_mu
+  std::shared_ptr<EngineObserver> user_observer;       // guarded by observers_mu
+  /// Installs telemetry's and the user's observer (both: a pair that calls telemetry's
+  /// first); requires observers_mu.
+  void install_observers();
 
   std::mutex telemetry_mu;
   std::shared_ptr<TelemetryManager> telemetry;  // guarded by telemetry_mu
 
   std::mutex shutdown_mu;
-  bool shutdown_done = false;  // guarded by shutdown_mu
+  bool shutdown_done = false;   // guarded by shutdown_mu
+  bool shutdown_result = true;  // guarded by shutdown_mu: what shutdown() returned
 
 #ifdef ASYNCFLOW_NO_OBSERVER
   // Benchmark-only build (asyncflow_bench_no_telemetry): no observer branch at all, the

@@ -9,7 +9,7 @@
 #include <limits>
 #include <typeinfo>
 
-#include "../telemetry/event_access.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 #include "common/exception_text.hpp"
 
 namespace asyncflow::detail {
@@ -78,7 +78,7 @@ void TelemetryBridge::emit(const EventTypePtr& type, const TaskInfo& task, Attri
       for (auto& a : extra) own->attributes.push_back(std::move(a));
       shared = std::move(own);
     }
-    manager_->emit(EventAccess::lifecycle(type, std::move(shared), task.uid, std::move(values)));
+    manager_->emit(make_event(type, std::move(shared), task.uid, std::move(values)));
   } catch (const std::exception& e) {
     // Out of memory while building an event: lose the event, never the task.
     std::fprintf(stderr, "asyncflow telemetry: %s event for %s lost: %s\n", type->name().c_str(),

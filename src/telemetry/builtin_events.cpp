@@ -15,8 +15,7 @@ namespace {
 
 EventTypePtr builtin(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields = {}) {
   // Built-ins are not namespaced, so they bypass define_event's checks on purpose.
-  return detail::EventAccess::immortal(
-      std::make_shared<const EventType>(std::move(name), std::move(fields)));
+  return detail::EventAccess::builtin(std::move(name), std::move(fields));
 }
 
 std::pair<std::string, FieldSpec> duration_field() {
@@ -78,8 +77,33 @@ const EventTypePtr& ResourceUpdate() {
   return t;
 }
 const EventTypePtr& TaskResolved() {
-  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.TaskResolved"));
+  static const EventTypePtr t = builtin("asyncflow.TaskResolved");
   return t;
+}
+const EventTypePtr& WorkflowStarted() {
+  static const EventTypePtr t = builtin("asyncflow.WorkflowStarted");
+  return t;
+}
+const EventTypePtr& WorkflowEnded() {
+  static const EventTypePtr t = builtin("asyncflow.WorkflowEnded");
+  return t;
+}
+
+const EventTypePtr* builtin_event_type(std::string_view name) noexcept {
+  using Getter = const EventTypePtr& (*)();
+  static constexpr std::pair<std::string_view, Getter> kTypes[] = {
+      {"SessionStarted", &SessionStarted},   {"SessionEnded", &SessionEnded},
+      {"TaskCreated", &TaskCreated},         {"TaskSubmitted", &TaskSubmitted},
+      {"TaskQueued", &TaskQueued},           {"TaskStarted", &TaskStarted},
+      {"TaskCompleted", &TaskCompleted},     {"TaskFailed", &TaskFailed},
+      {"TaskCanceled", &TaskCanceled},       {"ResourceUpdate", &ResourceUpdate},
+      {"asyncflow.TaskResolved", &TaskResolved},
+      {"asyncflow.WorkflowStarted", &WorkflowStarted},
+      {"asyncflow.WorkflowEnded", &WorkflowEnded}};
+  for (const auto& [n, get] : kTypes) {
+    if (n == name) return &get();
+  }
+  return nullptr;
 }
 
 }  // namespace events

@@ -3,10 +3,11 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "asyncflow/common/error.hpp"
-#include "asyncflow/telemetry/jsonl.hpp"
 #include "event_access.hpp"
 
 namespace asyncflow {
@@ -87,6 +88,59 @@ void derive_resource_scope(const EventType& type, std::vector<FieldValue>& value
   values[*type.index_of("resource_scope")] = std::string(per_gpu ? "per_gpu" : "per_node");
 }
 
+bool same_schema(const std::vector<std::pair<std::string, FieldSpec>>& a,
+                 const std::vector<std::pair<std::string, FieldSpec>>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto& [name_a, spec_a] = a[i];
+    const auto& [name_b, spec_b] = b[i];
+    if (name_a != name_b || spec_a.type != spec_b.type || spec_a.nullable != spec_b.nullable ||
+        spec_a.default_value != spec_b.default_value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string describe_fields(const std::vector<std::pair<std::string, FieldSpec>>& fields) {
+  std::string out;
+  for (const auto& [name, spec] : fields) {
+    out += (out.empty() ? "" : ", ") + name + ": " + std::string(to_string(spec.type));
+    if (spec.nullable) out += " (nullable)";
+  }
+  return out.empty() ? "(none)" : out;
+}
+
+/// The custom types alive in this process, by name: one name means one schema, so a reader
+/// of a checkpoint never meets two layouts under one event_type.
+class DefinedTypes {
+ public:
+  EventTypePtr define(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields) {
+    std::lock_guard lock(mu_);
+    auto it = types_.find(name);
+    if (it != types_.end()) {
+      if (EventTypePtr existing = it->second.lock()) {
+        if (same_schema(existing->fields(), fields)) return existing;
+        throw Error("define_event: '" + name + "' is already defined with other fields (" +
+                    describe_fields(existing->fields()) + "; now " + describe_fields(fields) +
+                    "); one event name means one schema");
+      }
+    }
+    auto type = std::make_shared<const EventType>(name, std::move(fields));
+    types_[std::move(name)] = type;
+    return type;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::weak_ptr<const EventType>, std::less<>> types_;  // guarded by mu_
+};
+
+DefinedTypes& defined_types() {
+  static DefinedTypes* types = new DefinedTypes;  // immortal: types may be defined at exit
+  return *types;
+}
+
 }  // namespace
 
 std::string_view to_string(FieldType type) noexcept {
@@ -118,20 +172,7 @@ FieldSpec::FieldSpec(FieldType t, FieldValue def) : type(t) {
 FieldSpec FieldSpec::optional(FieldType t) { return FieldSpec(t, std::monostate{}); }
 
 EventType::EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields)
-    : name_(std::move(name)), fields_(std::move(fields)) {
-  jsonl_.type_and_time = ", \"event_type\": ";
-  jsonl::append_string(jsonl_.type_and_time, name_);
-  jsonl_.type_and_time += ", \"event_time\": ";
-  jsonl_.name_and_end = ", \"name\": ";
-  jsonl::append_string(jsonl_.name_and_end, name_);
-  jsonl_.name_and_end += ", \"section\": \"event\"}\n";
-  for (const auto& [field, spec] : fields_) {
-    std::string key = ", ";
-    jsonl::append_string(key, field);
-    key += ": ";
-    jsonl_.field_keys.push_back(std::move(key));
-  }
-}
+    : name_(std::move(name)), fields_(std::move(fields)) {}
 
 std::optional<std::size_t> EventType::index_of(std::string_view field) const noexcept {
   for (std::size_t i = 0; i < fields_.size(); ++i) {
@@ -166,7 +207,11 @@ EventTypePtr define_event(std::string name, std::vector<std::pair<std::string, F
                 "] shadow core event fields or JSONL columns. Custom events must not redefine "
                 "the base schema.");
   }
-  return std::make_shared<const EventType>(std::move(name), std::move(fields));
+  if (events::builtin_event_type(name) != nullptr) {
+    throw Error("define_event: '" + name + "' is a built-in event type; choose another name "
+                "(a custom type of the same name would make its events indistinguishable)");
+  }
+  return defined_types().define(std::move(name), std::move(fields));
 }
 
 Event make_event(const EventTypePtr& type, EventBase base,
@@ -202,7 +247,37 @@ Event make_event(const EventTypePtr& type, EventBase base,
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
   e.task_id_ = std::move(base.task_id);
-  e.context_ = std::make_shared<const detail::EventContext>(std::move(base));
+  e.context_ = std::make_shared<const EventContext>(std::move(base));
+  return e;
+}
+
+Event make_event(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
+                 std::string task_id, std::vector<FieldValue> values) {
+  if (!type) throw Error("make_event: null event type");
+  if (!context) throw Error("make_event '" + type->name() + "': null context");
+  const auto& fields = type->fields();
+  if (values.size() != fields.size()) {
+    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) +
+                " values for " + std::to_string(fields.size()) + " fields (" +
+                known_fields(*type) + ")");
+  }
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const FieldSpec& spec = fields[i].second;
+    // The usual case (a value of the field's own type) is checked without a copy.
+    const bool fits = (spec.type == FieldType::kDouble && std::holds_alternative<double>(values[i])) ||
+                      (spec.type == FieldType::kString && std::holds_alternative<std::string>(values[i]));
+    if (!fits) values[i] = checked_value(*type, fields[i].first, spec, values[i]);
+  }
+  derive_resource_scope(*type, values);
+  Event e;
+  e.type_ = detail::EventAccess::type_ref(type);
+  e.context_ = std::move(context);
+  e.task_id_ = std::move(task_id);
+  e.values_ = std::move(values);
+  e.event_time_ = e.emit_time_ = epoch_seconds();
+  detail::fill_uuid4_hex(e.event_id_.data());
+  e.event_id_size_ = 32;
+  e.event_id_is_uuid4_ = true;
   return e;
 }
 
@@ -231,24 +306,29 @@ Event restore_event(const EventTypePtr& type, std::string event_id, double event
   e.event_time_ = event_time;
   e.emit_time_ = emit_time;
   e.task_id_ = std::move(base.task_id);
-  e.context_ = std::make_shared<const detail::EventContext>(std::move(base));
+  e.context_ = std::make_shared<const EventContext>(std::move(base));
   return e;
 }
 
-const detail::EventContext& Event::empty_context() noexcept {
-  static const detail::EventContext empty;
+const EventContext& Event::empty_context() noexcept {
+  static const EventContext empty;
   return empty;
 }
 
-const FieldValue* detail::EventContext::attribute(std::string_view key) const noexcept {
+const FieldValue* EventContext::attribute(std::string_view key) const noexcept {
   for (const auto& [k, v] : attributes) {
     if (k == key) return &v;
   }
   return nullptr;
 }
 
+const std::string* EventContext::string_attribute(std::string_view key) const noexcept {
+  const FieldValue* v = attribute(key);
+  return v != nullptr ? std::get_if<std::string>(v) : nullptr;
+}
+
 const FieldValue* Event::attribute(std::string_view key) const noexcept {
-  return context().attribute(key);
+  return fields().attribute(key);
 }
 
 const FieldValue& Event::field(std::string_view name) const {

@@ -20,12 +20,21 @@
 //     re-reads freed_pos_/done_pos_, while the dispatcher stores those and then loads
 //     waiters_; it then notifies under wait_mu_, which the waiter holds from its check until
 //     it sleeps.
+//  4. Deferred events (emit_deferred() on a full ring) wait in deferred_, under deferred_mu_.
+//     A producer checks kClosed under that mutex, and the dispatcher's last look at deferred_
+//     before it exits also takes it, so an event deferred before the close is never left
+//     behind. has_deferred_ wakes the dispatcher like a published slot (invariant 3).
+//     Order: deferred_boundary_ is the claim count when the list was last empty; the
+//     dispatcher hands over the ring below it, then the list, then the rest of the ring. While
+//     the list is not empty a deferring thread appends to it, so each thread's events keep
+//     their order.
 #include "asyncflow/telemetry/event_bus.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <condition_variable>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -81,6 +90,7 @@ struct EventBus::Impl {
   Impl(BusOptions options, BatchHandler h);
 
   bool emit(Event&& event);
+  bool emit_deferred(Event&& event);
   bool flush(std::chrono::nanoseconds timeout);
   bool stop(std::chrono::nanoseconds timeout);
   bool on_dispatcher_thread() const noexcept;
@@ -103,6 +113,9 @@ struct EventBus::Impl {
   void run() noexcept;
   bool next_ready() const noexcept;
   void take_batch() noexcept;
+  void take_ring(std::uint64_t until) noexcept;
+  void take_deferred() noexcept;
+  bool deferred_empty_after_close() noexcept;
   void deliver() noexcept;
   void discard_rest(std::uint64_t end) noexcept;
   void sleep_until_work() noexcept;
@@ -111,6 +124,7 @@ struct EventBus::Impl {
   const std::uint64_t capacity_;
   const std::uint64_t mask_;
   const std::size_t max_batch_;  // min(options.max_batch, capacity_): batch_ never reallocates
+  const std::size_t max_deferred_;  // max(4 x capacity, 2^16): see emit_deferred()
   const OverflowPolicy overflow_;
   const BatchHandler handler_;
   const std::unique_ptr<Slot[]> slots_;
@@ -134,6 +148,16 @@ struct EventBus::Impl {
   std::atomic<std::uint64_t> handled_{0};
   std::atomic<std::uint64_t> handler_errors_{0};
   std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> discarded_{0};
+
+  // Events emitted where waiting could wait on the dispatcher itself (invariant 4).
+  alignas(detail::kCacheLine) std::atomic<bool> has_deferred_{false};
+  std::mutex deferred_mu_;
+  std::deque<Event> deferred_;                     // guarded by deferred_mu_
+  std::uint64_t deferred_boundary_ = 0;            // ring claims before deferred_'s first; mu
+  std::atomic<std::uint64_t> deferred_in_{0};      // ever deferred (written under deferred_mu_)
+  std::atomic<std::uint64_t> deferred_done_{0};    // of those, handled or discarded
+  std::size_t batch_deferred_ = 0;                 // dispatcher: deferred events in batch_
 
   // Threads blocked in wait_for_space() or flush(). They sleep on wait_cv_ under wait_mu_.
   alignas(detail::kCacheLine) std::atomic<std::uint32_t> waiters_{0};
@@ -170,6 +194,7 @@ EventBus::Impl::Impl(BusOptions options, BatchHandler h)
     : capacity_(std::bit_ceil(std::clamp<std::uint64_t>(options.capacity, 2, kMaxCapacity))),
       mask_(capacity_ - 1),
       max_batch_(static_cast<std::size_t>(std::min<std::uint64_t>(options.max_batch, capacity_))),
+      max_deferred_(static_cast<std::size_t>(std::max<std::uint64_t>(4 * capacity_, 1 << 16))),
       overflow_(options.overflow),
       handler_(std::move(h)),
       slots_(std::make_unique<Slot[]>(capacity_)) {
@@ -205,16 +230,46 @@ EventBus::Impl::Push EventBus::Impl::try_push(Event& event) noexcept {
   }
 }
 
+bool EventBus::Impl::emit_deferred(Event&& event) {
+  // While events wait in the overflow list, later ones join them (a thread's events stay in
+  // its order: the ring would hand them over before the list).
+  if (!has_deferred_.load(std::memory_order_seq_cst)) {
+    const Push r = try_push(event);
+    if (r == Push::kPushed) return true;
+    if (r == Push::kClosed) {
+      count_dropped(1);
+      return false;
+    }
+  }
+  {
+    std::lock_guard lock(deferred_mu_);
+    const std::uint64_t claimed = enqueue_pos_.load(std::memory_order_seq_cst);
+    if ((claimed & kClosed) != 0 || deferred_.size() >= max_deferred_) {
+      count_dropped(1);
+      return false;
+    }
+    // The ring's events claimed before this one (this thread's among them) go first.
+    if (deferred_.empty()) deferred_boundary_ = claimed;
+    deferred_.push_back(std::move(event));
+    deferred_in_.fetch_add(1, std::memory_order_seq_cst);
+    has_deferred_.store(true, std::memory_order_seq_cst);
+  }
+  // seq_cst store of has_deferred_, then seq_cst load of sleeping_: invariant 3.
+  if (sleeping_.load(std::memory_order_seq_cst) != 0) wake_dispatcher();
+  return true;
+}
+
 bool EventBus::Impl::emit(Event&& event) {
   for (;;) {
     Push r = try_push(event);
     if (r == Push::kPushed) return true;
-    // Re-entrant emit under kBlock: waiting on the dispatcher from the dispatcher thread
-    // would deadlock (no one else frees slots), so the handler's events are dropped instead.
-    if (r == Push::kClosed || overflow_ == OverflowPolicy::kDropNewest || on_dispatcher_thread()) {
+    if (r == Push::kClosed || overflow_ == OverflowPolicy::kDropNewest) {
       count_dropped(1);
       return false;
     }
+    // Re-entrant emit under kBlock: waiting on the dispatcher from the dispatcher thread
+    // would wait on itself, so the event takes the overflow list.
+    if (on_dispatcher_thread()) return emit_deferred(std::move(event));
     // Read the progress mark before the retry so that no slot freed after it is missed.
     const std::uint64_t seen = freed_pos_.load(std::memory_order_seq_cst);
     r = try_push(event);
@@ -251,7 +306,11 @@ void EventBus::Impl::notify_waiters() noexcept {
 
 bool EventBus::Impl::flush(std::chrono::nanoseconds timeout) {
   const std::uint64_t target = enqueue_pos_.load(std::memory_order_seq_cst) & ~kClosed;
-  auto reached = [&] { return done_pos_.load(std::memory_order_seq_cst) >= target; };
+  const std::uint64_t deferred_target = deferred_in_.load(std::memory_order_seq_cst);
+  auto reached = [&] {
+    return done_pos_.load(std::memory_order_seq_cst) >= target &&
+           deferred_done_.load(std::memory_order_seq_cst) >= deferred_target;
+  };
   // On the dispatcher thread the events before `target` include the batch being handled:
   // waiting would never end.
   if (!reached() && !on_dispatcher_thread()) {
@@ -300,7 +359,31 @@ bool EventBus::Impl::next_ready() const noexcept {
 }
 
 void EventBus::Impl::take_batch() noexcept {
-  while (batch_.size() < max_batch_) {
+  // The handler may have swapped in a vector of its own: room for a batch without reallocating.
+  if (batch_.capacity() < max_batch_) batch_.reserve(max_batch_);
+  batch_deferred_ = 0;
+  // Overflow events come after the ring's events claimed before them (invariant 4), and
+  // before the ring's later ones: a busy producer keeps the ring full, and the overflow list
+  // belongs to threads the dispatcher may be waiting for.
+  std::uint64_t boundary = std::numeric_limits<std::uint64_t>::max();
+  if (has_deferred_.load(std::memory_order_seq_cst)) {
+    std::lock_guard lock(deferred_mu_);
+    if (!deferred_.empty()) boundary = deferred_boundary_;
+  }
+  const std::uint64_t first = dequeue_pos_;
+  take_ring(boundary);
+  if (dequeue_pos_ >= boundary) {
+    take_deferred();
+    take_ring(std::numeric_limits<std::uint64_t>::max());
+  }
+  if (dequeue_pos_ == first) return;  // no ring slot to free
+  // Free the slots before the handler runs, so producers refill while it works.
+  freed_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
+  notify_waiters();
+}
+
+void EventBus::Impl::take_ring(std::uint64_t until) noexcept {
+  while (batch_.size() < max_batch_ && dequeue_pos_ < until) {
     Slot& slot = slots_[dequeue_pos_ & mask_];
     if (slot.seq.load(std::memory_order_acquire) != dequeue_pos_ + 1) break;
     batch_.push_back(std::move(*slot.event));  // no reallocation: reserved max_batch_
@@ -308,21 +391,36 @@ void EventBus::Impl::take_batch() noexcept {
     slot.seq.store(dequeue_pos_ + capacity_, std::memory_order_release);
     ++dequeue_pos_;
   }
-  if (batch_.empty()) return;
-  // Free the slots before the handler runs, so producers refill while it works.
-  freed_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
-  notify_waiters();
+}
+
+void EventBus::Impl::take_deferred() noexcept {
+  std::lock_guard lock(deferred_mu_);
+  while (batch_.size() < max_batch_ && !deferred_.empty()) {
+    batch_.push_back(std::move(deferred_.front()));
+    deferred_.pop_front();
+    ++batch_deferred_;
+  }
+  if (deferred_.empty()) has_deferred_.store(false, std::memory_order_seq_cst);
+}
+
+bool EventBus::Impl::deferred_empty_after_close() noexcept {
+  std::lock_guard lock(deferred_mu_);
+  return deferred_.empty();
 }
 
 void EventBus::Impl::deliver() noexcept {
   try {
-    handler_(std::span<Event>(batch_));
+    handler_(batch_);
   } catch (...) {
     // G6: a broken subscriber must not take the bus down; the count is exported as a metric.
     handler_errors_.fetch_add(1, std::memory_order_relaxed);
   }
   handled_.fetch_add(batch_.size(), std::memory_order_relaxed);
   batch_.clear();
+  if (batch_deferred_ != 0) {
+    deferred_done_.fetch_add(batch_deferred_, std::memory_order_seq_cst);
+    batch_deferred_ = 0;
+  }
   done_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
   notify_waiters();
 }
@@ -338,14 +436,26 @@ void EventBus::Impl::discard_rest(std::uint64_t end) noexcept {
     slot.seq.store(dequeue_pos_ + capacity_, std::memory_order_release);
     ++dequeue_pos_;
   }
-  count_dropped(n);
+  std::uint64_t deferred = 0;
+  {
+    std::lock_guard lock(deferred_mu_);
+    deferred = deferred_.size();
+    deferred_.clear();
+    has_deferred_.store(false, std::memory_order_seq_cst);
+  }
+  count_dropped(n + deferred);
+  discarded_.fetch_add(n + deferred, std::memory_order_relaxed);
+  deferred_done_.fetch_add(deferred, std::memory_order_seq_cst);
   freed_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
   done_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
   notify_waiters();
 }
 
 void EventBus::Impl::sleep_until_work() noexcept {
-  auto work = [this] { return next_ready() || stopping_.load(std::memory_order_seq_cst); };
+  auto work = [this] {
+    return next_ready() || has_deferred_.load(std::memory_order_seq_cst) ||
+           stopping_.load(std::memory_order_seq_cst);
+  };
   if (detail::spin_until(work, kDispatchPauseRounds, kDispatchYieldRounds)) return;
   sleeping_.store(1, std::memory_order_seq_cst);
   if (work()) {
@@ -362,7 +472,7 @@ void EventBus::Impl::run() noexcept {
   for (;;) {
     if (stopping_.load(std::memory_order_seq_cst)) {
       const std::uint64_t end = enqueue_pos_.load(std::memory_order_seq_cst) & ~kClosed;
-      if (dequeue_pos_ == end) break;
+      if (dequeue_pos_ == end && deferred_empty_after_close()) break;
       if (now_ns() >= deadline_ns_.load(std::memory_order_seq_cst)) {
         discard_rest(end);
         break;
@@ -381,7 +491,20 @@ void EventBus::Impl::run() noexcept {
 }
 
 EventBus::EventBus(BusOptions options, BatchHandler handler) {
-  if (options.max_batch == 0) throw Error("EventBus: max_batch must be at least 1");
+  if (options.capacity == 0) {
+    throw Error("EventBus: capacity must be at least 1 event (BusOptions::capacity is 0)");
+  }
+  if (options.capacity > kMaxCapacity) {
+    throw Error("EventBus: capacity " + std::to_string(options.capacity) +
+                " is above the limit of 2^40 events");
+  }
+  if (options.max_batch == 0) {
+    throw Error("EventBus: max_batch must be at least 1 event (BusOptions::max_batch is 0)");
+  }
+  if (options.overflow != OverflowPolicy::kBlock && options.overflow != OverflowPolicy::kDropNewest) {
+    throw Error("EventBus: unknown overflow policy " +
+                std::to_string(static_cast<int>(options.overflow)));
+  }
   if (!handler) throw Error("EventBus: the batch handler is empty");
   impl_ = std::make_unique<Impl>(options, std::move(handler));
 }
@@ -389,6 +512,8 @@ EventBus::EventBus(BusOptions options, BatchHandler handler) {
 EventBus::~EventBus() { stop(std::chrono::seconds(5)); }
 
 bool EventBus::emit(Event&& event) { return impl_->emit(std::move(event)); }
+
+bool EventBus::emit_deferred(Event&& event) { return impl_->emit_deferred(std::move(event)); }
 
 bool EventBus::flush(std::chrono::nanoseconds timeout) { return impl_->flush(timeout); }
 
@@ -402,8 +527,16 @@ std::uint64_t EventBus::dropped() const noexcept {
   return impl_->dropped_.load(std::memory_order_relaxed);
 }
 
+std::uint64_t EventBus::discarded() const noexcept {
+  return impl_->discarded_.load(std::memory_order_relaxed);
+}
+
 std::uint64_t EventBus::handled() const noexcept {
   return impl_->handled_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t EventBus::deferred() const noexcept {
+  return impl_->deferred_in_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t EventBus::handler_errors() const noexcept {

@@ -1,67 +1,33 @@
-// TelemetryManager: session lifecycle, the dispatcher's batch processing (spans and metrics,
-// then the checkpoint, then subscribers), and the read-side queries.
+// TelemetryManager: the session's lifecycle (start, stop), emit() and flush(), and the read
+// side's entry points. The work per batch is in pipeline.cpp, the subscribers' thread in
+// subscribers.cpp, what is kept for reading in session_record.cpp, losses in losses.cpp.
 #include "asyncflow/telemetry/manager.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
-#include <cstdio>
-#include <deque>
-#include <exception>
 #include <mutex>
-#include <optional>
 #include <thread>
 
 #include "asyncflow/common/error.hpp"
-#include "asyncflow/telemetry/checkpoint.hpp"
-#include "asyncflow/telemetry/jsonl.hpp"
+#include "asyncflow/telemetry/event_bus.hpp"
+#include "asyncflow/telemetry/log.hpp"
 #include "common/cache_line.hpp"
-#include "common/exception_text.hpp"
 #include "event_access.hpp"
-#include "line_writers.hpp"
+#include "losses.hpp"
 #include "metrics_store.hpp"
-#include "span_tracker.hpp"
-#include "write_behind.hpp"
+#include "pipeline.hpp"
+#include "session_record.hpp"
+#include "subscribers.hpp"
 
 namespace asyncflow {
 
-namespace events {
-const EventTypePtr& WorkflowStarted() {
-  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.WorkflowStarted"));
-  return t;
-}
-const EventTypePtr& WorkflowEnded() {
-  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.WorkflowEnded"));
-  return t;
-}
-}  // namespace events
-
 namespace {
 
-// Internal ticks that wake the dispatcher; never written as events nor shown to subscribers.
-// A write tick hands the buffered checkpoint lines to the OS; a checkpoint tick also appends a
-// metric snapshot.
-const EventTypePtr& write_tick() {
-  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.internal.WriteTick"));
-  return t;
-}
-const EventTypePtr& checkpoint_tick() {
-  static const EventTypePtr t = detail::EventAccess::immortal(define_event("asyncflow.internal.CheckpointTick"));
-  return t;
-}
-bool is_tick(const Event& e) {
-  static const EventType* const kWrite = write_tick().get();
-  static const EventType* const kCheckpoint = checkpoint_tick().get();
-  const EventType* t = e.event_type().get();
-  return t == kWrite || t == kCheckpoint;
-}
+using Clock = std::chrono::steady_clock;
 
-// Checkpoint lines are buffered and written when this much has accumulated, at every write
-// tick (kWriteInterval), at flush() and at stop: one write() per event batch cost more than
-// formatting when batches are small. 1 MiB rather than 256 KiB: a quarter of the writer's
-// wake-ups (futex calls per 100k no-op tasks: 5,500 before, 840 after).
-constexpr std::size_t kWriteThreshold = 1024 * 1024;
-constexpr std::chrono::milliseconds kWriteInterval{100};
+std::atomic<CheckpointExporterFactory> g_checkpoint_factory{nullptr};
 
 void check_options(const TelemetryOptions& o) {
   if (!(o.resource_poll_interval > 0) || !std::isfinite(o.resource_poll_interval)) {
@@ -77,356 +43,250 @@ void check_options(const TelemetryOptions& o) {
     throw Error("start_telemetry: stop_timeout must be >= 0 seconds, got " +
                 std::to_string(o.stop_timeout));
   }
+  if (o.subscriber_queue == 0) {
+    throw Error("start_telemetry: subscriber_queue must be at least 1 event");
+  }
   for (const auto& p : o.span_processors)
     if (!p) throw Error("start_telemetry: span_processors holds a null processor");
   for (const auto& r : o.metric_readers)
     if (!r) throw Error("start_telemetry: metric_readers holds a null reader");
+  for (const auto& e : o.exporters)
+    if (!e) throw Error("start_telemetry: exporters holds a null exporter");
   for (const auto& a : o.adapters)
     if (!a) throw Error("start_telemetry: adapters holds a null adapter");
 }
 
-std::chrono::nanoseconds seconds_to_ns(double s) {
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(s, 1e9) * 1e9));
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::min(s, 1e9)));
 }
 
-double percentile(const std::vector<double>& sorted, double q) {
-  // Linear interpolation between closest ranks (numpy's default).
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+std::chrono::nanoseconds left_until(Clock::time_point deadline) {
+  return std::max(std::chrono::nanoseconds(0),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
 }
 
-double round6(double v) { return std::round(v * 1e6) / 1e6; }
-
-/// A span or trace id as the checkpoint writes it, without the JSON quotes ("" for none).
-template <class Id>
-std::string hex_id(const Id& id) {
-  std::string s;
-  jsonl::append_id(s, id);
-  return s.size() > 2 && s.front() == '"' ? s.substr(1, s.size() - 2) : std::string();
+std::string overflow_name(OverflowPolicy p) {
+  return p == OverflowPolicy::kBlock ? "kBlock" : "kDropNewest";
 }
 
 }  // namespace
 
-// --- subscriptions -----------------------------------------------------------------------
-
-struct Subscription::Registry {
-  struct Entry {
-    std::uint64_t id;
-    std::function<void(const Event&)> callback;
-    std::atomic<bool> active{true};  // cleared by unsubscribe(): also stops the batch in flight
-    bool reported = false;  // first exception written to stderr
-  };
-  std::mutex mu;
-  std::uint64_t next_id = 1;
-  std::shared_ptr<std::vector<std::shared_ptr<Entry>>> list =
-      std::make_shared<std::vector<std::shared_ptr<Entry>>>();
-  // Held by the dispatcher while it calls callbacks: unsubscribe() waits on it.
-  std::mutex delivering;
-  std::atomic<std::thread::id> dispatcher{};
-
-  std::shared_ptr<const std::vector<std::shared_ptr<Entry>>> snapshot() {
-    std::lock_guard lock(mu);
-    return list;
-  }
-};
-
-void Subscription::unsubscribe() {
-  auto registry = registry_.lock();
-  if (!registry) return;
-  {
-    std::lock_guard lock(registry->mu);
-    auto next = std::make_shared<std::vector<std::shared_ptr<Registry::Entry>>>();
-    for (const auto& e : *registry->list) {
-      if (e->id != id_) {
-        next->push_back(e);
-      } else {
-        e->active.store(false, std::memory_order_relaxed);
-      }
-    }
-    registry->list = std::move(next);
-  }
-  // Wait for a batch in flight (it may still hold the old list), unless we are that batch.
-  if (registry->dispatcher.load() != std::this_thread::get_id()) {
-    std::lock_guard wait(registry->delivering);
-  }
-  registry_.reset();
+void set_checkpoint_exporter_factory(CheckpointExporterFactory factory) noexcept {
+  g_checkpoint_factory.store(factory, std::memory_order_release);
 }
-
-bool Subscription::active() const {
-  auto registry = registry_.lock();
-  if (!registry) return false;
-  std::lock_guard lock(registry->mu);
-  for (const auto& e : *registry->list)
-    if (e->id == id_) return true;
-  return false;
-}
-
-// --- the manager ---------------------------------------------------------------------------
 
 struct TelemetryManager::Impl {
-  Impl(std::string sid, TelemetryOptions opts, CurrentTaskFn current)
+  Impl(std::string sid, TelemetryOptions opts, EmitContextFn context)
       : session_id(std::move(sid)),
         options(std::move(opts)),
-        current_task(current),
+        emit_context(std::move(context)),
         start_time(epoch_seconds()),
+        losses(std::make_shared<detail::LossCounters>(session_id)),
         metrics(std::make_shared<detail::MetricsStore>(session_id, detail::to_ns(start_time))),
-        tracker(session_id, *metrics),
-        subscribers(std::make_shared<Subscription::Registry>()) {}
+        record(session_id, options.span_history),
+        subscribers(options.subscriber_queue, losses),
+        pipeline(session_id, metrics, record, subscribers, losses) {
+    metrics->set_losses(losses);
+  }
 
-  void handle(std::span<Event> batch);
-  void deliver_spans(std::vector<detail::FinishedSpan>& spans);
-  SpanData span_data(const detail::FinishedSpan& span) const;
-  void write_metric_line();
+  bool emit(Event&& event);
+  void add_context(Event& event) const;
   void tick_loop();
-  std::uint64_t dropped() const { return (bus ? bus->dropped() : 0) + refused.load(); }
+  bool stop();
 
   const std::string session_id;
-  const TelemetryOptions options;
-  const CurrentTaskFn current_task;
+  TelemetryOptions options;  // processors, readers, exporters and adapters moved out at start
+  const EmitContextFn emit_context;
   const double start_time;
-  std::shared_ptr<detail::MetricsStore> metrics;
+  const std::shared_ptr<detail::LossCounters> losses;
+  const std::shared_ptr<detail::MetricsStore> metrics;
+  detail::SessionRecord record;
+  detail::SubscriberStage subscribers;
+  detail::Pipeline pipeline;
+  std::optional<std::filesystem::path> checkpoint_file;
+  std::vector<std::shared_ptr<MetricReader>> readers;
+  std::vector<std::shared_ptr<ResourceAdapter>> adapters;
 
-  // Dispatcher-owned (and stop()'s after the dispatcher was joined).
-  detail::SpanTracker tracker;
-  std::unique_ptr<CheckpointWriter> writer;
-  std::unique_ptr<detail::WriteBehind> write_behind;  // writes `writer`'s buffers until stop
-  detail::LineBuffer lines;
-  std::vector<detail::FinishedSpan> finished;
-  std::vector<detail::SpanIds> ids;
-
-  // Read by every emit(), on any thread: a cache line apart from the state the dispatcher
-  // writes per batch. Sharing one with state_mu and the vectors above cost every emit() a
-  // cache miss (perf: the running() check alone was 3% of the producer's time).
-  alignas(detail::kCacheLine) std::shared_ptr<Subscription::Registry> subscribers;
-  std::unique_ptr<EventBus> bus;
+  // Read by every emit(), on any thread: a cache line apart from what the dispatcher writes.
+  alignas(detail::kCacheLine) std::unique_ptr<EventBus> bus;
   std::atomic<bool> running{false};
-  std::atomic<std::uint64_t> refused{0};
 
-  // Read side, guarded by state_mu.
-  alignas(detail::kCacheLine) mutable std::mutex state_mu;
-  std::deque<detail::FinishedSpan> history;
-  std::vector<double> durations;  // task span lifetimes with a complete lifecycle
-  std::map<std::string, ResourceSample> resources;
-  std::optional<double> ended_duration;
-
-  std::atomic<std::uint64_t> callback_errors{0};
-  std::atomic<std::uint64_t> processed{0};
-
-  std::mutex stop_mu;
-  bool stopped = false;
-  bool stop_result = true;
+  alignas(detail::kCacheLine) std::mutex stop_mu;
+  bool stopped = false;       // guarded by stop_mu
+  bool stop_result = true;    // guarded by stop_mu
 
   std::mutex tick_mu;
   std::condition_variable tick_cv;
-  bool tick_stop = false;
+  bool tick_stop = false;  // guarded by tick_mu
   std::thread ticker;
 };
 
-SpanData TelemetryManager::Impl::span_data(const detail::FinishedSpan& span) const {
-  if (const auto* task = std::get_if<detail::TaskSpan>(&span))
-    return detail::to_span_data(*task, session_id);
-  return std::get<SpanData>(span);
+void TelemetryManager::Impl::add_context(Event& event) const {
+  // Only custom events: the engine's own events say their task and workflow already.
+  const bool wants_task = !event.task_id();
+  const bool wants_workflow = event.attribute("asyncflow.workflow_id") == nullptr;
+  if (!wants_task && !wants_workflow) return;
+  EmitContext context = emit_context();
+  if (wants_task && !context.task_id.empty())
+    detail::EventAccess::set_task_id(event, std::move(context.task_id));
+  if (wants_workflow && !context.workflow_id.empty()) {
+    detail::EventAccess::attributes(event).emplace_back("asyncflow.workflow_id",
+                                                        std::move(context.workflow_id));
+  }
 }
 
-void TelemetryManager::Impl::deliver_spans(std::vector<detail::FinishedSpan>& spans) {
-  if (spans.empty()) return;
-  std::optional<jsonl::detail::JsonCursor> cursor;
-  if (writer) cursor.emplace(lines, spans.size() * jsonl::detail::kExpectedLineSize);
-  for (const detail::FinishedSpan& s : spans) {
-    if (!options.span_processors.empty()) {
-      const SpanData data = span_data(s);
-      for (const auto& p : options.span_processors) {
-        try {
-          p->on_end(data);
-        } catch (const std::exception& e) {
-          if (callback_errors.fetch_add(1) == 0)
-            std::fprintf(stderr, "asyncflow telemetry: a span processor threw: %s\n", e.what());
-        } catch (...) {
-          callback_errors.fetch_add(1);
-        }
-      }
-    }
-    if (!cursor) continue;
-    if (const auto* task = std::get_if<detail::TaskSpan>(&s)) {
-      detail::write_task_span_line(*cursor, *task, session_id);
+bool TelemetryManager::Impl::emit(Event&& event) {
+  if (!running.load(std::memory_order_acquire)) {
+    losses->emitted_after_stop(event.type());
+    return false;
+  }
+  if (emit_context && !detail::EventAccess::is_builtin(event)) add_context(event);
+  // The subscribers' thread must not wait for room: the dispatcher may be waiting for it.
+  const bool queued = subscribers.on_delivery_thread() ? bus->emit_deferred(std::move(event))
+                                                       : bus->emit(std::move(event));
+  if (!queued) {
+    if (!bus->running()) {
+      losses->dropped(1, "an event was emitted while the session was stopping");
     } else {
-      jsonl::detail::write_span_line(*cursor, std::get<SpanData>(s));
+      losses->dropped(1, "the bus is full (capacity " + std::to_string(options.bus.capacity) +
+                             ", overflow policy " + overflow_name(options.bus.overflow) + ")");
     }
   }
-  cursor.reset();
-  std::lock_guard lock(state_mu);
-  for (detail::FinishedSpan& s : spans) {
-    const auto* task = std::get_if<detail::TaskSpan>(&s);
-    if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
-      durations.push_back(task->duration_seconds());
-    if (options.span_history == 0) continue;
-    if (history.size() == options.span_history) history.pop_front();
-    history.push_back(std::move(s));
-  }
-}
-
-void TelemetryManager::Impl::write_metric_line() {
-  if (!writer) return;
-  jsonl::detail::JsonCursor cursor(lines, jsonl::detail::kExpectedLineSize);
-  jsonl::detail::write_metric_line(cursor, epoch_seconds(), metrics->collect());
-}
-
-void TelemetryManager::Impl::handle(std::span<Event> batch) {
-  subscribers->dispatcher.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  finished.clear();
-  ids.resize(batch.size());
-  bool write_now = false;
-  bool snapshot = false;
-  auto metrics_lock = metrics->lock();  // one lock per batch: readers wait at most a batch
-  std::optional<jsonl::detail::JsonCursor> cursor;  // room is made once for the batch's lines
-  if (writer) cursor.emplace(lines, batch.size() * jsonl::detail::kExpectedLineSize);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    Event& e = batch[i];
-    if (is_tick(e)) {
-      write_now = true;
-      snapshot = snapshot || e.event_type() == checkpoint_tick();
-      continue;
-    }
-    static const EventType* const kSessionEnded = events::SessionEnded().get();
-    static const EventType* const kResourceUpdate = events::ResourceUpdate().get();
-    try {
-      ids[i] = tracker.process(e, finished);
-    } catch (const std::exception& ex) {
-      // A malformed custom event must not stop the session; it is still written.
-      ids[i] = {tracker.trace_id(), tracker.session_span_id()};
-      if (callback_errors.fetch_add(1) == 0)
-        std::fprintf(stderr, "asyncflow telemetry: processing %s failed: %s\n", e.type().c_str(),
-                     ex.what());
-    }
-    if (e.event_type().get() == kSessionEnded) {
-      std::lock_guard lock(state_mu);
-      ended_duration = e.number("duration_seconds");
-    } else if (e.event_type().get() == kResourceUpdate && e.node_id() &&
-               e.text("resource_scope") == "per_node") {
-      ResourceSample r;
-      r.backend = e.backend();
-      r.node_id = *e.node_id();
-      auto num = [&](const char* f) -> std::optional<double> {
-        const FieldValue& v = e.field(f);
-        if (const auto* d = std::get_if<double>(&v)) return *d;
-        return std::nullopt;
-      };
-      r.cpu_percent = num("cpu_percent");
-      r.memory_percent = num("memory_percent");
-      r.gpu_percent = num("gpu_percent");
-      r.disk_read_bytes = num("disk_read_bytes");
-      r.disk_write_bytes = num("disk_write_bytes");
-      r.net_sent_bytes = num("net_sent_bytes");
-      r.net_recv_bytes = num("net_recv_bytes");
-      std::lock_guard lock(state_mu);
-      resources[r.backend + "/" + r.node_id] = std::move(r);
-    }
-    if (cursor) jsonl::detail::write_event_line(*cursor, e, ids[i].trace_id, ids[i].span_id);
-  }
-  cursor.reset();
-  metrics_lock.unlock();
-  deliver_spans(finished);
-  if (snapshot) write_metric_line();
-  if (writer && !lines.empty() && (write_now || lines.size() >= kWriteThreshold))
-    write_behind->submit(lines);
-
-  auto subs = subscribers->snapshot();
-  if (!subs->empty()) {
-    std::lock_guard delivering(subscribers->delivering);
-    for (const Event& e : batch) {
-      if (is_tick(e)) continue;
-      for (const auto& s : *subs) {
-        if (!s->active.load(std::memory_order_relaxed)) continue;
-        try {
-          s->callback(e);
-        } catch (...) {
-          callback_errors.fetch_add(1);
-          if (!s->reported) {
-            s->reported = true;
-            std::fprintf(stderr,
-                         "asyncflow telemetry: subscriber %llu threw on %s: %s (further errors "
-                         "from it are only counted)\n",
-                         static_cast<unsigned long long>(s->id), e.type().c_str(),
-                         detail::describe_exception(std::current_exception()).second.c_str());
-          }
-        }
-      }
-    }
-  }
-  processed.fetch_add(batch.size(), std::memory_order_relaxed);
+  return queued;
 }
 
 void TelemetryManager::Impl::tick_loop() {
-  using Clock = std::chrono::steady_clock;
-  auto next_snapshot = Clock::time_point::max();
-  if (options.checkpoint_interval)
-    next_snapshot = Clock::now() + seconds_to_ns(*options.checkpoint_interval);
+  const Clock::duration interval = seconds(*options.checkpoint_interval);
   std::unique_lock lock(tick_mu);
-  while (!tick_cv.wait_for(lock, kWriteInterval, [this] { return tick_stop; })) {
+  while (!tick_cv.wait_for(lock, interval, [this] { return tick_stop; })) {
     lock.unlock();
-    const bool snapshot = Clock::now() >= next_snapshot;
-    if (snapshot) next_snapshot = Clock::now() + seconds_to_ns(*options.checkpoint_interval);
-    // A tick lost to a full bus is harmless: the next one comes, and a full bus writes anyway.
-    bus->emit(make_event(snapshot ? checkpoint_tick() : write_tick(),
-                         EventBase{session_id, "asyncflow"}));
+    // Deferred: the ticker never waits for a full bus (stop() joins it).
+    bus->emit_deferred(make_event(detail::metrics_tick(), EventBase{session_id, "asyncflow"}));
     lock.lock();
   }
 }
 
 std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id,
                                                           TelemetryOptions options,
-                                                          CurrentTaskFn current_task) {
+                                                          EmitContextFn emit_context) {
   check_options(options);
   if (session_id.empty()) throw Error("start_telemetry: empty session id");
-  auto impl = std::make_unique<Impl>(std::move(session_id), std::move(options), current_task);
+  auto processors = std::move(options.span_processors);
+  auto exporters = std::move(options.exporters);
+  auto readers = std::move(options.metric_readers);
+  auto adapters = std::move(options.adapters);
+  auto impl = std::make_unique<Impl>(std::move(session_id), std::move(options),
+                                     std::move(emit_context));
   Impl& m = *impl;
-  if (!m.options.checkpoint_path.empty()) {
-    m.writer = std::make_unique<CheckpointWriter>(
-        m.options.checkpoint_path, m.session_id, static_cast<std::int64_t>(m.start_time));
-    m.write_behind = std::make_unique<detail::WriteBehind>(*m.writer);
-  }
-  m.tracker.open_session(m.start_time);
-  m.bus = std::make_unique<EventBus>(m.options.bus,
-                                     [&m](std::span<Event> batch) { m.handle(batch); });
-  m.metrics->set_sources([&m] { return m.dropped(); }, [&m] { return m.callback_errors.load(); });
-  std::shared_ptr<TelemetryManager> manager(new TelemetryManager(std::move(impl)));
-  for (const auto& r : m.options.metric_readers) r->attach(m.metrics);
-  m.running.store(true);
-  if (m.writer) m.ticker = std::thread([&m] { m.tick_loop(); });
   try {
-    for (const auto& a : m.options.adapters) a->start(*manager, m.options.resource_poll_interval);
+    if (!m.options.checkpoint_path.empty()) {
+      CheckpointExporterFactory factory = g_checkpoint_factory.load(std::memory_order_acquire);
+      if (factory == nullptr) {
+        throw Error("start_telemetry: checkpoint_path is set but no checkpoint exporter is "
+                    "linked; include <asyncflow/exporters/jsonl/jsonl_exporter.hpp> (or "
+                    "<asyncflow/asyncflow.hpp>) and link asyncflow::exporter_jsonl");
+      }
+      CheckpointExporter checkpoint = factory(CheckpointRequest{
+          m.options.checkpoint_path, m.session_id, static_cast<std::int64_t>(m.start_time)});
+      m.checkpoint_file = checkpoint.file;
+      m.pipeline.add_exporter(std::move(checkpoint.exporter));
+    }
+    for (auto& e : exporters) m.pipeline.add_exporter(std::move(e));
+    for (auto& p : processors) m.pipeline.add_processor(std::move(p));
+    m.pipeline.open_session(m.start_time);
+    m.bus = std::make_unique<EventBus>(
+        m.options.bus, [&m](std::vector<Event>& batch) { m.pipeline.handle(batch); });
+  } catch (...) {
+    m.pipeline.shutdown(Clock::now());  // a checkpoint created before the failure is closed
+    throw;
+  }
+  std::shared_ptr<TelemetryManager> manager(new TelemetryManager(std::move(impl)));
+  m.running.store(true);
+  try {
+    for (auto& r : readers) {
+      r->attach(m.metrics);
+      m.readers.push_back(std::move(r));
+    }
+    if (m.options.checkpoint_interval) m.ticker = std::thread([&m] { m.tick_loop(); });
+    for (auto& a : adapters) {
+      a->start(*manager, m.options.resource_poll_interval);
+      m.adapters.push_back(std::move(a));
+    }
   } catch (...) {
     manager->stop();
     throw;
   }
   EventBase base{m.session_id, "asyncflow"};
   base.event_time = m.start_time;
-  m.bus->emit(make_event(events::SessionStarted(), std::move(base)));
+  m.emit(make_event(events::SessionStarted(), std::move(base)));
   return manager;
+}
+
+bool TelemetryManager::Impl::stop() {
+  const Clock::time_point deadline = Clock::now() + seconds(options.stop_timeout);
+  // From here, the subscribers' stage gives up waiting at the deadline, so neither the
+  // dispatcher (handing batches over) nor its thread holds stop() up past it.
+  subscribers.set_deadline(deadline);
+  // Adapters first, so their last samples are part of the session.
+  for (const auto& a : adapters) a->stop();
+  if (ticker.joinable()) {
+    {
+      std::lock_guard lock(tick_mu);
+      tick_stop = true;
+    }
+    tick_cv.notify_all();
+    ticker.join();
+  }
+  // Refuse new events, then end the session through the bus so SessionEnded is processed
+  // after everything emitted before it.
+  running.store(false, std::memory_order_release);
+  const double now = epoch_seconds();
+  bus->flush(left_until(deadline));
+  EventBase ended{session_id, "asyncflow"};
+  ended.event_time = now;
+  // Deferred: never waits, even when the drain above timed out on a full bus.
+  bus->emit_deferred(make_event(events::SessionEnded(), std::move(ended),
+                                {{"duration_seconds", now - start_time}}));
+  bus->stop(left_until(deadline));
+  if (const std::uint64_t discarded = bus->discarded(); discarded != 0) {
+    losses->dropped(discarded, detail::count(discarded, "event") +
+                                   " still queued when stop_timeout (" +
+                                   std::to_string(options.stop_timeout) + " s) ran out");
+  }
+  // The dispatcher has ended: its state is ours now.
+  record.set_ended(now - start_time);
+  pipeline.finish(epoch_seconds());
+  pipeline.shutdown(deadline);
+  subscribers.stop(deadline);
+  for (const auto& r : readers) r->shutdown();
+  readers.clear();
+  adapters.clear();
+  const TelemetryLosses l = losses->snapshot();
+  if (l.lost_data() || l.export_failures != 0 || l.subscriber_errors != 0) {
+    log_message(l.lost_data() ? LogLevel::kError : LogLevel::kWarning,
+                "session " + session_id + " ended: " + l.to_string());
+  }
+  return !l.lost_data();
 }
 
 TelemetryManager::TelemetryManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-TelemetryManager::~TelemetryManager() { stop(); }
+TelemetryManager::~TelemetryManager() {
+  {
+    // The last reference can be dropped on a telemetry thread (a subscriber's callback that
+    // held the manager, released at stop): the session has stopped then.
+    std::lock_guard lock(impl_->stop_mu);
+    if (impl_->stopped) return;
+  }
+  stop();
+}
 
 const std::string& TelemetryManager::session_id() const noexcept { return impl_->session_id; }
 const TelemetryOptions& TelemetryManager::options() const noexcept { return impl_->options; }
 bool TelemetryManager::running() const noexcept { return impl_->running.load(); }
 
-bool TelemetryManager::emit(Event event) {
-  Impl& m = *impl_;
-  if (!m.running.load(std::memory_order_acquire)) {
-    m.refused.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  if (!event.task_id() && m.current_task != nullptr) {
-    if (std::string uid = m.current_task(); !uid.empty())
-      detail::EventAccess::set_task_id(event, std::move(uid));
-  }
-  return m.bus->emit(std::move(event));
-}
+bool TelemetryManager::emit(Event event) { return impl_->emit(std::move(event)); }
 
 bool TelemetryManager::emit(const EventTypePtr& type, EventBase base,
                             std::initializer_list<std::pair<std::string_view, FieldValue>> values) {
@@ -435,119 +295,35 @@ bool TelemetryManager::emit(const EventTypePtr& type, EventBase base,
 }
 
 Subscription TelemetryManager::subscribe(std::function<void(const Event&)> callback) {
-  if (!callback) throw Error("subscribe: empty callback");
-  auto& reg = *impl_->subscribers;
-  std::lock_guard lock(reg.mu);
-  auto entry = std::make_shared<Subscription::Registry::Entry>();
-  entry->id = reg.next_id++;
-  entry->callback = std::move(callback);
-  auto next = std::make_shared<std::vector<std::shared_ptr<Subscription::Registry::Entry>>>(*reg.list);
-  next->push_back(entry);
-  reg.list = std::move(next);
-  return Subscription(impl_->subscribers, entry->id);
+  return impl_->subscribers.subscribe(std::move(callback));
 }
 
 bool TelemetryManager::flush(double timeout_seconds) {
-  if (impl_->writer && impl_->bus->running())
-    impl_->bus->emit(make_event(write_tick(), EventBase{impl_->session_id, "asyncflow"}));
-  const auto deadline = std::chrono::steady_clock::now() + seconds_to_ns(timeout_seconds);
-  if (!impl_->bus->flush(seconds_to_ns(timeout_seconds))) return false;
-  // The tick's lines are in the file when this returns.
-  return !impl_->write_behind || impl_->write_behind->drain(deadline);
+  if (on_telemetry_thread()) return false;  // it would wait for itself
+  const Clock::time_point deadline = Clock::now() + seconds(timeout_seconds);
+  if (!impl_->bus->flush(left_until(deadline))) return false;
+  if (!impl_->pipeline.force_flush(deadline)) return false;
+  return impl_->subscribers.flush(deadline);
 }
 
 bool TelemetryManager::stop() {
   Impl& m = *impl_;
+  if (on_telemetry_thread()) {
+    throw Error("TelemetryManager::stop() called from a telemetry subscriber or exporter of "
+                "session " + m.session_id + ": it would wait for itself; stop the session "
+                "from another thread");
+  }
   std::lock_guard stop_lock(m.stop_mu);
-  if (m.stopped) return m.stop_result;
-  m.stopped = true;
-  // Adapters first, so their last samples are part of the session.
-  for (const auto& a : m.options.adapters) a->stop();
-  if (m.ticker.joinable()) {
-    {
-      std::lock_guard lock(m.tick_mu);
-      m.tick_stop = true;
-    }
-    m.tick_cv.notify_all();
-    m.ticker.join();
+  if (!m.stopped) {
+    m.stopped = true;
+    m.stop_result = m.stop();
   }
-  // Refuse new events, then end the session through the bus so SessionEnded is processed
-  // after everything emitted before it.
-  m.running.store(false, std::memory_order_release);
-  const double now = epoch_seconds();
-  // Drain first, so SessionEnded finds room even if the bus was full (it must not be the
-  // event that gets dropped); both waits share the stop timeout.
-  const auto deadline = std::chrono::steady_clock::now() + seconds_to_ns(m.options.stop_timeout);
-  m.bus->flush(seconds_to_ns(m.options.stop_timeout));
-  EventBase ended{m.session_id, "asyncflow"};
-  ended.event_time = now;
-  m.bus->emit(make_event(events::SessionEnded(), std::move(ended),
-                         {{"duration_seconds", now - m.start_time}}));
-  const bool drained = m.bus->stop(std::max(std::chrono::nanoseconds(0),
-                                            deadline - std::chrono::steady_clock::now()));
-
-  // The dispatcher has ended: its state is ours now (m.lines may hold unwritten lines), and
-  // so is the writer once the write-behind thread has written what it was given.
-  if (m.write_behind) m.write_behind->stop();
-  m.finished.clear();
-  {
-    auto metrics_lock = m.metrics->lock();
-    m.tracker.close_all(epoch_seconds(), m.finished);
-  }
-  m.deliver_spans(m.finished);
-  {
-    std::lock_guard lock(m.state_mu);
-    if (!m.ended_duration) m.ended_duration = now - m.start_time;
-  }
-  m.write_metric_line();
-  if (m.writer) {
-    if (!m.lines.empty()) m.writer->append(m.lines.view());
-    m.writer->close();
-    if (m.writer->bytes_lost() > 0) {
-      std::fprintf(stderr, "asyncflow telemetry: %llu bytes of %s were not written: %s\n",
-                   static_cast<unsigned long long>(m.writer->bytes_lost()),
-                   m.writer->path().c_str(), m.writer->last_error().c_str());
-    }
-  }
-  for (const auto& p : m.options.span_processors) {
-    try {
-      p->shutdown();
-    } catch (...) {
-      m.callback_errors.fetch_add(1);
-    }
-  }
-  for (const auto& r : m.options.metric_readers) {
-    try {
-      r->shutdown();
-    } catch (...) {
-      m.callback_errors.fetch_add(1);
-    }
-  }
-  // Readers may outlive this manager: freeze the counts they read from it.
-  m.metrics->set_sources([v = m.dropped()] { return v; },
-                         [v = m.callback_errors.load()] { return v; });
-  m.stop_result = drained && m.dropped() == 0 &&
-                  (!m.writer || m.writer->bytes_lost() == 0);
   return m.stop_result;
 }
 
 std::vector<SpanData> TelemetryManager::read_traces(const std::optional<std::string>& session_id,
                                                     const std::optional<std::string>& task_id) const {
-  std::lock_guard lock(impl_->state_mu);
-  std::vector<SpanData> out;
-  for (const detail::FinishedSpan& entry : impl_->history) {
-    if (const auto* task = std::get_if<detail::TaskSpan>(&entry)) {
-      if (session_id && impl_->session_id != *session_id) continue;
-      if (task_id && task->task_id != *task_id) continue;
-      out.push_back(detail::to_span_data(*task, impl_->session_id));
-      continue;
-    }
-    const SpanData& s = std::get<SpanData>(entry);
-    if (session_id && s.text("session_id") != *session_id) continue;
-    if (task_id && s.text("task_id") != *task_id) continue;
-    out.push_back(s);
-  }
-  return out;
+  return impl_->record.traces(session_id, task_id);
 }
 
 MetricsSnapshot TelemetryManager::read_metrics() const { return impl_->metrics->collect(); }
@@ -562,8 +338,8 @@ TaskCounts TelemetryManager::task_count() const {
 }
 
 double TelemetryManager::session_duration() const {
-  std::lock_guard lock(impl_->state_mu);
-  if (impl_->ended_duration) return round6(*impl_->ended_duration);
+  auto round6 = [](double v) { return std::round(v * 1e6) / 1e6; };
+  if (auto ended = impl_->record.ended()) return round6(*ended);
   return round6(epoch_seconds() - impl_->start_time);
 }
 
@@ -572,118 +348,32 @@ TelemetrySummary TelemetryManager::summary() const {
   s.session_id = impl_->session_id;
   s.duration_seconds = session_duration();
   s.tasks = task_count();
-  std::vector<double> d;
-  {
-    std::lock_guard lock(impl_->state_mu);
-    d = impl_->durations;
-    s.resources = impl_->resources;
-  }
-  if (!d.empty()) {
-    std::sort(d.begin(), d.end());
-    DurationStats st;
-    st.count = d.size();
-    for (double v : d) st.total_seconds += v;
-    st.mean_seconds = round6(st.total_seconds / static_cast<double>(d.size()));
-    st.total_seconds = round6(st.total_seconds);
-    st.min_seconds = round6(d.front());
-    st.max_seconds = round6(d.back());
-    st.p50_seconds = round6(percentile(d, 0.50));
-    st.p95_seconds = round6(percentile(d, 0.95));
-    s.duration = st;
-  }
+  s.duration = impl_->record.duration_stats();
+  s.resources = impl_->record.resources();
+  s.losses = impl_->losses->snapshot();
   return s;
 }
 
-std::vector<TaskSpanInfo> TelemetryManager::task_spans() const {
-  std::vector<TaskSpanInfo> out;
-  std::lock_guard lock(impl_->state_mu);
-  for (const detail::FinishedSpan& entry : impl_->history) {
-    const auto* s = std::get_if<detail::TaskSpan>(&entry);
-    if (s == nullptr || s->block) continue;
-    TaskSpanInfo t;
-    t.task_id = s->task_id;
-    t.backend = s->backend;
-    if (s->executable != nullptr) t.executable = *s->executable;
-    if (s->task_type != nullptr) t.task_type = *s->task_type;
-    t.status = std::string(s->status());
-    if (s->workflow_id != nullptr) t.workflow_id = *s->workflow_id;
-    t.duration_seconds = round6(s->duration_seconds());
-    t.span_id = hex_id(s->span_id);
-    t.trace_id = hex_id(s->trace_id);
-    if (s->outcome == detail::TaskSpan::Outcome::kFailed) t.error_type = s->error_type;
-    t.incomplete_lifecycle = s->incomplete;
-    out.push_back(std::move(t));
-  }
-  return out;
-}
+std::vector<TaskSpanInfo> TelemetryManager::task_spans() const { return impl_->record.task_spans(); }
 
 std::optional<std::filesystem::path> TelemetryManager::checkpoint_file() const {
-  if (!impl_->writer) return std::nullopt;
-  return impl_->writer->path();
+  return impl_->checkpoint_file;
 }
 
-std::uint64_t TelemetryManager::dropped_events() const noexcept { return impl_->dropped(); }
+TelemetryLosses TelemetryManager::losses() const { return impl_->losses->snapshot(); }
+
+std::uint64_t TelemetryManager::dropped_events() const noexcept {
+  return impl_->losses->events_dropped();
+}
 std::uint64_t TelemetryManager::subscriber_errors() const noexcept {
-  return impl_->callback_errors.load();
+  return impl_->losses->subscriber_errors();
 }
 std::uint64_t TelemetryManager::processed_events() const noexcept {
-  return impl_->processed.load();
+  return impl_->pipeline.processed();
 }
 
-// --- summary as JSON -----------------------------------------------------------------------
-
-std::string TelemetrySummary::to_json() const {
-  std::string o = "{\"session_id\": ";
-  jsonl::append_string(o, session_id);
-  o += ", \"duration_seconds\": ";
-  jsonl::append_double(o, duration_seconds);
-  o += ", \"tasks\": {\"submitted\": " + std::to_string(tasks.submitted) +
-       ", \"completed\": " + std::to_string(tasks.completed) +
-       ", \"failed\": " + std::to_string(tasks.failed) +
-       ", \"canceled\": " + std::to_string(tasks.canceled) +
-       ", \"running\": " + std::to_string(tasks.running) + "}, \"duration\": {";
-  if (duration) {
-    const std::pair<const char*, double> stats[] = {
-        {"total_seconds", duration->total_seconds}, {"mean_seconds", duration->mean_seconds},
-        {"min_seconds", duration->min_seconds},     {"max_seconds", duration->max_seconds},
-        {"p50_seconds", duration->p50_seconds},     {"p95_seconds", duration->p95_seconds}};
-    o += "\"count\": " + std::to_string(duration->count);
-    for (const auto& [k, v] : stats) {
-      o += ", \"";
-      o += k;
-      o += "\": ";
-      jsonl::append_double(o, v);
-    }
-  }
-  o += "}, \"resources\": {";
-  bool first = true;
-  for (const auto& [key, r] : resources) {
-    if (!first) o += ", ";
-    first = false;
-    jsonl::append_string(o, key);
-    o += ": {\"backend\": ";
-    jsonl::append_string(o, r.backend);
-    o += ", \"node_id\": ";
-    jsonl::append_string(o, r.node_id);
-    const std::pair<const char*, const std::optional<double>*> fields[] = {
-        {"cpu_percent", &r.cpu_percent},         {"memory_percent", &r.memory_percent},
-        {"gpu_percent", &r.gpu_percent},         {"disk_read_bytes", &r.disk_read_bytes},
-        {"disk_write_bytes", &r.disk_write_bytes}, {"net_sent_bytes", &r.net_sent_bytes},
-        {"net_recv_bytes", &r.net_recv_bytes}};
-    for (const auto& [k, v] : fields) {
-      o += ", \"";
-      o += k;
-      o += "\": ";
-      if (*v) {
-        jsonl::append_double(o, **v);
-      } else {
-        o += "null";
-      }
-    }
-    o += '}';
-  }
-  o += "}}";
-  return o;
+bool TelemetryManager::on_telemetry_thread() const noexcept {
+  return impl_->bus->on_dispatcher_thread() || impl_->subscribers.on_delivery_thread();
 }
 
 }  // namespace asyncflow

@@ -1,4 +1,4 @@
-// Metric snapshot helpers and the in-memory metric reader.
+// Metric snapshot helpers.
 #include "asyncflow/telemetry/metrics.hpp"
 
 namespace asyncflow {
@@ -35,31 +35,6 @@ const MetricData* MetricsSnapshot::find(std::string_view name) const noexcept {
 double MetricsSnapshot::total(std::string_view name) const noexcept {
   const MetricData* m = find(name);
   return m != nullptr ? m->total() : 0.0;
-}
-
-void InMemoryMetricReader::attach(std::shared_ptr<const MetricProducer> producer) {
-  std::lock_guard lock(mu_);
-  producer_ = std::move(producer);
-  has_final_ = false;
-}
-
-void InMemoryMetricReader::shutdown() {
-  std::lock_guard lock(mu_);
-  if (producer_) {
-    final_ = producer_->collect();
-    has_final_ = true;
-    producer_.reset();
-  }
-}
-
-MetricsSnapshot InMemoryMetricReader::read() const {
-  std::shared_ptr<const MetricProducer> producer;
-  {
-    std::lock_guard lock(mu_);
-    if (has_final_ || !producer_) return final_;
-    producer = producer_;
-  }
-  return producer->collect();
 }
 
 }  // namespace asyncflow

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "losses.hpp"
+
 namespace asyncflow::detail {
 
 namespace {
@@ -35,8 +37,12 @@ constexpr InstrumentSpec kSpecs[] = {
     {"node_gpu_utilization", "Node GPU utilization percent", "%", InstrumentKind::kGauge},
     {"telemetry_events_dropped", "Telemetry events lost (full bus, emitted after stop, or not "
      "drained at stop)", "{event}", InstrumentKind::kCounter},
-    {"telemetry_subscriber_errors", "Exceptions thrown by telemetry subscribers and span "
-     "processors", "{error}", InstrumentKind::kCounter},
+    {"telemetry_events_undelivered", "Telemetry events the subscribers never got (stop timeout)",
+     "{event}", InstrumentKind::kCounter},
+    {"telemetry_records_not_exported", "Events, spans and metric snapshots an exporter did not "
+     "take or lost (failed export or write)", "{record}", InstrumentKind::kCounter},
+    {"telemetry_subscriber_errors", "Exceptions thrown by telemetry subscribers", "{error}",
+     InstrumentKind::kCounter},
 };
 static_assert(std::size(kSpecs) == static_cast<std::size_t>(Instrument::kCount));
 
@@ -67,11 +73,9 @@ MetricsStore::MetricsStore(std::string session_id, std::int64_t start_ns)
   }
 }
 
-void MetricsStore::set_sources(std::function<std::uint64_t()> dropped,
-                               std::function<std::uint64_t()> subscriber_errors) {
+void MetricsStore::set_losses(std::shared_ptr<const LossCounters> losses) {
   std::lock_guard lock(mu_);
-  dropped_ = std::move(dropped);
-  subscriber_errors_ = std::move(subscriber_errors);
+  losses_ = std::move(losses);
 }
 
 MetricPoint& MetricsStore::series(Instrument instrument, const Attributes& attributes) {
@@ -139,6 +143,17 @@ double MetricsStore::total(Instrument instrument) const {
   return sum;
 }
 
+std::optional<std::uint64_t> MetricsStore::loss_count(Instrument instrument) const {
+  const TelemetryLosses l = losses_ ? losses_->snapshot() : TelemetryLosses{};
+  switch (instrument) {
+    case Instrument::kEventsDropped: return l.events_dropped;
+    case Instrument::kEventsUndelivered: return l.events_undelivered;
+    case Instrument::kRecordsNotExported: return l.records_not_exported;
+    case Instrument::kSubscriberErrors: return l.subscriber_errors;
+    default: return std::nullopt;
+  }
+}
+
 MetricsSnapshot MetricsStore::collect() const {
   std::lock_guard lock(mu_);
   MetricsSnapshot snap;
@@ -147,16 +162,11 @@ MetricsSnapshot MetricsStore::collect() const {
   snap.metrics.reserve(slots_.size());
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     MetricData m = slots_[i].meta;
-    auto instrument = static_cast<Instrument>(i);
-    const std::function<std::uint64_t()>* source =
-        instrument == Instrument::kEventsDropped      ? &dropped_
-        : instrument == Instrument::kSubscriberErrors ? &subscriber_errors_
-                                                      : nullptr;
-    if (source != nullptr) {
+    if (auto loss = loss_count(static_cast<Instrument>(i))) {
       // Always reported (0 is informative): one series per session.
       MetricPoint p;
       p.attributes.emplace_back("session_id", session_id_);
-      p.value = *source ? static_cast<double>((*source)()) : 0.0;
+      p.value = static_cast<double>(*loss);
       m.points.push_back(std::move(p));
     } else {
       m.points.reserve(slots_[i].series.size());

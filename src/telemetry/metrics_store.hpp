@@ -4,14 +4,17 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "asyncflow/telemetry/metrics.hpp"
 
 namespace asyncflow::detail {
+
+class LossCounters;
 
 /// The instruments, in snapshot (and JSONL metric line) order.
 enum class Instrument : std::size_t {
@@ -26,6 +29,8 @@ enum class Instrument : std::size_t {
   kNodeMemory,
   kNodeGpu,
   kEventsDropped,
+  kEventsUndelivered,
+  kRecordsNotExported,
   kSubscriberErrors,
   kCount
 };
@@ -60,10 +65,9 @@ class MetricsStore final : public MetricProducer {
   void record(MetricPoint* point, double value) noexcept;
   /// Sets a gauge series.
   void set(Instrument instrument, const Attributes& attributes, double value);
-  /// Counts kept outside the store (bus drops, subscriber errors), read at each collect;
-  /// set once before any reader runs.
-  void set_sources(std::function<std::uint64_t()> dropped,
-                   std::function<std::uint64_t()> subscriber_errors);
+  /// The session's loss counters, read at each collect (the telemetry_* instruments); set
+  /// once before any reader runs.
+  void set_losses(std::shared_ptr<const LossCounters> losses);
 
   MetricsSnapshot collect() const override;
   /// Sum of every series of `instrument`.
@@ -75,6 +79,8 @@ class MetricsStore final : public MetricProducer {
     std::map<std::string, MetricPoint> series;  // keyed by the encoded attribute set
   };
   MetricPoint& series(Instrument instrument, const Attributes& attributes);
+  /// The count behind a telemetry_* instrument (requires mu_), nullopt for other instruments.
+  std::optional<std::uint64_t> loss_count(Instrument instrument) const;
 
   std::map<std::string, TaskSeries> task_series_;  // keyed backend \x1f executable \x1f type
   std::string key_;  // scratch for task_series()
@@ -85,8 +91,7 @@ class MetricsStore final : public MetricProducer {
   std::int64_t start_ns_;
   mutable std::mutex mu_;
   std::array<Slot, static_cast<std::size_t>(Instrument::kCount)> slots_;
-  std::function<std::uint64_t()> dropped_;
-  std::function<std::uint64_t()> subscriber_errors_;
+  std::shared_ptr<const LossCounters> losses_;
 };
 
 }  // namespace asyncflow::detail

@@ -1,4 +1,4 @@
-// Span helpers and the in-memory span exporter.
+// Span helpers: status names, attribute lookup, and the expansion of a compact task span.
 #include "asyncflow/telemetry/span.hpp"
 
 namespace asyncflow {
@@ -26,31 +26,61 @@ std::string_view SpanData::text(std::string_view key) const noexcept {
   return {};
 }
 
-void InMemorySpanExporter::on_end(const SpanData& span) {
-  std::lock_guard lock(mu_);
-  spans_.push_back(span);
-}
-
-std::vector<SpanData> InMemorySpanExporter::spans(const std::optional<std::string>& session_id,
-                                                  const std::optional<std::string>& task_id) const {
-  std::lock_guard lock(mu_);
-  std::vector<SpanData> out;
-  for (const SpanData& s : spans_) {
-    if (session_id && s.text("session_id") != *session_id) continue;
-    if (task_id && s.text("task_id") != *task_id) continue;
-    out.push_back(s);
+std::string_view TaskSpan::status() const noexcept {
+  switch (outcome) {
+    case Outcome::kCompleted: return "completed";
+    case Outcome::kFailed: return "failed";
+    case Outcome::kCanceled: return "canceled";
+    case Outcome::kOpen: break;
   }
-  return out;
+  return {};
 }
 
-std::size_t InMemorySpanExporter::size() const {
-  std::lock_guard lock(mu_);
-  return spans_.size();
+SpanStatus TaskSpan::status_code() const noexcept {
+  switch (outcome) {
+    case Outcome::kCompleted: return SpanStatus::kOk;
+    case Outcome::kFailed:
+    case Outcome::kCanceled: return SpanStatus::kError;
+    case Outcome::kOpen: break;
+  }
+  return SpanStatus::kUnset;
 }
 
-void InMemorySpanExporter::clear() {
-  std::lock_guard lock(mu_);
-  spans_.clear();
+SpanData to_span_data(const TaskSpan& s) {
+  auto text = [](const std::string* p) { return p != nullptr ? *p : std::string(); };
+  SpanData d;
+  d.name = std::string(s.name());
+  d.trace_id = s.trace_id;
+  d.span_id = s.span_id;
+  d.parent_span_id = s.parent_span_id;
+  d.start_ns = s.start_ns;
+  d.end_ns = s.end_ns;
+  d.status = s.status_code();
+  if (const std::string* description = s.status_description()) d.status_description = *description;
+  d.attributes.reserve(10);
+  d.attributes.emplace_back("session_id", std::string(s.session_id()));
+  d.attributes.emplace_back("backend", s.backend);
+  d.attributes.emplace_back("task_id", s.task_id);
+  d.attributes.emplace_back("executable", text(s.executable));
+  d.attributes.emplace_back("task_type", text(s.task_type));
+  if (const std::string* workflow = s.workflow_attribute())
+    d.attributes.emplace_back("asyncflow.workflow_id", *workflow);
+  if (s.block && s.workflow_id != nullptr)
+    d.attributes.emplace_back("asyncflow.parent_workflow_id", *s.workflow_id);
+  if (s.outcome != TaskSpan::Outcome::kOpen) {
+    d.attributes.emplace_back("status", std::string(s.status()));
+    if (s.outcome == TaskSpan::Outcome::kFailed) d.attributes.emplace_back("error_type", s.error_type);
+    if (s.incomplete) d.attributes.emplace_back("incomplete_lifecycle", true);
+  }
+  if (s.unfinished) d.attributes.emplace_back("asyncflow.unfinished", true);
+  if (s.queued_ns >= 0)
+    d.events.push_back(SpanEvent{"TaskQueued", s.queued_ns, {{"task_id", s.task_id}}});
+  return d;
+}
+
+SpanData to_span_data(const SpanRecord& span) {
+  if (const auto* task = std::get_if<TaskSpan>(&span)) return to_span_data(*task);
+  return std::get<SpanData>(span);
 }
 
 }  // namespace asyncflow

@@ -4,7 +4,6 @@
 #include <array>
 #include <cmath>
 
-#include "asyncflow/telemetry/manager.hpp"
 #include "common/random.hpp"
 #include "event_access.hpp"
 
@@ -13,8 +12,7 @@ namespace asyncflow::detail {
 namespace {
 
 const std::string* string_attribute(const Event& e, std::string_view key) {
-  const FieldValue* v = e.attribute(key);
-  return v != nullptr ? std::get_if<std::string>(v) : nullptr;
+  return e.context() ? e.context()->string_attribute(key) : nullptr;
 }
 
 std::string attribute_or_empty(const Event& e, std::string_view key) {
@@ -127,7 +125,7 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   // Opened at TaskCreated; at the first lifecycle event seen for tasks created before the
   // session started. The span keeps the event's context, so its strings are not copied.
   TaskSpan& s = t.span;
-  s.context = EventAccess::context(e);
+  s.context = e.context();
   if (s.context == nullptr || s.context != last_context_.context) {
     // Tasks of one factory and group share a context: its attributes are looked up once.
     last_context_.context = s.context;
@@ -162,15 +160,16 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   return t;
 }
 
-void SpanTracker::end_span(SpanData& span, double t, std::vector<FinishedSpan>& finished) {
+void SpanTracker::end_span(SpanData& span, double t, std::vector<SpanRecord>& finished) {
   span.end_ns = std::max(to_ns(t), span.start_ns);
   finished.emplace_back(std::move(span));
 }
 
-void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
-                           std::vector<FinishedSpan>& finished, SpanIds& ids) {
+std::pair<TraceId, std::uint64_t> SpanTracker::end_task(Event& e, Kind kind,
+                                                        const std::string& task_id,
+                                                        std::vector<SpanRecord>& finished) {
   OpenTask& t = task_span(e, task_id);
-  ids = {t.span.trace_id, t.span.span_id};
+  const std::pair<TraceId, std::uint64_t> ids{t.span.trace_id, t.span.span_id};
 
   // The engine leaves duration_seconds NaN: the dispatcher, which saw TaskStarted, fills it.
   // The three terminal types are built-ins whose first field is duration_seconds (checked
@@ -191,6 +190,10 @@ void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
                          : kind == Kind::kFailed  ? t.series->failed
                                                   : t.series->canceled;
   if (!t.span.block) {  // blocks run in the engine, not on a backend: no task metrics
+    // A task that ends without reaching a backend (a failed dependency, a cancel, shutdown)
+    // still left the graph: counting it keeps submitted = completed + failed + canceled +
+    // running, as the reference's summary reads.
+    if (!t.submitted) MetricsStore::add(t.series->submitted, 1);
     MetricsStore::add(counter, 1);
     // Only a task that was counted running leaves the gauge (the reference's went negative).
     if (t.started) MetricsStore::add(t.series->running, -1);
@@ -210,10 +213,11 @@ void SpanTracker::end_task(Event& e, Kind kind, const std::string& task_id,
   if (last_task_ == &t) last_task_ = nullptr;
   tasks_.erase(task_id);
   if (workflow != nullptr) release_workflow(*workflow, e.event_time(), finished);
+  return ids;
 }
 
 void SpanTracker::release_workflow(const std::string& workflow_id, double t,
-                                   std::vector<FinishedSpan>& finished) {
+                                   std::vector<SpanRecord>& finished) {
   auto it = workflows_.find(workflow_id);
   if (it == workflows_.end()) return;
   OpenWorkflow& w = it->second;
@@ -224,8 +228,13 @@ void SpanTracker::release_workflow(const std::string& workflow_id, double t,
   }
 }
 
-SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
-  SpanIds ids{trace_id_, session_.span_id};
+void SpanTracker::process(Event& e, std::vector<SpanRecord>& finished) {
+  const auto [trace_id, span_id] = apply(e, finished);
+  EventAccess::set_correlation(e, trace_id, span_id);
+}
+
+std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanRecord>& finished) {
+  std::pair<TraceId, std::uint64_t> ids{trace_id_, session_.span_id};
   const Kind kind = kind_of(e);
   switch (kind) {
     case Kind::kSessionStarted:
@@ -252,7 +261,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
     case Kind::kWorkflowEnded: {
       auto it = workflows_.find(attribute_or_empty(e, "asyncflow.workflow_id"));
       if (it == workflows_.end()) return ids;
-      ids.span_id = it->second.span.span_id;
+      ids.second = it->second.span.span_id;
       if (it->second.depth > 0) --it->second.depth;
       if (it->second.depth == 0 && it->second.members == 0) {
         end_span(it->second.span, e.event_time(), finished);
@@ -285,8 +294,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
     return ids;
   }
   if (kind == Kind::kCompleted || kind == Kind::kFailed || kind == Kind::kCanceled) {
-    end_task(e, kind, task_id, finished, ids);
-    return ids;
+    return end_task(e, kind, task_id, finished);
   }
   OpenTask& t = task_span(e, task_id);
   switch (kind) {
@@ -297,6 +305,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
         t.series = series_of(t.span);
       }
       if (!t.span.block) MetricsStore::add(t.series->submitted, 1);
+      t.submitted = true;
       break;
     case Kind::kQueued:
       if (t.span.queued_ns < 0) t.span.queued_ns = to_ns(e.event_time());
@@ -317,7 +326,7 @@ SpanIds SpanTracker::process(Event& e, std::vector<FinishedSpan>& finished) {
   return {t.span.trace_id, t.span.span_id};
 }
 
-void SpanTracker::close_all(double end_time, std::vector<FinishedSpan>& finished) {
+void SpanTracker::close_all(double end_time, std::vector<SpanRecord>& finished) {
   for (auto& [id, t] : tasks_) {
     t.span.unfinished = true;
     if (t.started && !t.span.block) MetricsStore::add(t.series->running, -1);

@@ -11,15 +11,8 @@
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "metrics_store.hpp"
-#include "task_span.hpp"
 
 namespace asyncflow::detail {
-
-/// The span an event line is correlated with (zero ids = null in the JSONL).
-struct SpanIds {
-  TraceId trace_id;
-  std::uint64_t span_id = 0;
-};
 
 /// Not thread-safe: owned by the dispatcher thread (and by stop() after the dispatcher ended).
 class SpanTracker {
@@ -35,14 +28,14 @@ class SpanTracker {
   std::uint64_t session_span_id() const noexcept { return session_.span_id; }
 
   /// Applies `event` (the caller holds the metrics store's lock): opens/ends spans, updates
-  /// metrics, and for engine terminal events (duration_seconds NaN) fills in the duration and
-  /// the incomplete_lifecycle flag. Spans that end are appended to `finished`. Returns the ids
-  /// for the event's checkpoint line.
-  SpanIds process(Event& event, std::vector<FinishedSpan>& finished);
+  /// metrics, sets the event's span correlation (Event::trace_id / span_id), and for engine
+  /// terminal events (duration_seconds NaN) fills in the duration and the
+  /// incomplete_lifecycle flag. Spans that end are appended to `finished`.
+  void process(Event& event, std::vector<SpanRecord>& finished);
 
   /// Ends every span still open at `end_time` (tasks that never finished get the attribute
   /// asyncflow.unfinished = true), the session span last.
-  void close_all(double end_time, std::vector<FinishedSpan>& finished);
+  void close_all(double end_time, std::vector<SpanRecord>& finished);
 
   std::size_t open_tasks() const noexcept { return tasks_.size(); }
 
@@ -51,6 +44,7 @@ class SpanTracker {
     TaskSpan span;
     double started_at = 0;
     bool started = false;
+    bool submitted = false;  // counted in tasks_submitted
     bool in_workflow = false;  // parented to workflows_[*span.workflow_id]: counted in members
     const TaskSeries* series = nullptr;  // backend, executable, task_type (no task_id: cardinality)
   };
@@ -65,13 +59,15 @@ class SpanTracker {
   std::uint64_t new_span_id();
   std::uint64_t parent_for(const std::string* workflow_id) const;
   void release_workflow(const std::string& workflow_id, double t,
-                        std::vector<FinishedSpan>& finished);
+                        std::vector<SpanRecord>& finished);
+  /// The span correlation of `event`, whatever its kind (the body of process()).
+  std::pair<TraceId, std::uint64_t> apply(Event& event, std::vector<SpanRecord>& finished);
   OpenTask& task_span(const Event& e, const std::string& task_id);
   /// The metric series of the span's backend, executable and task type.
   const TaskSeries* series_of(const TaskSpan& s);
-  void end_task(Event& e, Kind kind, const std::string& task_id,
-                std::vector<FinishedSpan>& finished, SpanIds& ids);
-  void end_span(SpanData& span, double t, std::vector<FinishedSpan>& finished);
+  std::pair<TraceId, std::uint64_t> end_task(Event& e, Kind kind, const std::string& task_id,
+                                             std::vector<SpanRecord>& finished);
+  void end_span(SpanData& span, double t, std::vector<SpanRecord>& finished);
 
   std::string session_id_;
   MetricsStore& metrics_;

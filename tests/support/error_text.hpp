@@ -2,7 +2,7 @@
 // error texts.
 #pragma once
 
-#include <asyncflow/core/errors.hpp>
+#include <asyncflow/common/error.hpp>
 #include <functional>
 #include <string>
 

@@ -1,12 +1,14 @@
 // main() of the test executables: a process started as a ProcessBackend function worker serves
-// calls (the registered functions of the test binary); any other works under a temp dir of its
-// own, removed when it exits. Engines create their session dir `{work_dir}/{uid}` at once and keep it (as the
+// calls (the registered functions of the test binary; suites that link the engine); any other
+// works under a temp dir of its own, removed when it exits. Engines create their session dir `{work_dir}/{uid}` at once and keep it (as the
 // reference does), so tests that used the shared temp dir left one empty dir per engine behind,
 // some 90 per CI run.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#if ASYNCFLOW_TESTS_WITH_ENGINE
 #include <asyncflow/core/registered_function.hpp>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +17,9 @@
 #include <system_error>
 
 int main(int argc, char** argv) {
+#if ASYNCFLOW_TESTS_WITH_ENGINE
   asyncflow::serve_if_worker(argc, argv);
+#endif
   ::testing::InitGoogleTest(&argc, argv);
   // Under the directory ::testing::TempDir() would have given (TEST_TMPDIR, else TMPDIR or /tmp).
   const std::filesystem::path base = ::testing::TempDir();

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <asyncflow/core/errors.hpp>
+#include <asyncflow/common/error.hpp>
 #include <asyncflow/telemetry/event_bus.hpp>
 #include <atomic>
 #include <chrono>
@@ -25,6 +25,8 @@
 #include <variant>
 #include <vector>
 
+#include "support/sync.hpp"
+
 namespace af = asyncflow;
 using namespace std::chrono_literals;
 
@@ -33,30 +35,7 @@ namespace {
 // Generous: sanitizer builds on two shared cores are slow, and a passing test never waits it.
 constexpr auto kLong = 30s;
 
-/// A one-shot barrier: wait() blocks until open().
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-  [[nodiscard]] bool wait_for(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using asyncflow::testing::Gate;
 
 /// An event carrying (producer, seq) as attributes.
 af::Event make(std::int64_t seq, std::int64_t producer = 0) {
@@ -72,7 +51,7 @@ std::int64_t attr(const af::Event& e, const char* key) {
 /// Records what the handler saw; the handler runs on the dispatcher, tests read elsewhere.
 class Recorder {
  public:
-  void record(std::span<af::Event> batch) {
+  void record(std::vector<af::Event>& batch) {
     std::lock_guard lock(mu_);
     batch_sizes_.push_back(batch.size());
     for (const auto& e : batch) events_.emplace_back(attr(e, "producer"), attr(e, "seq"));
@@ -105,7 +84,7 @@ struct GatedHandler {
   Gate* release;
   bool first = true;  // dispatcher thread only
 
-  void operator()(std::span<af::Event> batch) {
+  void operator()(std::vector<af::Event>& batch) {
     recorder->record(batch);
     if (first) {
       first = false;
@@ -137,7 +116,7 @@ bool eventually(Pred done, std::chrono::milliseconds timeout = 30s) {
 TEST(EventBus, DeliversInFifoOrderFromOneProducer) {
   Recorder rec;
   af::EventBus bus({.capacity = 64, .overflow = af::OverflowPolicy::kBlock, .max_batch = 7},
-                   [&](std::span<af::Event> b) { rec.record(b); });
+                   [&](std::vector<af::Event>& b) { rec.record(b); });
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(bus.emit(make(i)));
   ASSERT_TRUE(bus.flush(std::chrono::nanoseconds::max()));  // "no deadline" must not overflow
   EXPECT_EQ(rec.seqs(), iota(0, 1000));
@@ -153,7 +132,7 @@ TEST(EventBus, ManyProducersDeliverEveryEventOnceInProducerOrder) {
     Recorder rec;
     // A small ring, so producers do wait for space.
     af::EventBus bus({.capacity = 128, .overflow = af::OverflowPolicy::kBlock, .max_batch = 32},
-                     [&](std::span<af::Event> b) { rec.record(b); });
+                     [&](std::vector<af::Event>& b) { rec.record(b); });
     std::vector<std::thread> threads;
     std::atomic<int> refused{0};
     for (int p = 0; p < producers; ++p) {
@@ -179,9 +158,9 @@ TEST(EventBus, ManyProducersDeliverEveryEventOnceInProducerOrder) {
 }
 
 TEST(EventBus, DropNewestDropsExactlyWhatDoesNotFit) {
-  // Requested capacity -> effective capacity (power of two, at least 2).
+  // Requested capacity -> effective capacity (power of two, at least 2; 0 is an error).
   const std::vector<std::pair<std::size_t, std::int64_t>> cases = {
-      {0, 2}, {1, 2}, {5, 8}, {64, 64}};
+      {1, 2}, {5, 8}, {64, 64}};
   for (const auto& [requested, capacity] : cases) {
     SCOPED_TRACE(requested);
     constexpr std::int64_t kExtra = 13;
@@ -235,7 +214,7 @@ TEST(EventBus, BlockPolicyKeepsUpWithASlowHandler) {
   constexpr int kEvents = 300;
   Recorder rec;
   af::EventBus bus({.capacity = 8, .overflow = af::OverflowPolicy::kBlock, .max_batch = 3},
-                   [&](std::span<af::Event> b) {
+                   [&](std::vector<af::Event>& b) {
                      rec.record(b);
                      std::this_thread::sleep_for(100us);  // slow consumer, not synchronization
                    });
@@ -271,7 +250,7 @@ TEST(EventBus, NoLostWakeUps) {
   for (auto policy : {af::OverflowPolicy::kDropNewest, af::OverflowPolicy::kBlock}) {
     std::atomic<std::uint64_t> seen{0};
     af::EventBus bus({.capacity = 2, .overflow = policy},
-                     [&](std::span<af::Event> b) { seen.fetch_add(b.size()); });
+                     [&](std::vector<af::Event>& b) { seen.fetch_add(b.size()); });
     std::thread second([&] {
       for (int i = 0; i < 300; ++i) ASSERT_TRUE(bus.flush(kLong));
     });
@@ -331,7 +310,7 @@ TEST(EventBus, StopPastItsTimeoutDiscardsAndCountsTheRest) {
 
 TEST(EventBus, EmitAfterStopIsRefusedAndCounted) {
   std::atomic<std::uint64_t> seen{0};
-  af::EventBus bus({}, [&](std::span<af::Event> b) { seen.fetch_add(b.size()); });
+  af::EventBus bus({}, [&](std::vector<af::Event>& b) { seen.fetch_add(b.size()); });
   EXPECT_TRUE(bus.running());
   ASSERT_TRUE(bus.emit(make(0)));
   EXPECT_TRUE(bus.stop(kLong));
@@ -347,7 +326,7 @@ TEST(EventBus, ConcurrentStopsAllReturnTheSameResult) {
   for (int round = 0; round < 20; ++round) {
     std::atomic<std::uint64_t> seen{0};
     af::EventBus bus({.capacity = 4096, .max_batch = 8},
-                     [&](std::span<af::Event> b) { seen.fetch_add(b.size()); });
+                     [&](std::vector<af::Event>& b) { seen.fetch_add(b.size()); });
     for (int i = 0; i < 1000; ++i) ASSERT_TRUE(bus.emit(make(i)));
     std::vector<std::thread> stoppers;
     std::atomic<int> ok{0};
@@ -363,7 +342,7 @@ TEST(EventBus, ConcurrentStopsAllReturnTheSameResult) {
 
 TEST(EventBus, HandlerExceptionIsCountedAndTheBusKeepsGoing) {
   Recorder rec;
-  af::EventBus bus({.max_batch = 1}, [&](std::span<af::Event> b) {
+  af::EventBus bus({.max_batch = 1}, [&](std::vector<af::Event>& b) {
     rec.record(b);
     if (attr(b[0], "seq") % 2 == 0) throw std::runtime_error("subscriber broke");
   });
@@ -378,7 +357,7 @@ TEST(EventBus, HandlerExceptionIsCountedAndTheBusKeepsGoing) {
   EXPECT_EQ(bus.handler_errors(), 3u);
 }
 
-TEST(EventBus, ReentrantEmitUnderBlockDropsInsteadOfDeadlocking) {
+TEST(EventBus, ReentrantEmitUnderBlockIsDeferredNeitherLostNorDeadlocked) {
   constexpr int kCapacity = 4;
   constexpr int kInner = 10;
   Recorder rec;
@@ -386,11 +365,12 @@ TEST(EventBus, ReentrantEmitUnderBlockDropsInsteadOfDeadlocking) {
   std::atomic<bool> on_dispatcher{false};
   af::EventBus* self = nullptr;
   af::EventBus bus({.capacity = kCapacity, .overflow = af::OverflowPolicy::kBlock, .max_batch = 1},
-                   [&](std::span<af::Event> b) {
+                   [&](std::vector<af::Event>& b) {
                      rec.record(b);
                      if (attr(b[0], "producer") != 0) return;  // only the outer event re-emits
                      on_dispatcher = self->on_dispatcher_thread();
-                     // Nothing drains while this runs: the first kCapacity fit, the rest cannot.
+                     // Nothing drains while this runs: the first kCapacity fit the ring, the
+                     // rest wait in the overflow list instead of waiting for this very thread.
                      for (int i = 0; i < kInner; ++i)
                        inner_results.push_back(self->emit(make(i, 1)));
                    });
@@ -399,13 +379,40 @@ TEST(EventBus, ReentrantEmitUnderBlockDropsInsteadOfDeadlocking) {
   ASSERT_TRUE(bus.emit(make(0, 0)));
   ASSERT_TRUE(bus.flush(kLong));
   EXPECT_TRUE(on_dispatcher.load());
-  std::vector<bool> expected(kInner, false);
-  for (int i = 0; i < kCapacity; ++i) expected[static_cast<std::size_t>(i)] = true;
-  EXPECT_EQ(inner_results, expected);
-  EXPECT_EQ(bus.dropped(), static_cast<std::uint64_t>(kInner - kCapacity));
-  ASSERT_TRUE(bus.flush(kLong));  // the accepted inner events are handled too
-  EXPECT_EQ(bus.handled(), static_cast<std::uint64_t>(1 + kCapacity));
+  EXPECT_EQ(inner_results, std::vector<bool>(kInner, true));
+  EXPECT_EQ(bus.dropped(), 0u);
+  EXPECT_EQ(bus.deferred(), static_cast<std::uint64_t>(kInner - kCapacity));
+  ASSERT_TRUE(bus.flush(kLong));  // the deferred inner events are handled too, in order
+  EXPECT_EQ(bus.handled(), static_cast<std::uint64_t>(1 + kInner));
+  std::vector<std::int64_t> inner;
+  for (const auto& [producer, seq] : rec.events())
+    if (producer == 1) inner.push_back(seq);
+  EXPECT_EQ(inner, iota(0, kInner));
   EXPECT_TRUE(bus.stop(kLong));
+}
+
+TEST(EventBus, EmitDeferredNeverWaitsOnAFullRingAndFlushCoversIt) {
+  Recorder rec;
+  Gate entered, release;
+  af::EventBus bus({.capacity = 8, .overflow = af::OverflowPolicy::kBlock, .max_batch = 4},
+                   GatedHandler{&rec, &entered, &release});
+  ASSERT_TRUE(bus.emit(make(0)));
+  ASSERT_TRUE(entered.wait_for(kLong));
+  // The dispatcher is held: 8 fill the ring, 2^16 more are deferred without waiting; beyond
+  // that a thread emitting far more than it lets drain is refused, and counted.
+  constexpr int kDeferred = 1 << 16;
+  for (int i = 1; i <= 8 + kDeferred; ++i) ASSERT_TRUE(bus.emit_deferred(make(i)));
+  EXPECT_EQ(bus.deferred(), static_cast<std::uint64_t>(kDeferred));
+  EXPECT_FALSE(bus.emit_deferred(make(9 + kDeferred)));
+  EXPECT_EQ(bus.dropped(), 1u);
+  EXPECT_FALSE(bus.flush(std::chrono::milliseconds(20)));  // not handled yet
+  release.open();
+  ASSERT_TRUE(bus.flush(kLong));
+  // In emission order: the ring's 8 (claimed first), then the deferred ones.
+  EXPECT_EQ(rec.seqs(), iota(0, 9 + kDeferred));
+  EXPECT_TRUE(bus.stop(kLong));
+  EXPECT_FALSE(bus.emit_deferred(make(200)));  // refused after stop, and counted
+  EXPECT_EQ(bus.dropped(), 2u);
 }
 
 TEST(EventBus, BatchesNeverExceedMaxBatch) {
@@ -431,8 +438,15 @@ TEST(EventBus, BatchesNeverExceedMaxBatch) {
 }
 
 TEST(EventBus, InvalidOptionsThrow) {
-  auto noop = [](std::span<af::Event>) {};
+  auto noop = [](std::vector<af::Event>&) {};
   EXPECT_THROW(af::EventBus({.max_batch = 0}, noop), af::Error);
+  EXPECT_THROW(af::EventBus({.capacity = 0}, noop), af::Error);
+  EXPECT_THROW(af::EventBus({.capacity = std::size_t{1} << 41}, noop), af::Error);
+  try {
+    af::EventBus bus({.capacity = 0}, noop);
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(af::EventBus({}, af::EventBus::BatchHandler{}), af::Error);
 }
 
@@ -441,7 +455,7 @@ TEST(EventBus, IdleDispatcherSleeps) {
   // the idle period, a sleeping dispatcher next to nothing.
   std::atomic<long> tid{0};
   af::EventBus bus({},
-                   [&](std::span<af::Event>) { tid = static_cast<long>(::syscall(SYS_gettid)); });
+                   [&](std::vector<af::Event>&) { tid = static_cast<long>(::syscall(SYS_gettid)); });
   ASSERT_TRUE(bus.emit(make(0)));
   ASSERT_TRUE(bus.flush(kLong));
   auto cpu_ticks = [&] {

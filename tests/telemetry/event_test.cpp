@@ -1,7 +1,7 @@
 // Events: define_event / make_event rules, built-in types, ids and times (reference §1).
 #include <gtest/gtest.h>
 
-#include <asyncflow/core/errors.hpp>
+#include <asyncflow/common/error.hpp>
 #include <asyncflow/telemetry/event.hpp>
 #include <regex>
 #include <set>

@@ -1,8 +1,11 @@
-// TelemetryManager on its own (no engine): session events, subscribers, overflow, exporters,
-// metrics rules, stop semantics, bad options.
+// TelemetryManager on its own (no engine, no exporter library): session events, subscribers,
+// overflow, exporters, losses and how they are said, metrics rules, stop semantics, bad
+// options.
 #include <gtest/gtest.h>
 
-#include <asyncflow/asyncflow.hpp>
+#include <asyncflow/common/error.hpp>
+#include <asyncflow/telemetry/log.hpp>
+#include <asyncflow/telemetry/manager.hpp>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -12,10 +15,53 @@
 #include <thread>
 #include <vector>
 
+#include "support/fake_exporters.hpp"
+#include "support/sync.hpp"
 #include "support/temp_path.hpp"
 
 namespace asyncflow {
 namespace {
+
+using namespace std::chrono_literals;
+using testing::Gate;
+using testing::RecordingExporter;
+
+constexpr auto kLong = 30s;
+
+/// Captures what telemetry logs while it lives (the default handler writes to stderr).
+class LogCapture {
+ public:
+  LogCapture() {
+    previous_ = set_log_handler([this](LogLevel, std::string_view m) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(m);
+    });
+  }
+  ~LogCapture() { set_log_handler(previous_); }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  std::size_t count(std::string_view needle) {
+    std::size_t n = 0;
+    for (const auto& l : lines()) n += l.find(needle) != std::string::npos;
+    return n;
+  }
+
+ private:
+  LogHandler previous_;
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+/// A metric reader that keeps the producer and the final snapshot.
+class KeepingReader final : public MetricReader {
+ public:
+  void attach(std::shared_ptr<const MetricProducer> producer) override { producer_ = producer; }
+  void shutdown() noexcept override { final_ = producer_->collect(); }
+  MetricsSnapshot final_;
+  std::shared_ptr<const MetricProducer> producer_;
+};
 
 /// Records every event a subscriber sees (copies), thread-safe.
 struct Recorder {
@@ -120,27 +166,19 @@ TEST(TelemetryManager, UnsubscribeFromInsideTheCallbackDoesNotDeadlock) {
   tm->stop();
 }
 
-TEST(TelemetryManager, OverflowDropsNewestAndCountsExactly) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false;
-  bool release = false;
+TEST(TelemetryManager, DropNewestIsAnExplicitChoiceThatCountsExactlyAndSaysSo) {
+  LogCapture log;
+  auto exporter = std::make_shared<RecordingExporter>();
   TelemetryOptions opts;
   opts.bus.capacity = 16;
   opts.bus.max_batch = 1;
+  opts.bus.overflow = OverflowPolicy::kDropNewest;
+  opts.exporters = {exporter};
   auto tm = TelemetryManager::start("s.4", opts);
-  tm->subscribe([&](const Event& e) {
-    if (e.type() != "TaskSubmitted" || e.task_id() != "gate") return;
-    std::unique_lock lock(mu);
-    entered = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-  });
+  ASSERT_TRUE(tm->flush());  // SessionStarted out of the way
+  exporter->hold();
   ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "gate")));
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return entered; });
-  }
+  ASSERT_TRUE(exporter->entered.wait_for(kLong));
   // The dispatcher holds the gate event; the queue is empty with room for exactly 16.
   int refused = 0;
   for (int i = 0; i < 16 + 1000; ++i) {
@@ -148,15 +186,228 @@ TEST(TelemetryManager, OverflowDropsNewestAndCountsExactly) {
   }
   EXPECT_EQ(refused, 1000);
   EXPECT_EQ(tm->dropped_events(), 1000u);
-  {
-    std::lock_guard lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  // Said once when it first happened, with the policy that caused it.
+  EXPECT_EQ(log.count("events dropped: the bus is full (capacity 16, overflow policy kDropNewest)"), 1u);
+  exporter->release.open();
   EXPECT_FALSE(tm->stop());  // events were lost: stop reports it
   EXPECT_EQ(tm->dropped_events(), 1000u);
   EXPECT_EQ(tm->read_metrics().total("telemetry_events_dropped"), 1000.0);
   EXPECT_EQ(tm->task_count().submitted, 17);
+  const TelemetrySummary summary = tm->summary();
+  EXPECT_EQ(summary.losses.events_dropped, 1000u);
+  EXPECT_NE(summary.to_json().find("\"losses\": {\"events_dropped\": 1000"), std::string::npos)
+      << summary.to_json();
+  // And summed up at stop.
+  EXPECT_EQ(log.count("session s.4 ended: 1000 events dropped"), 1u);
+}
+
+TEST(TelemetryManager, TheDefaultBusLosesNothingUnderAFlood) {
+  LogCapture log;
+  auto exporter = std::make_shared<RecordingExporter>();
+  TelemetryOptions opts;
+  opts.bus.capacity = 64;  // small, so producers do wait
+  opts.exporters = {exporter};
+  auto tm = TelemetryManager::start("s.flood", opts);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i)
+        ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "flood")));
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_TRUE(tm->stop());
+  EXPECT_EQ(tm->dropped_events(), 0u);
+  EXPECT_FALSE(tm->losses().lost_data());
+  // Every event, plus SessionStarted and SessionEnded.
+  EXPECT_EQ(exporter->event_count(), static_cast<std::size_t>(kThreads * kPerThread + 2));
+  EXPECT_EQ(tm->task_count().submitted, kThreads * kPerThread);
+  EXPECT_TRUE(log.lines().empty());
+}
+
+TEST(TelemetryManager, ASlowSubscriberDoesNotStarveTheExporters) {
+  auto exporter = std::make_shared<RecordingExporter>();
+  TelemetryOptions opts;
+  opts.exporters = {exporter};
+  auto tm = TelemetryManager::start("s.slow", opts);
+  Gate entered, release;
+  std::atomic<int> seen{0};
+  tm->subscribe([&](const Event& e) {
+    if (e.type() != "TaskSubmitted") return;  // SessionStarted may come before the subscription
+    if (seen++ == 0) {
+      entered.open();
+      release.wait();  // stuck until the test says
+    }
+  });
+  constexpr int kEvents = 5000;
+  for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  ASSERT_TRUE(entered.wait_for(kLong));
+  // The subscriber holds its first event; the exporter got every event regardless.
+  EXPECT_TRUE(exporter->wait_for_events(static_cast<std::size_t>(kEvents + 1), kLong));
+  EXPECT_EQ(seen.load(), 1);
+  release.open();
+  ASSERT_TRUE(tm->flush());
+  EXPECT_EQ(seen.load(), kEvents);  // and the subscriber got them all in the end
+  EXPECT_TRUE(tm->stop());
+}
+
+TEST(TelemetryManager, StopTimeoutHoldsWhileASubscriberIsStuck) {
+  LogCapture log;
+  TelemetryOptions opts;
+  opts.stop_timeout = 0.3;
+  auto tm = TelemetryManager::start("s.stuck", opts);
+  Gate entered, release;
+  tm->subscribe([&](const Event& e) {
+    if (e.type() != "TaskSubmitted") return;
+    entered.open();
+    release.wait();
+  });
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  ASSERT_TRUE(entered.wait_for(kLong));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(tm->stop());
+  const auto took = std::chrono::steady_clock::now() - start;
+  // 0.3 s set: well below what the stuck subscriber would take (forever), with room for a
+  // slow sanitizer build.
+  EXPECT_LT(took, 5s);
+  const TelemetryLosses l = tm->losses();
+  EXPECT_GE(l.events_undelivered, 99u);  // the rest of the TaskSubmitted, SessionEnded
+  EXPECT_EQ(l.events_dropped, 0u);       // every event was processed and exported
+  EXPECT_GE(log.count("a subscriber was still running when stop_timeout ran out"), 1u);
+  release.open();  // the subscriber's thread finishes its call and ends
+}
+
+TEST(TelemetryManager, StopFromASubscriberIsRefusedWithAClearError) {
+  LogCapture log;
+  auto tm = TelemetryManager::start("s.self");
+  std::atomic<bool> flushed{true};
+  Gate done;
+  tm->subscribe([&, raw = tm.get()](const Event& e) {
+    if (e.type() != "TaskSubmitted") return;
+    flushed = raw->flush(1.0);  // would wait on itself: refused at once
+    raw->stop();                // throws: caught and counted as this subscriber's error
+  });
+  tm->subscribe([&](const Event& e) {
+    if (e.type() == "TaskSubmitted") done.open();
+  });
+  ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  ASSERT_TRUE(done.wait_for(kLong));
+  ASSERT_TRUE(tm->flush());
+  EXPECT_FALSE(flushed.load());
+  EXPECT_TRUE(tm->running());
+  EXPECT_EQ(tm->subscriber_errors(), 1u);
+  EXPECT_EQ(log.count("stop() called from a telemetry subscriber or exporter of session s.self"), 1u);
+  // From an ordinary thread it works, and the session ends properly.
+  EXPECT_TRUE(tm->stop());
+  EXPECT_EQ(tm->summary().losses.subscriber_errors, 1u);
+}
+
+TEST(TelemetryManager, StopReleasesCallbacksSoASubscriberHoldingTheManagerLeaksNothing) {
+  std::weak_ptr<TelemetryManager> weak;
+  {
+    auto exporter = std::make_shared<RecordingExporter>();
+    TelemetryOptions opts;
+    opts.exporters = {exporter};
+    auto tm = TelemetryManager::start("s.cycle", std::move(opts));
+    weak = tm;
+    // The callback owns the manager: manager -> subscriber -> manager.
+    tm->subscribe([tm](const Event&) { (void)tm->running(); });
+    ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+    EXPECT_TRUE(tm->stop());
+    EXPECT_TRUE(tm->options().exporters.empty());
+    EXPECT_EQ(exporter->shutdowns(), 1);
+    EXPECT_EQ(exporter.use_count(), 1);  // the session let go of its exporter
+  }
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST(TelemetryManager, EmitFromASubscriberNeverDeadlocksAndLosesNothing) {
+  static const auto Echo = define_event("test.Echo", {{"n", FieldType::kInt}});
+  auto exporter = std::make_shared<RecordingExporter>();
+  TelemetryOptions opts;
+  opts.bus.capacity = 16;       // everything is full at once
+  opts.subscriber_queue = 16;
+  opts.exporters = {exporter};
+  auto tm = TelemetryManager::start("s.echo", opts);
+  std::atomic<int> echoed{0};
+  tm->subscribe([&, raw = tm.get()](const Event& e) {
+    if (e.type() != "TaskSubmitted") return;
+    ASSERT_TRUE(raw->emit(Echo, EventBase{}, {{"n", std::int64_t{echoed++}}}));
+  });
+  constexpr int kEvents = 3000;
+  for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  ASSERT_TRUE(tm->flush(60));
+  EXPECT_TRUE(tm->stop());
+  EXPECT_EQ(echoed.load(), kEvents);
+  std::size_t echoes = 0;
+  for (const Event& e : exporter->events()) echoes += e.type() == "test.Echo";
+  EXPECT_EQ(echoes, static_cast<std::size_t>(kEvents));
+  EXPECT_EQ(tm->dropped_events(), 0u);
+}
+
+TEST(TelemetryManager, FailedExportsAreCountedSaidOnceAndFailTheStop) {
+  LogCapture log;
+  auto failing = std::make_shared<testing::FailingExporter>();
+  auto good = std::make_shared<RecordingExporter>();
+  TelemetryOptions opts;
+  opts.exporters = {failing, good};
+  auto tm = TelemetryManager::start("s.fail", opts);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  EXPECT_FALSE(tm->flush());  // an exporter failed
+  EXPECT_FALSE(tm->stop());
+  const TelemetryLosses l = tm->losses();
+  EXPECT_GE(l.export_failures, 1u);
+  // Every event (50, SessionStarted, SessionEnded) and the session and unfinished task spans.
+  EXPECT_GE(l.records_not_exported, 52u);
+  EXPECT_EQ(good->event_count(), 52u);  // the other exporter got everything
+  EXPECT_EQ(log.count("exporter failing failed (failure)"), 1u);
+  EXPECT_NE(l.to_string().find("records not exported"), std::string::npos) << l.to_string();
+}
+
+TEST(TelemetryManager, CheckpointPathWithoutTheJsonlExporterIsAClearError) {
+  // This test binary links telemetry alone: there is no checkpoint exporter to build.
+  TelemetryOptions opts;
+  opts.checkpoint_path = asyncflow::testing::fresh_temp_path("no_exporter");
+  try {
+    TelemetryManager::start("s.noexp", opts);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint exporter is linked"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TelemetryManager, CustomEventsTakeTheTaskAndWorkflowTheyAreEmittedIn) {
+  auto exporter = std::make_shared<RecordingExporter>();
+  TelemetryOptions opts;
+  opts.exporters = {exporter};
+  auto tm = TelemetryManager::start("s.ctx", opts, [] {
+    return EmitContext{"task.000007", "wf-outer"};
+  });
+  static const auto Note = define_event("test.Note");
+  ASSERT_TRUE(tm->emit(Note, EventBase{}));
+  EventBase own;
+  own.task_id = "task.000001";
+  own.attributes = {{"asyncflow.workflow_id", std::string("mine")}};
+  ASSERT_TRUE(tm->emit(Note, own));
+  ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "task.000002")));  // built-in
+  EXPECT_TRUE(tm->stop());
+  std::vector<Event> notes;
+  const Event* submitted = nullptr;
+  const auto all = exporter->events();
+  for (const Event& e : all) {
+    if (e.type() == "test.Note") notes.push_back(e);
+    if (e.type() == "TaskSubmitted") submitted = &e;
+  }
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].task_id(), "task.000007");
+  EXPECT_EQ(std::get<std::string>(*notes[0].attribute("asyncflow.workflow_id")), "wf-outer");
+  EXPECT_EQ(notes[1].task_id(), "task.000001");  // what an event says is kept
+  EXPECT_EQ(std::get<std::string>(*notes[1].attribute("asyncflow.workflow_id")), "mine");
+  ASSERT_NE(submitted, nullptr);
+  EXPECT_EQ(submitted->attribute("asyncflow.workflow_id"), nullptr);
 }
 
 TEST(TelemetryManager, EmitFromEightThreadsLosesNothingWithTheBlockingPolicy) {
@@ -195,10 +446,10 @@ TEST(TelemetryManager, EmitFromEightThreadsLosesNothingWithTheBlockingPolicy) {
 }
 
 TEST(TelemetryManager, RunningGaugeNeverNegativeAndIncompleteLifecyclesFlagged) {
-  auto exporter = std::make_shared<InMemorySpanExporter>();
-  auto reader = std::make_shared<InMemoryMetricReader>();
+  auto exporter = std::make_shared<RecordingExporter>();
+  auto reader = std::make_shared<KeepingReader>();
   TelemetryOptions opts;
-  opts.span_processors = {exporter};
+  opts.exporters = {exporter};
   opts.metric_readers = {reader};
   auto tm = TelemetryManager::start("s.6", opts);
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -214,11 +465,13 @@ TEST(TelemetryManager, RunningGaugeNeverNegativeAndIncompleteLifecyclesFlagged) 
   tm->stop();
 
   const TaskCounts c = tm->task_count();
-  EXPECT_EQ(c.submitted, 1);
+  // t2 never reached a backend, yet it left the graph: it counts as submitted, so the counts
+  // add up (submitted = completed + failed + canceled + running).
+  EXPECT_EQ(c.submitted, 2);
   EXPECT_EQ(c.completed, 1);
   EXPECT_EQ(c.canceled, 1);
   EXPECT_EQ(c.running, 0);
-  const MetricsSnapshot m = reader->read();
+  const MetricsSnapshot m = reader->final_;
   const MetricData* hist = m.find("task_duration_seconds");
   ASSERT_NE(hist, nullptr);
   EXPECT_EQ(hist->total_count(), 1u);  // the incomplete lifecycle is not a duration sample
@@ -235,11 +488,17 @@ TEST(TelemetryManager, RunningGaugeNeverNegativeAndIncompleteLifecyclesFlagged) 
   const Event& canceled = *it;
   EXPECT_EQ(canceled.number("duration_seconds"), 0.0);
   ASSERT_NE(canceled.attribute("incomplete_lifecycle"), nullptr);
-  auto spans = exporter->spans(std::nullopt, "t2");
+  auto spans_of = [&](const std::string& task) {
+    std::vector<SpanData> out;
+    for (const SpanData& s : exporter->spans())
+      if (s.text("task_id") == task && s.text("session_id") == "s.6") out.push_back(s);
+    return out;
+  };
+  auto spans = spans_of("t2");
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0].status, SpanStatus::kError);
   EXPECT_EQ(spans[0].text("status"), "canceled");
-  auto ok = exporter->spans("s.6", "t1");
+  auto ok = spans_of("t1");
   ASSERT_EQ(ok.size(), 1u);
   EXPECT_EQ(ok[0].status, SpanStatus::kOk);
   EXPECT_EQ(tm->read_traces(std::nullopt, "t1").size(), 1u);
@@ -255,20 +514,6 @@ TEST(TelemetryManager, StopIsIdempotentAndSafeFromTwoThreads) {
   EXPECT_TRUE(tm->stop());
   EXPECT_FALSE(tm->emit(events::TaskSubmitted(), task_base("", "late")));
   EXPECT_EQ(tm->dropped_events(), 1u);
-}
-
-TEST(TelemetryManager, UnwritableCheckpointPathIsAClearErrorAtStart) {
-  const auto file = asyncflow::testing::fresh_temp_path("not_a_dir");
-  std::ofstream(file) << "x";
-  TelemetryOptions opts;
-  opts.checkpoint_path = file / "telemetry";
-  try {
-    TelemetryManager::start("s.8", opts);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find((file / "telemetry").string()), std::string::npos)
-        << e.what();
-  }
 }
 
 TEST(TelemetryManager, BadOptionsAreClearErrors) {
@@ -290,6 +535,20 @@ TEST(TelemetryManager, BadOptionsAreClearErrors) {
   TelemetryOptions c;
   c.bus.max_batch = 0;
   EXPECT_THROW(TelemetryManager::start("s.9", c), Error);
+  TelemetryOptions zero;
+  zero.bus.capacity = 0;  // was silently 2
+  try {
+    TelemetryManager::start("s.9", zero);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
+  }
+  TelemetryOptions d;
+  d.subscriber_queue = 0;
+  EXPECT_THROW(TelemetryManager::start("s.9", d), Error);
+  TelemetryOptions nulls;
+  nulls.exporters = {nullptr};
+  EXPECT_THROW(TelemetryManager::start("s.9", nulls), Error);
   EXPECT_THROW(TelemetryManager::start("", {}), Error);
 }
 

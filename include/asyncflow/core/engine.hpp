@@ -17,9 +17,11 @@
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/core/task_handle.hpp"
 #include "asyncflow/detail/task_nodes.hpp"
-#include "asyncflow/telemetry/manager.hpp"
+#include "asyncflow/telemetry/options.hpp"
 
 namespace asyncflow {
+
+class TelemetryManager;  // asyncflow/telemetry/manager.hpp
 
 /// Options of WorkflowEngine::create().
 struct EngineOptions {
@@ -288,24 +290,29 @@ class WorkflowEngine {
 
   /// Starts telemetry for this engine's session (session id = uid()): lifecycle events of
   /// every task and block created from now on, spans, metrics, the JSONL checkpoint when
-  /// `options.checkpoint_path` is set. Returns the running manager; shutdown() stops it.
+  /// `options.checkpoint_path` is set. Returns the running manager (include
+  /// asyncflow/telemetry/manager.hpp to use it); shutdown() stops it. Custom events emitted
+  /// inside a task or a workflow scope of this engine get the task's id and the workflow's id.
   /// Throws asyncflow::Error when telemetry was already started on this engine or an option
   /// is invalid (e.g. an uncreatable checkpoint path — the engine is unaffected), and
-  /// EngineShutdownError after shutdown(). Uses the observer slot (see set_observer).
+  /// EngineShutdownError after shutdown().
   std::shared_ptr<TelemetryManager> start_telemetry(TelemetryOptions options = {});
   /// The manager start_telemetry() returned. Throws asyncflow::Error when it was not started.
   std::shared_ptr<TelemetryManager> telemetry() const;
 
-  /// Installs the lifecycle observer; null removes it. start_telemetry() installs its own
-  /// observer here, so a custom observer replaces telemetry's. The previous observer is
-  /// kept alive until the engine is destroyed, so calls in flight stay valid.
+  /// Installs a lifecycle observer of your own; null removes it. Telemetry (start_telemetry)
+  /// keeps its own observer beside it: both are called, telemetry's first. The previous
+  /// observer is kept alive until the engine is destroyed, so calls in flight stay valid.
   void set_observer(std::shared_ptr<EngineObserver> observer);
 
   /// Shuts down: refuses new work (EngineShutdownError), cancels every task that has not
-  /// started, waits for running tasks, stops telemetry, then releases the backends (joining their threads
-  /// unless someone else still owns them). Idempotent; safe from several threads. Must not be
-  /// called from inside a task or block body of this engine.
-  void shutdown();
+  /// started, waits for running tasks, stops telemetry, then releases the backends (joining
+  /// their threads unless someone else still owns them). Idempotent; safe from several
+  /// threads. Returns false when telemetry lost data (the manager's stop(): what was lost is
+  /// in telemetry()->losses(), and was logged); true without telemetry. Must not be called
+  /// from inside a task or block body of this engine; throws asyncflow::Error when called from
+  /// a telemetry subscriber of this engine (it would wait for that subscriber).
+  bool shutdown();
   /// True once shutdown() began.
   bool is_shut_down() const noexcept;
   /// Tasks and blocks created but not yet finished.

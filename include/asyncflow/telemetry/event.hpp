@@ -1,10 +1,10 @@
 // Telemetry events: immutable records with the reference's 9 base fields, the built-in event
 // types, and user-defined types (define_event / make_event). Schema: reference
-// rhapsody-telemetry.md §1; docs/checkpoint-format.md (issue #3) gives the JSONL form.
+// rhapsody-telemetry.md §1. The model knows no output format: exporters (asyncflow/exporters/)
+// render events, and keep any caches of their own.
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -20,6 +20,14 @@ namespace asyncflow {
 namespace detail {
 struct EventAccess;  // the telemetry dispatcher's completion of engine events
 }  // namespace detail
+
+/// A 128-bit trace id. Zero is invalid (no trace).
+struct TraceId {
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  bool valid() const noexcept { return high != 0 || low != 0; }
+  friend bool operator==(const TraceId&, const TraceId&) = default;
+};
 
 /// The type of a custom event field.
 enum class FieldType { kBool, kInt, kDouble, kString };
@@ -45,18 +53,8 @@ struct FieldSpec {
   static FieldSpec optional(FieldType t);
 };
 
-namespace detail {
-
-/// An event type's constant pieces of a JSONL event line, rendered once per type.
-struct EventTypeJsonl {
-  std::string type_and_time;            // , "event_type": "<name>", "event_time":
-  std::string name_and_end;             // , "name": "<name>", "section": "event"}\n
-  std::vector<std::string> field_keys;  // , "<field>":
-};
-
-}  // namespace detail
-
 /// A named event schema. Created by define_event() (or built in); shared by its events.
+/// Thread-safety: immutable once created.
 class EventType {
  public:
   const std::string& name() const noexcept { return name_; }
@@ -73,7 +71,6 @@ class EventType {
   friend struct detail::EventAccess;
   std::string name_;
   std::vector<std::pair<std::string, FieldSpec>> fields_;
-  detail::EventTypeJsonl jsonl_;  // written on every checkpoint line of this type
   // Built-in types live until exit: their events point at them without reference counting
   // (an atomic increment per event, on a line shared by every producer, otherwise).
   bool immortal_ = false;
@@ -95,49 +92,31 @@ struct EventBase {
   std::optional<double> event_time{};
 };
 
-namespace detail {
-
-/// The base fields that several events can share: the engine makes one per task factory and
-/// group, so its lifecycle events carry no strings of their own. Immutable once shared.
+/// The base fields that several events share: the engine makes one per task factory and
+/// group, so its lifecycle events carry no strings of their own, and an exporter can render a
+/// shared context once for all of them (Event::context()).
+/// Thread-safety: immutable once shared (events hold it as shared_ptr<const EventContext>).
 struct EventContext {
-  /// The JSONL writer's rendering of the fields around task_id, made once per shared context.
-  struct Jsonl {
-    std::string head;  // , "session_id": …, "backend": …, "task_id":
-    std::string tail;  // , "node_id": …, "attributes": {…}
-    // A task span's attributes around its task_id: {"session_id": …, "backend": …, "task_id":
-    std::string span_head;
-    // , "executable": …, "task_type": …[, "asyncflow.workflow_id": …]
-    std::string span_tail;
-  };
-
   EventContext() = default;
   explicit EventContext(EventBase&& base)
       : session_id(std::move(base.session_id)),
         backend(std::move(base.backend)),
         node_id(std::move(base.node_id)),
         attributes(std::move(base.attributes)) {}
-  /// A copy of the fields, without the JSONL rendering (for a copy about to be changed).
-  EventContext(const EventContext& other)
-      : session_id(other.session_id),
-        backend(other.backend),
-        node_id(other.node_id),
-        attributes(other.attributes) {}
-  EventContext& operator=(const EventContext&) = delete;
-  ~EventContext() { delete jsonl.load(std::memory_order_acquire); }
 
   /// The attribute `key` (the first of that name), or null when absent.
   const FieldValue* attribute(std::string_view key) const noexcept;
+  /// The attribute `key` when it is a string, or null.
+  const std::string* string_attribute(std::string_view key) const noexcept;
 
   std::string session_id;
   std::string backend;
   std::optional<std::string> node_id;
   Attributes attributes;
-  mutable std::atomic<const Jsonl*> jsonl{nullptr};  // set once, by whichever writer is first
 };
 
-}  // namespace detail
-
 /// An immutable telemetry event. Copies share nothing mutable; cheap to move.
+/// Thread-safety: a value; concurrent reads of one event are safe.
 class Event {
  public:
   /// 32 lowercase hex digits for events made here; as recorded for restored ones.
@@ -147,11 +126,21 @@ class Event {
   const EventTypePtr& event_type() const noexcept { return type_; }
   double event_time() const noexcept { return event_time_; }
   double emit_time() const noexcept { return emit_time_; }
-  const std::string& session_id() const noexcept { return context().session_id; }
-  const std::string& backend() const noexcept { return context().backend; }
+  const std::string& session_id() const noexcept { return fields().session_id; }
+  const std::string& backend() const noexcept { return fields().backend; }
   const std::optional<std::string>& task_id() const noexcept { return task_id_; }
-  const std::optional<std::string>& node_id() const noexcept { return context().node_id; }
-  const Attributes& attributes() const noexcept { return context().attributes; }
+  const std::optional<std::string>& node_id() const noexcept { return fields().node_id; }
+  const Attributes& attributes() const noexcept { return fields().attributes; }
+  /// The base fields this event shares with others (null only for a moved-from event).
+  const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
+  /// True when the event_id was generated here: 32 lowercase hex digits, nothing to escape.
+  bool has_generated_id() const noexcept { return event_id_is_uuid4_; }
+
+  /// The span the telemetry session correlated this event with when it processed it (the
+  /// task's span, the workflow's or the session's); invalid / 0 before processing or when
+  /// there is none. Exporters write these as the event's trace_id / span_id.
+  const TraceId& trace_id() const noexcept { return trace_id_; }
+  std::uint64_t span_id() const noexcept { return span_id_; }
   /// The attribute `key`, or null when absent.
   const FieldValue* attribute(std::string_view key) const noexcept;
 
@@ -167,6 +156,8 @@ class Event {
  private:
   friend Event make_event(const EventTypePtr&, EventBase,
                           std::vector<std::pair<std::string, FieldValue>>);
+  friend Event make_event(const EventTypePtr&, std::shared_ptr<const EventContext>, std::string,
+                          std::vector<FieldValue>);
   friend Event restore_event(const EventTypePtr&, std::string, double, double, EventBase,
                              std::vector<FieldValue>);
   friend struct detail::EventAccess;
@@ -175,17 +166,17 @@ class Event {
   static constexpr std::size_t kMaxEventIdSize = 48;
 
   /// The shared base fields (empty ones for a moved-from event).
-  const detail::EventContext& context() const noexcept {
-    return context_ ? *context_ : empty_context();
-  }
-  static const detail::EventContext& empty_context() noexcept;
+  const EventContext& fields() const noexcept { return context_ ? *context_ : empty_context(); }
+  static const EventContext& empty_context() noexcept;
 
   EventTypePtr type_;
-  std::shared_ptr<const detail::EventContext> context_;
+  std::shared_ptr<const EventContext> context_;
   std::optional<std::string> task_id_;
   std::vector<FieldValue> values_;
   double event_time_ = 0;
   double emit_time_ = 0;
+  TraceId trace_id_;
+  std::uint64_t span_id_ = 0;
   std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
   std::uint8_t event_id_size_ = 0;
   bool event_id_is_uuid4_ = false;  // made here (hex digits): written without escaping checks
@@ -219,6 +210,16 @@ Event make_event(const EventTypePtr& type, EventBase base,
 Event make_event(const EventTypePtr& type, EventBase base,
                  std::vector<std::pair<std::string, FieldValue>> values);
 
+/// Builds an event over base fields shared with other events: the engine's lifecycle events
+/// (one context per task factory and group), so an event copies no strings. `values` are the
+/// type's extra fields in declaration order, checked like make_event()'s; event_time and
+/// emit_time are now. A terminal task event (TaskCompleted/Failed/Canceled) whose
+/// duration_seconds is NaN gets its duration from the session that processes it (the time
+/// since the TaskStarted it saw), and incomplete_lifecycle when it saw none.
+/// Throws asyncflow::Error on a null type or context, or values that do not fit. Thread-safe.
+Event make_event(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
+                 std::string task_id, std::vector<FieldValue> values = {});
+
 /// Rebuilds a recorded event with its original id and times, for checkpoint readers.
 ///
 /// @param values the extra field values, one per `type->fields()` entry, in order; checked
@@ -247,6 +248,14 @@ const EventTypePtr& TaskCanceled();   ///< duration_seconds
 const EventTypePtr& ResourceUpdate();
 /// asyncflow.TaskResolved, defined through define_event() like any custom event.
 const EventTypePtr& TaskResolved();
+/// asyncflow.WorkflowStarted: a workflow_scope opened; attributes asyncflow.workflow_id and,
+/// when nested, asyncflow.parent_workflow_id. Opens the "workflow" span.
+const EventTypePtr& WorkflowStarted();
+/// asyncflow.WorkflowEnded: a workflow_scope closed. Ends the "workflow" span.
+const EventTypePtr& WorkflowEnded();
+/// The built-in type named `name` (the names above), or null. A name of a built-in type
+/// cannot be given to define_event().
+const EventTypePtr* builtin_event_type(std::string_view name) noexcept;
 }  // namespace events
 
 /// Current wall-clock time as epoch seconds (the reference's time.time()).

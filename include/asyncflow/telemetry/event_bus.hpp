@@ -8,43 +8,31 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
+#include <vector>
 
 #include "asyncflow/telemetry/event.hpp"
+#include "asyncflow/telemetry/options.hpp"
 
 namespace asyncflow {
-
-/// What emit() does when the queue is full.
-enum class OverflowPolicy {
-  kDropNewest,  ///< drop the event being emitted and count it (emit never waits)
-  kBlock,       ///< wait for space (lossless; a stalled dispatcher stalls producers)
-};
-
-/// Options of an EventBus.
-struct BusOptions {
-  /// Queue capacity in events (rounded up to a power of two, at least 2). The ring is
-  /// allocated up front at about 290 bytes per event (~19 MB for the default).
-  std::size_t capacity = std::size_t{1} << 16;
-  OverflowPolicy overflow = OverflowPolicy::kDropNewest;
-  /// Most events handed to the handler in one call (capped at the capacity).
-  std::size_t max_batch = 512;
-};
 
 /// A bounded MPSC event queue with one dispatcher thread.
 ///
 /// emit() is thread-safe and lock-free on its fast path. The dispatcher thread takes events in
 /// emission order per producer (FIFO overall by claim order) and calls the handler with
-/// batches of at most `max_batch` events; the handler may move from the events. Events the
-/// handler itself emits are accepted only while there is room: on a full queue they are
-/// dropped and counted even under kBlock, since waiting there would wait on itself.
+/// batches of at most `max_batch` events. A thread that must not wait for room — the
+/// dispatcher itself, or a thread the handler may be waiting on — emits with emit_deferred():
+/// when the ring is full its events wait in an overflow list the dispatcher takes next, so
+/// nothing is lost and nothing waits on itself.
+/// Thread-safety: every member is thread-safe unless it says otherwise.
 class EventBus {
  public:
-  /// Called on the dispatcher thread with each batch (never empty). Exceptions escaping it
-  /// are caught and counted (handler_errors()); the bus keeps running.
-  using BatchHandler = std::function<void(std::span<Event> batch)>;
+  /// Called on the dispatcher thread with each batch (never empty). It may move the events
+  /// out or swap the vector's contents; the bus clears the vector afterwards. Exceptions
+  /// escaping it are caught and counted (handler_errors()); the bus keeps running.
+  using BatchHandler = std::function<void(std::vector<Event>& batch)>;
 
-  /// Starts the dispatcher thread. Throws asyncflow::Error on a zero max_batch or an empty
-  /// handler.
+  /// Starts the dispatcher thread. Throws asyncflow::Error naming the option on a zero
+  /// capacity or max_batch, a capacity above 2^40, or an empty handler.
   EventBus(BusOptions options, BatchHandler handler);
   /// stop() with a 5 s drain timeout.
   ~EventBus();
@@ -52,8 +40,15 @@ class EventBus {
   EventBus& operator=(const EventBus&) = delete;
 
   /// Queues `event`. Returns false when it was not queued: the queue was full under
-  /// kDropNewest, or the bus is stopping/stopped; both count in dropped().
+  /// kDropNewest, or the bus is stopping/stopped; both count in dropped(). Under kBlock it
+  /// waits for room; on the dispatcher thread it never waits (see emit_deferred()).
   bool emit(Event&& event);
+  /// Queues `event` without ever waiting: when the ring is full the event goes to the overflow
+  /// list (counted in deferred()), which the dispatcher takes before the ring. Returns false
+  /// only when the bus is stopping/stopped, or the overflow list holds max(4 × capacity, 2^16)
+  /// events (a thread emitting far more than it lets the dispatcher take); both count in
+  /// dropped().
+  bool emit_deferred(Event&& event);
 
   /// Waits until every event queued before the call has been handled. Returns false on
   /// timeout. Must not be called from the handler.
@@ -72,8 +67,12 @@ class EventBus {
   bool running() const noexcept;
   /// Events refused (full queue under kDropNewest, emit after stop) or discarded at stop.
   std::uint64_t dropped() const noexcept;
+  /// Of those, the events still queued when stop()'s timeout ran out (discarded unhandled).
+  std::uint64_t discarded() const noexcept;
   /// Events handed to the handler.
   std::uint64_t handled() const noexcept;
+  /// Events that went through the overflow list (emit_deferred() on a full ring).
+  std::uint64_t deferred() const noexcept;
   /// Exceptions that escaped the handler.
   std::uint64_t handler_errors() const noexcept;
   /// True when called on this bus's dispatcher thread.

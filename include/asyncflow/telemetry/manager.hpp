@@ -1,68 +1,57 @@
 // TelemetryManager: one per engine session. Owns the event bus and its dispatcher, turns
-// lifecycle events into spans and metrics, writes the JSONL checkpoint, fans events out to
-// subscribers, and answers summary queries. Reference rhapsody-telemetry.md §2; DESIGN.md
-// "Telemetry"; the JSONL form: docs/checkpoint-format.md.
+// lifecycle events into spans and metrics, hands events, spans and metric snapshots to the
+// exporters, fans events out to subscribers on a thread of their own, and answers summary
+// queries. Reference rhapsody-telemetry.md §2; DESIGN.md "Telemetry".
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "asyncflow/telemetry/event.hpp"
-#include "asyncflow/telemetry/event_bus.hpp"
+#include "asyncflow/telemetry/exporter.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
+#include "asyncflow/telemetry/options.hpp"
 #include "asyncflow/telemetry/span.hpp"
 
 namespace asyncflow {
 
 class TelemetryManager;
 
-/// A source of ResourceUpdate events (the resource poller, issue #6). The manager starts it
-/// after the session started and stops it before the session ends.
+namespace detail {
+class SubscriberStage;
+}  // namespace detail
+
+/// A source of ResourceUpdate events (the resource poller). The manager starts it after the
+/// session started and stops it before the session ends.
+/// Thread-safety: start() and stop() come from the thread that starts / stops the session.
 class ResourceAdapter {
  public:
   virtual ~ResourceAdapter() = default;
   /// Begin emitting ResourceUpdate events through `manager.emit()` every `interval_seconds`.
   /// May throw; start_telemetry() then fails cleanly (nothing left running).
   virtual void start(TelemetryManager& manager, double interval_seconds) = 0;
-  /// Stop emitting; joins any thread. Must not throw.
+  /// Stop emitting; joins any thread.
   virtual void stop() noexcept = 0;
+
+ protected:
+  ResourceAdapter() = default;
+  ResourceAdapter(const ResourceAdapter&) = delete;
+  ResourceAdapter& operator=(const ResourceAdapter&) = delete;
 };
 
-/// Options of WorkflowEngine::start_telemetry() / TelemetryManager::start().
-struct TelemetryOptions {
-  /// Seconds between resource samples (per node CPU/memory/GPU), for the adapters; > 0.
-  double resource_poll_interval = 5.0;
-  /// Directory of the JSONL checkpoint (created if missing); empty = no file.
-  std::filesystem::path checkpoint_path{};
-  /// Seconds between metric snapshots written to the checkpoint while running; unset = only
-  /// the final snapshot at stop. Span lines are written as spans end either way.
-  std::optional<double> checkpoint_interval{};
-  /// Extra span processors (exporters), called on the dispatcher thread as spans end.
-  std::vector<std::shared_ptr<SpanProcessor>> span_processors{};
-  /// Extra metric readers (exporters), attached at start and shut down at stop.
-  std::vector<std::shared_ptr<MetricReader>> metric_readers{};
-  /// Resource adapters (ResourceUpdate sources), started with the session.
-  std::vector<std::shared_ptr<ResourceAdapter>> adapters{};
-  /// OTel resource attributes for exporters; "service.name" defaults to "asyncflow" and
-  /// "session_id" is always added.
-  Attributes resource{};
-  /// The event bus: capacity, overflow policy, batch size.
-  BusOptions bus{};
-  /// How long stop() waits for queued events to be processed before discarding the rest.
-  double stop_timeout = 5.0;
-  /// Finished spans kept in memory for read_traces() / task_spans() (oldest dropped first;
-  /// the checkpoint and span processors get every span regardless).
-  std::size_t span_history = 100'000;
-};
-
-/// Task counters: the reference's task_count() dict.
+/// Task counters: the reference's task_count() dict. `submitted` counts every task that left
+/// the graph: handed to a backend, or ended before that (a failed or canceled dependency, a
+/// cancel, shutdown). So once nothing waits in a backend, submitted = completed + failed +
+/// canceled + running.
 struct TaskCounts {
   std::int64_t submitted = 0;
   std::int64_t completed = 0;
@@ -90,14 +79,39 @@ struct ResourceSample {
   std::optional<double> disk_read_bytes, disk_write_bytes, net_sent_bytes, net_recv_bytes;
 };
 
-/// summary(): the reference's structure (§2.3).
+/// What a session lost, failed to deliver or saw fail. All zero for a healthy session.
+struct TelemetryLosses {
+  /// Events refused by a full bus (kDropNewest), emitted after stop, or still queued when
+  /// stop_timeout ran out.
+  std::uint64_t events_dropped = 0;
+  /// Events the subscribers never got (stop_timeout ran out while they were behind).
+  std::uint64_t events_undelivered = 0;
+  /// Exceptions thrown by subscribers (the event still reached the other subscribers and
+  /// every exporter, so no data is lost).
+  std::uint64_t subscriber_errors = 0;
+  /// Export calls that failed (an ExportResult other than kSuccess).
+  std::uint64_t export_failures = 0;
+  /// Events, spans and metric snapshots of failed export calls, plus what exporters lost after
+  /// accepting it (e.g. checkpoint lines whose write failed).
+  std::uint64_t records_not_exported = 0;
+  /// The latest problem, in words; empty when there was none.
+  std::string last_error;
+
+  /// True when data was lost: dropped, undelivered or not exported.
+  bool lost_data() const noexcept;
+  /// "1000 events dropped, 2 subscriber errors (last: …)", or "nothing lost".
+  std::string to_string() const;
+};
+
+/// summary(): the reference's structure (§2.3), plus what the session lost.
 struct TelemetrySummary {
   std::string session_id;
   double duration_seconds = 0;
   TaskCounts tasks;
   std::optional<DurationStats> duration;  ///< unset when no task finished a full lifecycle
   std::map<std::string, ResourceSample> resources;  ///< keyed "<backend>/<node_id>"
-  /// The summary as a JSON object with the reference's keys.
+  TelemetryLosses losses;
+  /// The summary as a JSON object with the reference's keys, and "losses".
   std::string to_json() const;
 };
 
@@ -111,8 +125,16 @@ struct TaskSpanInfo {
   bool incomplete_lifecycle = false;
 };
 
+/// What the code that emits an event is running in, for events that do not say: the task
+/// whose body is running on this thread, and the workflow (scope or block) it belongs to.
+struct EmitContext {
+  std::string task_id;      ///< empty: not inside a task
+  std::string workflow_id;  ///< empty: not inside a workflow scope or block
+};
+
 /// Handle returned by subscribe(). Copyable; unsubscribe() is idempotent. Dropping the handle
-/// does not unsubscribe (like the reference, subscriptions last for the session).
+/// does not unsubscribe (like the reference, subscriptions last for the session; stop()
+/// releases every callback). Thread-safe.
 class Subscription {
  public:
   Subscription() = default;
@@ -122,7 +144,7 @@ class Subscription {
   bool active() const;
 
  private:
-  friend class TelemetryManager;
+  friend class detail::SubscriberStage;
   struct Registry;
   Subscription(std::weak_ptr<Registry> registry, std::uint64_t id)
       : registry_(std::move(registry)), id_(id) {}
@@ -131,54 +153,72 @@ class Subscription {
 };
 
 /// The telemetry session. Created running by start() (or WorkflowEngine::start_telemetry());
-/// stopped by stop() or the engine's shutdown(). All methods are thread-safe.
+/// stopped by stop() or the engine's shutdown().
 ///
-/// Processing order per batch, as the reference: spans and metrics, then the checkpoint
-/// write, then every subscriber — so a subscriber sees an event after its effects.
+/// Per batch of events the dispatcher thread updates spans and metrics, then exports the
+/// events and the spans that ended (in that order), then hands the events to the subscribers'
+/// thread — so a subscriber sees an event after its effects, and a slow subscriber never holds
+/// up an exporter (until TelemetryOptions::subscriber_queue events wait for it).
+///
+/// Nothing is lost by default (the bus waits for room). Whatever is lost (an explicit
+/// kDropNewest bus, a failed export or write, a stop_timeout that ran out) is counted, warned
+/// about the first time (log.hpp), summed up at stop, and shown by losses(), summary() and
+/// stop()'s result.
+/// Thread-safety: every method is thread-safe.
 class TelemetryManager {
  public:
-  /// Resolves the uid of the function task running on the calling thread ("" when none), so
-  /// events emitted from inside a task are correlated to it. Installed by the engine.
-  using CurrentTaskFn = std::string (*)();
+  /// Says, for an event emitted without a task id or workflow id, what the emitting code runs
+  /// in (installed by the engine). Called on the emitting thread.
+  using EmitContextFn = std::function<EmitContext()>;
 
-  /// Starts a session: opens the checkpoint (throws asyncflow::Error naming the path if it
-  /// cannot be created — nothing is left running), starts the dispatcher, the session span
-  /// and the adapters, then emits SessionStarted.
+  /// Starts a session: builds the exporters (the JSONL checkpoint when `checkpoint_path` is
+  /// set: throws asyncflow::Error naming the path when it cannot be created — nothing is left
+  /// running), starts the dispatcher, the session span and the adapters, then emits
+  /// SessionStarted. Throws asyncflow::Error naming the option on a bad option.
   static std::shared_ptr<TelemetryManager> start(std::string session_id,
                                                  TelemetryOptions options = {},
-                                                 CurrentTaskFn current_task = nullptr);
+                                                 EmitContextFn emit_context = nullptr);
   /// stop().
   ~TelemetryManager();
   TelemetryManager(const TelemetryManager&) = delete;
   TelemetryManager& operator=(const TelemetryManager&) = delete;
 
   const std::string& session_id() const noexcept;
+  /// The options the session was started with (its processors, readers, exporters and
+  /// adapters are released at stop, so the vectors are empty then).
   const TelemetryOptions& options() const noexcept;
   bool running() const noexcept;
 
-  /// Queues `event` for processing; never blocks under the default drop-newest policy.
-  /// Returns false when dropped (full queue, or not running). An event without task_id
-  /// emitted from inside a running function task gets that task's id (and so its span).
-  /// Thread-safe; callable from subscribers and task bodies.
+  /// Queues `event` for processing. Waits while the bus is full (the default kBlock policy;
+  /// a subscriber or the dispatcher never waits, see EventBus::emit_deferred); returns false
+  /// when it was dropped (kDropNewest on a full bus, or the session stopped), which is counted
+  /// and reported. A custom event without task id emitted from inside a running task gets that
+  /// task's id (and so its span); one without asyncflow.workflow_id emitted inside a workflow
+  /// scope or a task of one gets the workflow's id. Callable from subscribers and task bodies.
   bool emit(Event event);
   /// Builds (make_event, with this session's id filled in when `base.session_id` is empty)
   /// and emits. Throws what make_event throws.
   bool emit(const EventTypePtr& type, EventBase base,
             std::initializer_list<std::pair<std::string_view, FieldValue>> values = {});
 
-  /// Calls `callback(event)` on the dispatcher thread for every event processed from now
-  /// on. An exception from the callback is caught, counted (subscriber_errors()) and
-  /// reported once per subscription on stderr; other subscribers still run.
+  /// Calls `callback(event)` on the subscribers' thread for every event processed from now
+  /// on, in dispatch order. An exception from the callback is caught, counted and reported
+  /// once per subscription; other subscribers still run. Throws asyncflow::Error on an empty
+  /// callback.
   Subscription subscribe(std::function<void(const Event&)> callback);
 
-  /// Waits until every event emitted before the call was processed and its checkpoint lines
-  /// were handed to the OS. False on timeout.
+  /// Waits until every event emitted before the call was processed, exported (its checkpoint
+  /// lines handed to the OS) and delivered to the subscribers. False on timeout, when an
+  /// exporter failed, or when called from a subscriber or exporter (it would wait on itself).
   bool flush(double timeout_seconds = 5.0);
 
-  /// Ends the session: emits SessionEnded, stops the adapters, drains the bus (up to
-  /// options().stop_timeout), ends spans left open, writes the final metric snapshot,
-  /// closes the checkpoint, shuts the exporters down. Idempotent; concurrent callers wait
-  /// for the first. Returns false when events were lost (dropped or not drained).
+  /// Ends the session: stops the adapters, emits SessionEnded, drains the bus, ends spans left
+  /// open, exports the final metric snapshot, delivers what the subscribers are owed, shuts
+  /// the exporters and processors down — all within options().stop_timeout — then releases
+  /// every subscriber callback, processor, reader, exporter and adapter. Idempotent;
+  /// concurrent callers wait for the first. Returns false when data was lost (losses()).
+  /// Throws asyncflow::Error when called from a subscriber or on the dispatcher thread,
+  /// which the stop would have to wait for.
   bool stop();
 
   // --- reading (any time, also after stop) ---
@@ -195,27 +235,22 @@ class TelemetryManager {
   double session_duration() const;
   /// The checkpoint file, when one is written.
   std::optional<std::filesystem::path> checkpoint_file() const;
+  /// What was lost so far (see TelemetryLosses).
+  TelemetryLosses losses() const;
   /// Events lost: refused by a full bus, emitted after stop, or not drained at stop.
   std::uint64_t dropped_events() const noexcept;
-  /// Exceptions thrown by subscribers and span processors.
+  /// Exceptions thrown by subscribers.
   std::uint64_t subscriber_errors() const noexcept;
   /// Events processed so far.
   std::uint64_t processed_events() const noexcept;
-
-  struct Impl;
+  /// True on this session's dispatcher or subscriber thread (where stop() and a blocking
+  /// wait for the session are refused).
+  bool on_telemetry_thread() const noexcept;
 
  private:
+  struct Impl;
   explicit TelemetryManager(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-/// Telemetry's own event types (besides events::*).
-namespace events {
-/// A workflow_scope opened: attributes asyncflow.workflow_id and, when nested,
-/// asyncflow.parent_workflow_id. Opens the "workflow" span.
-const EventTypePtr& WorkflowStarted();
-/// A workflow_scope closed. Ends the "workflow" span.
-const EventTypePtr& WorkflowEnded();
-}  // namespace events
 
 }  // namespace asyncflow

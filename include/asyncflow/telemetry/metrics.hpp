@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,37 +58,27 @@ struct MetricsSnapshot {
 };
 
 /// Something that can produce a metrics snapshot on demand (the TelemetryManager).
-/// collect() is thread-safe.
+/// Thread-safety: collect() is thread-safe.
 class MetricProducer {
  public:
   virtual ~MetricProducer() = default;
   virtual MetricsSnapshot collect() const = 0;
 };
 
-/// A metric exporter. The manager calls attach() at start; a pull exporter (Prometheus)
-/// calls producer.collect() when scraped, a push exporter on its own timer. shutdown() is
-/// called once at stop, after which the producer must not be used: a reader that wants the
-/// final numbers collects them in shutdown().
+/// A metric reader. The manager calls attach() at start; a pull reader (Prometheus) calls
+/// producer.collect() when scraped, a push reader on its own timer. shutdown() is called once
+/// at stop; the producer stays valid after it and keeps answering with the final numbers.
+/// Thread-safety: attach() and shutdown() come from the thread that starts / stops the session.
 class MetricReader {
  public:
   virtual ~MetricReader() = default;
   virtual void attach(std::shared_ptr<const MetricProducer> producer) = 0;
-  virtual void shutdown() {}
-};
+  virtual void shutdown() noexcept {}
 
-/// A reader for tests and small runs: read() returns the current snapshot while the manager
-/// runs and the final one after it stopped.
-class InMemoryMetricReader final : public MetricReader {
- public:
-  void attach(std::shared_ptr<const MetricProducer> producer) override;
-  void shutdown() override;
-  MetricsSnapshot read() const;
-
- private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const MetricProducer> producer_;
-  MetricsSnapshot final_;
-  bool has_final_ = false;
+ protected:
+  MetricReader() = default;
+  MetricReader(const MetricReader&) = delete;
+  MetricReader& operator=(const MetricReader&) = delete;
 };
 
 }  // namespace asyncflow

@@ -1,26 +1,20 @@
-// Spans: the in-process trace model (OTel-shaped ids and fields) that the TelemetryManager
-// builds from lifecycle events, and the SpanProcessor interface exporters implement.
-// Shapes: reference rhapsody-telemetry.md §4.2; JSONL form: docs/checkpoint-format.md.
+// Spans: the trace model (OTel-shaped ids and fields) that the TelemetryManager builds from
+// lifecycle events — SpanData for any span, TaskSpan for the compact task and block spans —
+// and the SpanProcessor interface. Shapes: reference rhapsody-telemetry.md §4.2.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "asyncflow/telemetry/event.hpp"
 
 namespace asyncflow {
-
-/// A 128-bit trace id. Zero is invalid (no trace).
-struct TraceId {
-  std::uint64_t high = 0;
-  std::uint64_t low = 0;
-  bool valid() const noexcept { return high != 0 || low != 0; }
-  friend bool operator==(const TraceId&, const TraceId&) = default;
-};
 
 /// Span outcome, as OTel's StatusCode.
 enum class SpanStatus { kUnset, kOk, kError };
@@ -36,6 +30,7 @@ struct SpanEvent {
 };
 
 /// A finished span: name, ids, parent, epoch-ns start/end, status, attributes.
+/// Thread-safety: a value.
 struct SpanData {
   std::string name;                 ///< "session", "workflow", "block" or "task"
   TraceId trace_id;
@@ -55,32 +50,85 @@ struct SpanData {
   double duration_seconds() const noexcept { return static_cast<double>(end_ns - start_ns) / 1e9; }
 };
 
-/// Receives every span when it ends, on the telemetry dispatcher thread (so an implementation
-/// that does slow I/O should hand spans to its own thread). Must not throw; exceptions are
-/// caught, counted and reported by the manager.
+/// A task or block span in compact form, as the session keeps it while open and hands it to
+/// exporters once finished: its attribute strings live in the task's shared EventContext (the
+/// TaskCreated event's), so a span copies none. to_span_data() expands it.
+/// Thread-safety: a value (the context it points into is immutable).
+struct TaskSpan {
+  enum class Outcome : std::uint8_t { kOpen, kCompleted, kFailed, kCanceled };
+
+  std::shared_ptr<const EventContext> context;  ///< owns the strings pointed to below
+  const std::string* executable = nullptr;       ///< the factory name; null: not given
+  const std::string* task_type = nullptr;        ///< "function", "executable", "block"
+  /// The scope or block the task was created in (the span's parent); null: ungrouped.
+  const std::string* workflow_id = nullptr;
+  std::string task_id;
+  std::string backend;
+  TraceId trace_id;
+  std::uint64_t span_id = 0;
+  std::uint64_t parent_span_id = 0;
+  std::int64_t start_ns = 0;   ///< epoch ns: TaskCreated
+  std::int64_t end_ns = 0;     ///< epoch ns: the terminal event (or the session's end)
+  std::int64_t queued_ns = -1; ///< the TaskQueued span event, when there was one
+  Outcome outcome = Outcome::kOpen;
+  bool block = false;
+  bool incomplete = false;  ///< terminal event without TaskStarted (incomplete_lifecycle)
+  bool unfinished = false;  ///< still open when the session ended (asyncflow.unfinished)
+  std::string error_type;   ///< kFailed only
+
+  /// "block" or "task".
+  std::string_view name() const noexcept { return block ? "block" : "task"; }
+  /// "completed", "failed", "canceled"; empty while open or unfinished.
+  std::string_view status() const noexcept;
+  /// OK for completed, ERROR for failed and canceled, else UNSET.
+  SpanStatus status_code() const noexcept;
+  /// The error type of a failed task, else null.
+  const std::string* status_description() const noexcept {
+    return outcome == Outcome::kFailed ? &error_type : nullptr;
+  }
+  /// The session id (from the context), empty without one.
+  std::string_view session_id() const noexcept {
+    return context ? std::string_view(context->session_id) : std::string_view();
+  }
+  /// The span's asyncflow.workflow_id: a block's own uid (the workflow its body runs, as in
+  /// the reference), else the scope or block the task was created in; null when ungrouped.
+  const std::string* workflow_attribute() const noexcept { return block ? &task_id : workflow_id; }
+  double duration_seconds() const noexcept { return static_cast<double>(end_ns - start_ns) / 1e9; }
+};
+
+/// A finished span as exporters receive it: a task or block span in compact form, or any
+/// other span (session, workflow) in full.
+using SpanRecord = std::variant<SpanData, TaskSpan>;
+
+/// The span in full. Task spans get the attributes session_id, backend, task_id, executable,
+/// task_type, [asyncflow.workflow_id], [asyncflow.parent_workflow_id] (blocks in a scope),
+/// then status, [error_type], [incomplete_lifecycle] once ended, or asyncflow.unfinished.
+SpanData to_span_data(const TaskSpan& span);
+SpanData to_span_data(const SpanRecord& span);
+
+/// Receives every span when it ends, on the telemetry dispatcher thread (an implementation
+/// that does slow I/O should hand spans to a thread of its own, as a batch processor does).
+/// Implementations are called by one thread at a time; force_flush() may come from any thread.
 class SpanProcessor {
  public:
   virtual ~SpanProcessor() = default;
-  virtual void on_end(const SpanData& span) = 0;
-  /// Called once when the manager stops, after the last on_end().
-  virtual void shutdown() {}
-};
+  virtual void on_end(const SpanData& span) noexcept = 0;
+  /// Hands over what is buffered; true when done within `timeout`.
+  virtual bool force_flush(std::chrono::microseconds timeout) noexcept {
+    (void)timeout;
+    return true;
+  }
+  /// Called once when the manager stops, after the last on_end(); true when it finished
+  /// cleanly within `timeout`.
+  virtual bool shutdown(std::chrono::microseconds timeout) noexcept {
+    (void)timeout;
+    return true;
+  }
 
-/// Keeps every finished span in memory (tests, small runs). Thread-safe; readable after the
-/// manager stopped.
-class InMemorySpanExporter final : public SpanProcessor {
- public:
-  void on_end(const SpanData& span) override;
-  /// Finished spans in end order, optionally only those whose `session_id` / `task_id`
-  /// attributes match (the reference's TelemetryReader.read_traces filter).
-  std::vector<SpanData> spans(const std::optional<std::string>& session_id = std::nullopt,
-                              const std::optional<std::string>& task_id = std::nullopt) const;
-  std::size_t size() const;
-  void clear();
-
- private:
-  mutable std::mutex mu_;
-  std::vector<SpanData> spans_;
+ protected:
+  SpanProcessor() = default;
+  SpanProcessor(const SpanProcessor&) = delete;
+  SpanProcessor& operator=(const SpanProcessor&) = delete;
 };
 
 }  // namespace asyncflow

@@ -82,6 +82,27 @@ class JsonCursor {
 
   /// The cursor's position in its target, for repeat().
   std::size_t mark() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
+  /// Moves the line that began at mark `line_start` (and ends at the cursor) past the next
+  /// multiple of `page` bytes when it would cross one; `base` is the file offset of the
+  /// target's first byte. The gap becomes trailing spaces of the line before (JSON allows
+  /// them), or a blank line when the line is the target's first. A line longer than a page is
+  /// left as it is. Returns the padding.
+  std::size_t keep_within_page(std::size_t line_start, std::uint64_t base, std::size_t page) {
+    const std::size_t length = mark() - line_start;
+    const std::uint64_t at = base + line_start;
+    const std::uint64_t room = page - at % page;
+    if (length <= room || length > page) return 0;
+    const auto pad = static_cast<std::size_t>(room);
+    ensure(pad);
+    char* start = begin_ + line_start;
+    std::memmove(start + pad, start, length);
+    // The newline ending the padding: the one of the line before, moved, when there is one.
+    char* gap = line_start > 0 ? start - 1 : start;
+    std::memset(gap, ' ', static_cast<std::size_t>(start + pad - 1 - gap));
+    start[pad - 1] = '\n';
+    p_ += pad;
+    return pad;
+  }
   /// Writes again the bytes between two marks (a value that occurs twice in a line).
   void repeat(std::size_t from, std::size_t to) {
     ensure(to - from);

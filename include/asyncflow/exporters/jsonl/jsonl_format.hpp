@@ -1,6 +1,7 @@
 // JSONL checkpoint lines: one JSON object per event, span or metric snapshot, with the keys,
 // key order and value forms of the reference (rhapsody-telemetry.md §3.2), so pandas and the
-// reference's plotting scripts read our files unchanged. docs/checkpoint-format.md.
+// reference's plotting scripts read our files unchanged. docs/checkpoint-format.md. Every
+// function here is thread-safe (it writes only to `out`).
 #pragma once
 
 #include <cstdint>
@@ -32,11 +33,15 @@ void append_string(std::string& out, std::string_view text);
 /// trace_id, span_id (null when zero/invalid), name (= event_type), section "event".
 void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
                        std::uint64_t span_id);
+/// The same with the event's own correlation (Event::trace_id() / span_id()).
+void append_event_line(std::string& out, const Event& event);
 
 /// Appends one span line and '\n': name, span_id, trace_id, parent_span_id, start_ns,
 /// end_ns, start_time_s, end_time_s, duration_ms (3 decimals), status_code,
-/// status_description, attributes, section "span".
+/// status_description, attributes, section "span". A TaskSpan is written exactly as its
+/// to_span_data() would be.
 void append_span_line(std::string& out, const SpanData& span);
+void append_span_line(std::string& out, const TaskSpan& span);
 
 /// Appends one metric line and '\n': checkpoint_time, then per instrument with data its total
 /// (histograms: `<name>_count` and `<name>_sum`), then section "metric".

@@ -1,9 +1,11 @@
 // CheckpointWriter: POSIX file I/O for the JSONL checkpoint (docs/checkpoint-format.md).
 //
-// No buffer of its own: the manager hands over whole lines (about 1 MiB, at least every
+// No buffer of its own: the exporter hands over whole lines (about 1 MiB, at least every
 // 100 ms, at flush() and at stop), so readers and `tail -f` never see a torn line while the
 // session runs. The reference buffered 128 KiB and flushed only on its checkpoint timer
 // (reference rhapsody-telemetry.md §3.1).
+#include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,7 +16,7 @@
 #include <system_error>
 
 #include "asyncflow/common/error.hpp"
-#include "asyncflow/telemetry/checkpoint.hpp"
+#include "asyncflow/telemetry/log.hpp"
 
 namespace asyncflow {
 
@@ -44,13 +46,34 @@ CheckpointWriter::CheckpointWriter(const std::filesystem::path& dir, std::string
   if (ec) {
     throw Error("checkpoint: cannot create directory " + quoted(dir) + ": " + ec.message());
   }
-  path_ = dir / (std::string(session_id) + "." + std::to_string(epoch_seconds) +
-                 ".telemetry.jsonl");
-  do {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  } while (fd_ < 0 && errno == EINTR);
+  // O_EXCL: a file of the same name (the same session id started twice in one second, or a
+  // planted link: O_EXCL does not follow links either) is never truncated or appended to.
+  const std::string stem = std::string(session_id) + "." + std::to_string(epoch_seconds);
+  constexpr int kMaxTries = 1000;
+  for (int n = 1; n <= kMaxTries; ++n) {
+    std::string name = stem;
+    if (n > 1) name.append(1, '-').append(std::to_string(n));  // (append: GCC bug 105651)
+    name.append(".telemetry.jsonl");
+    path_ = dir / name;
+    do {
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ >= 0 || errno != EEXIST) break;
+  }
   if (fd_ < 0) {
-    throw Error("checkpoint: cannot open " + quoted(path_) + ": " + std::strerror(errno));
+    throw Error("checkpoint: cannot create " + quoted(path_) + ": " + std::strerror(errno));
+  }
+}
+
+void CheckpointWriter::lose(std::string_view lines) noexcept {
+  bytes_lost_ += lines.size();
+  // Whole lines, as the exporter hands them over; blank lines are page padding.
+  std::size_t start = 0;
+  while (start < lines.size()) {
+    std::size_t end = lines.find('\n', start);
+    if (end == std::string_view::npos) end = lines.size();
+    if (lines.substr(start, end - start).find_first_not_of(' ') != std::string_view::npos) ++lines_lost_;
+    start = end + 1;
   }
 }
 
@@ -61,7 +84,7 @@ bool CheckpointWriter::append(std::string_view lines) noexcept {
   // line. Writing more after it would put that torn line in the middle, where readers reject
   // the file, so everything later is counted as lost instead.
   if (fd_ < 0 || !last_error_.empty()) {
-    bytes_lost_ += lines.size();
+    lose(lines);
     if (last_error_.empty()) {
       try {
         last_error_ = "checkpoint " + quoted(path_) + " is closed";
@@ -71,6 +94,7 @@ bool CheckpointWriter::append(std::string_view lines) noexcept {
     return false;
   }
   reserve(lines.size());
+  append_start_ = bytes_written_;
   const char* p = lines.data();
   std::size_t left = lines.size();
   while (left > 0) {
@@ -83,14 +107,34 @@ bool CheckpointWriter::append(std::string_view lines) noexcept {
     }
     if (n < 0 && errno == EINTR) continue;
     const int err = n < 0 ? errno : ENOSPC;  // write() of 0 bytes to a regular file: no room
-    bytes_lost_ += left;
-    try {
-      last_error_ = "checkpoint: write to " + quoted(path_) + " failed: " + std::strerror(err);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; bytes_lost_ still counts
-    }
+    fail(lines, err);
     return false;
   }
   return true;
+}
+
+void CheckpointWriter::fail(std::string_view lines, int err) noexcept {
+  // The part of `lines` that was written may end inside a line: cut the file back to where
+  // this append began (the end of the last whole line), so readers such as pandas, which
+  // reject a file with a torn line, still read everything before it.
+  const std::uint64_t written_here = bytes_written_ - append_start_;
+  int rc = 0;
+  do {
+    rc = ::ftruncate(fd_, static_cast<off_t>(append_start_));
+  } while (rc != 0 && errno == EINTR);
+  const bool cut = rc == 0;
+  if (cut) bytes_written_ = append_start_;
+  lose(cut ? lines : lines.substr(static_cast<std::size_t>(written_here)));
+  try {
+    last_error_ = "checkpoint: write to " + quoted(path_) + " failed: " + std::strerror(err);
+    log_message(LogLevel::kError,
+                last_error_ + (cut ? "; the file was cut back to its last whole line (" +
+                                         std::to_string(append_start_) + " bytes)"
+                                   : "; cutting the torn line failed too") +
+                    ", and nothing more is written to it (" + std::to_string(lines_lost_) +
+                    " lines lost so far; the session reports the total at stop)");
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; bytes_lost_ still counts
+  }
 }
 
 void CheckpointWriter::reserve(std::size_t more) noexcept {

@@ -1,6 +1,7 @@
 // read_checkpoint(): loads a JSONL checkpoint back into events, metric snapshots and spans
 // (docs/checkpoint-format.md). Not a hot path, so each line is parsed into an nlohmann
 // ordered_json (key order matters: attributes and custom fields keep the file's order).
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -13,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "asyncflow/common/error.hpp"
-#include "asyncflow/telemetry/checkpoint.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_reader.hpp"
 
 namespace asyncflow {
 
@@ -209,25 +210,6 @@ bool is_event_column(std::string_view key) {
   return false;
 }
 
-const EventTypePtr* builtin_type(std::string_view name) {
-  static const std::pair<std::string_view, const EventTypePtr*> kTypes[] = {
-      {"SessionStarted", &events::SessionStarted()},
-      {"SessionEnded", &events::SessionEnded()},
-      {"TaskCreated", &events::TaskCreated()},
-      {"TaskSubmitted", &events::TaskSubmitted()},
-      {"TaskQueued", &events::TaskQueued()},
-      {"TaskStarted", &events::TaskStarted()},
-      {"TaskCompleted", &events::TaskCompleted()},
-      {"TaskFailed", &events::TaskFailed()},
-      {"TaskCanceled", &events::TaskCanceled()},
-      {"ResourceUpdate", &events::ResourceUpdate()},
-      {"asyncflow.TaskResolved", &events::TaskResolved()}};
-  for (const auto& [n, t] : kTypes) {
-    if (n == name) return t;
-  }
-  return nullptr;
-}
-
 FieldType type_of(const FieldValue& v) {
   switch (v.index()) {
     case 1: return FieldType::kBool;
@@ -243,8 +225,12 @@ FieldType type_of(const FieldValue& v) {
 /// (earlier ones keep the narrower one, which fits their values).
 class InferredType {
  public:
+  /// The type for a line with these extra fields, widened as needed. Throws LineError (and
+  /// changes nothing) when a field's value conflicts with this layout (a string where the
+  /// layout has a number, say).
   EventTypePtr fit(const std::string& name,
                    const std::vector<std::pair<std::string, FieldValue>>& extras) {
+    check_fits(name, extras);
     bool changed = !type_;
     std::vector<bool> seen(fields_.size(), false);
     for (const auto& [key, value] : extras) {
@@ -267,15 +253,7 @@ class InferredType {
       } else if (!f.type) {
         f.type = type_of(value);
         changed = true;
-      } else if (*f.type != type_of(value)) {
-        const FieldType t = type_of(value);
-        const bool numeric = (t == FieldType::kInt || t == FieldType::kDouble) &&
-                             (*f.type == FieldType::kInt || *f.type == FieldType::kDouble);
-        if (!numeric) {
-          throw LineError("field '" + key + "' of event '" + name + "' is " +
-                          std::string(to_string(t)) + " here but " +
-                          std::string(to_string(*f.type)) + " on an earlier line");
-        }
+      } else if (*f.type != type_of(value)) {  // int and double (check_fits let only those mix)
         changed |= *f.type != FieldType::kDouble;
         f.type = FieldType::kDouble;
       }
@@ -300,6 +278,23 @@ class InferredType {
   }
 
  private:
+  void check_fits(const std::string& name,
+                  const std::vector<std::pair<std::string, FieldValue>>& extras) const {
+    for (const auto& [key, value] : extras) {
+      if (std::holds_alternative<std::monostate>(value)) continue;
+      auto f = std::find_if(fields_.begin(), fields_.end(),
+                            [&](const Field& field) { return field.name == key; });
+      if (f == fields_.end() || !f->type) continue;
+      const FieldType t = type_of(value);
+      const auto numeric = [](FieldType x) { return x == FieldType::kInt || x == FieldType::kDouble; };
+      if (t != *f->type && !(numeric(t) && numeric(*f->type))) {
+        throw LineError("field '" + key + "' of event '" + name + "' is " +
+                        std::string(to_string(t)) + " here but " +
+                        std::string(to_string(*f->type)) + " on an earlier line");
+      }
+    }
+  }
+
   struct Field {
     std::string name;
     std::optional<FieldType> type;
@@ -357,27 +352,15 @@ class Reader {
       if (!is_event_column(key)) extras_.emplace_back(key, field_value_of(value));
     }
 
-    EventTypePtr type;
-    std::vector<FieldValue> values;
-    if (const EventTypePtr* builtin = builtin_type(type_name)) {
-      type = *builtin;
-      values.reserve(type->fields().size());
-      for (const auto& [field, spec] : type->fields()) values.push_back(spec.default_value);
-      for (auto& [key, value] : extras_) {
-        auto idx = type->index_of(key);
-        if (!idx) throw LineError("event '" + type_name + "' has no field '" + key + "'");
-        values[*idx] = std::move(value);
-      }
-    } else {
-      type = custom_[type_name].fit(type_name, extras_);
-      values.resize(type->fields().size());
-      for (auto& [key, value] : extras_) values[*type->index_of(key)] = std::move(value);
+    std::optional<Event> restored;
+    if (const EventTypePtr* builtin = events::builtin_event_type(type_name)) {
+      restored = restore_builtin(*builtin, event_id, event_time, emit_time, base);
     }
+    // Not a built-in, or a line that does not fit the built-in of its name (a custom type that
+    // other tools named like one): the line's own layout.
+    if (!restored) restored = restore_custom(type_name, event_id, event_time, emit_time, base);
 
-    CheckpointEvent event{
-        restore_event(type, std::move(event_id), event_time, emit_time, std::move(base),
-                      std::move(values)),
-        {}, {}};
+    CheckpointEvent event{std::move(*restored), {}, {}};
     if (auto it = line.find("trace_id"); it != line.end()) {
       event.trace_id = optional_string_of(*it, "trace_id");
     }
@@ -385,6 +368,46 @@ class Reader {
       event.span_id = optional_string_of(*it, "span_id");
     }
     out_.events.push_back(std::move(event));
+  }
+
+  /// The event as the built-in `type`, or nullopt when the line's fields do not fit it.
+  std::optional<Event> restore_builtin(const EventTypePtr& type, const std::string& event_id,
+                                       double event_time, double emit_time,
+                                       const EventBase& base) {
+    std::vector<FieldValue> values;
+    values.reserve(type->fields().size());
+    for (const auto& [field, spec] : type->fields()) values.push_back(spec.default_value);
+    for (const auto& [key, value] : extras_) {
+      auto idx = type->index_of(key);
+      if (!idx) return std::nullopt;
+      values[*idx] = value;
+    }
+    try {
+      return restore_event(type, event_id, event_time, emit_time, base, std::move(values));
+    } catch (const Error&) {
+      return std::nullopt;  // a value of the wrong type
+    }
+  }
+
+  /// The event under the first layout seen for `name` that its fields fit (widening int to
+  /// double and fields to nullable as needed), or a new layout when they fit none: a file with
+  /// two definitions of one name reads as two types of that name.
+  Event restore_custom(const std::string& name, const std::string& event_id, double event_time,
+                       double emit_time, const EventBase& base) {
+    std::vector<InferredType>& layouts = custom_[name];
+    for (std::size_t i = 0; i <= layouts.size(); ++i) {
+      if (i == layouts.size()) layouts.emplace_back();
+      EventTypePtr type;
+      try {
+        type = layouts[i].fit(name, extras_);
+      } catch (const LineError&) {
+        continue;  // conflicts with this layout: try the next
+      }
+      std::vector<FieldValue> values(type->fields().size());
+      for (const auto& [key, value] : extras_) values[*type->index_of(key)] = value;
+      return restore_event(type, event_id, event_time, emit_time, base, std::move(values));
+    }
+    throw LineError("event '" + name + "' fits no layout");  // unreachable: a new one fits
   }
 
   void read_span(const Json& line) {
@@ -424,7 +447,7 @@ class Reader {
 
   Checkpoint out_;
   std::unordered_map<std::uint64_t, std::size_t> span_index_;
-  std::unordered_map<std::string, InferredType> custom_;
+  std::unordered_map<std::string, std::vector<InferredType>> custom_;
   std::vector<std::pair<std::string, FieldValue>> extras_;
 };
 

@@ -1,5 +1,5 @@
 // Writes a small but complete checkpoint with CheckpointWriter and the jsonl formatters, for
-// tests/telemetry/check_checkpoint_pandas.py (ctest telemetry.checkpoint_pandas): a session
+// tests/exporters/check_checkpoint_pandas.py (ctest exporters.checkpoint_pandas): a session
 // with three workflows of four chained tasks (one fails), resource polls for a node with two
 // GPUs, workflow markers, a custom event, and two metric + span snapshots (the second repeats
 // the spans of the first, as a periodic checkpoint does). Ids and times are fixed, so the file
@@ -9,13 +9,15 @@
 //   writes <dir>/asyncflow.session.sample.1775068460.telemetry.jsonl
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "asyncflow/telemetry/checkpoint.hpp"
-#include "asyncflow/telemetry/jsonl.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_reader.hpp"
+#include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
+#include "asyncflow/exporters/jsonl/jsonl_format.hpp"
 
 namespace af = asyncflow;
 
@@ -114,10 +116,12 @@ af::MetricsSnapshot metrics(int submitted, int started, int completed, int faile
 }
 
 void write_sample(const std::string& dir) {
+  // The writer never overwrites a file (it would pick a "-2" name): start from a clean dir.
+  std::filesystem::remove_all(dir);
   af::CheckpointWriter writer(dir, kSession, static_cast<std::int64_t>(kStart));
   Sample out(writer);
-  const auto workflow_started = af::define_event("asyncflow.WorkflowStarted");
-  const auto workflow_ended = af::define_event("asyncflow.WorkflowEnded");
+  const auto& workflow_started = af::events::WorkflowStarted();
+  const auto& workflow_ended = af::events::WorkflowEnded();
   const auto result = af::define_event(
       "experiment.Result", {{"experiment_id", af::FieldType::kString},
                             {"loss", af::FieldType::kDouble},

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <asyncflow/telemetry/event.hpp>
-#include <asyncflow/telemetry/jsonl.hpp>
+#include <asyncflow/exporters/jsonl/jsonl_format.hpp>
 #include <charconv>
 #include <cmath>
 #include <random>

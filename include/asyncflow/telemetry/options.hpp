@@ -1,0 +1,99 @@
+// The options of a telemetry session (WorkflowEngine::start_telemetry / TelemetryManager::start)
+// and of its event bus. Light on purpose: the engine's public header includes it, not the
+// manager.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "asyncflow/telemetry/event.hpp"
+
+namespace asyncflow {
+
+class MetricReader;
+class ResourceAdapter;
+class SpanProcessor;
+class TelemetryExporter;
+
+/// What emit() does when the bus is full.
+enum class OverflowPolicy {
+  kBlock,       ///< wait for room: nothing is lost (the default); a stalled pipeline stalls producers
+  kDropNewest,  ///< drop the event being emitted, count it and warn (emit never waits)
+};
+
+/// Options of an EventBus. Checked when the bus is built: a zero capacity or max_batch, or a
+/// capacity above 2^40, is an asyncflow::Error.
+struct BusOptions {
+  /// Queue capacity in events, rounded up to a power of two. The ring is allocated up front at
+  /// about 220 bytes per event (~14 MB for the default).
+  std::size_t capacity = std::size_t{1} << 16;
+  OverflowPolicy overflow = OverflowPolicy::kBlock;
+  /// Most events handed to the dispatcher's handler in one call (capped at the capacity).
+  std::size_t max_batch = 512;
+};
+
+/// Options of WorkflowEngine::start_telemetry() / TelemetryManager::start(). Checked at start:
+/// a bad value is an asyncflow::Error naming the option.
+struct TelemetryOptions {
+  /// Seconds between resource samples (per node CPU/memory/GPU), for the adapters; > 0.
+  double resource_poll_interval = 5.0;
+  /// Directory of the JSONL checkpoint (created if missing); empty = no file. The seed's
+  /// shortcut for adding the JSONL exporter (asyncflow/exporters/jsonl) to `exporters`.
+  std::filesystem::path checkpoint_path{};
+  /// Seconds between metric snapshots sent to the metric exporters (the checkpoint's metric
+  /// lines) while running; unset = only the final snapshot at stop.
+  std::optional<double> checkpoint_interval{};
+  /// Span processors, called on the dispatcher thread as spans end.
+  std::vector<std::shared_ptr<SpanProcessor>> span_processors{};
+  /// Metric readers, attached at start and shut down at stop.
+  std::vector<std::shared_ptr<MetricReader>> metric_readers{};
+  /// Exporters (EventExporter / SpanExporter / MetricExporter, any of the three): each gets
+  /// the signals it implements.
+  std::vector<std::shared_ptr<TelemetryExporter>> exporters{};
+  /// Resource adapters (ResourceUpdate sources), started with the session.
+  std::vector<std::shared_ptr<ResourceAdapter>> adapters{};
+  /// OTel resource attributes for exporters; "service.name" defaults to "asyncflow" and
+  /// "session_id" is always added.
+  Attributes resource{};
+  /// The event bus: capacity, overflow policy, batch size.
+  BusOptions bus{};
+  /// Events that may wait for the subscribers (they run on a thread of their own, so a slow
+  /// one never holds up the exporters until this many are waiting); > 0.
+  std::size_t subscriber_queue = std::size_t{1} << 16;
+  /// How long stop() waits for queued events to be processed, exported and delivered before
+  /// it discards the rest (counted and reported); >= 0 seconds.
+  double stop_timeout = 5.0;
+  /// Finished spans kept in memory for read_traces() / task_spans() (oldest dropped first;
+  /// exporters and span processors get every span regardless).
+  std::size_t span_history = 100'000;
+};
+
+/// What TelemetryOptions::checkpoint_path asks the checkpoint exporter for.
+struct CheckpointRequest {
+  std::filesystem::path dir;
+  std::string session_id;
+  std::int64_t epoch_seconds = 0;  ///< the session's start, for the file name
+};
+
+/// The checkpoint exporter and the file it writes.
+struct CheckpointExporter {
+  std::shared_ptr<TelemetryExporter> exporter;
+  std::filesystem::path file;
+};
+
+/// Builds the exporter behind TelemetryOptions::checkpoint_path; throws asyncflow::Error
+/// naming the path when it cannot be created.
+using CheckpointExporterFactory = CheckpointExporter (*)(const CheckpointRequest& request);
+
+/// Installs the factory that TelemetryOptions::checkpoint_path uses. The JSONL exporter
+/// installs itself when its header (asyncflow/exporters/jsonl/jsonl_exporter.hpp, included by
+/// asyncflow/asyncflow.hpp) is part of the program; without it a checkpoint_path is refused
+/// with an error that says so. Thread-safe.
+void set_checkpoint_exporter_factory(CheckpointExporterFactory factory) noexcept;
+
+}  // namespace asyncflow

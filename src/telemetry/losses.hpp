@@ -1,0 +1,68 @@
+// Internal: a session's loss and error counters, and how they are said (STYLE G6, "nothing
+// lost without a word"): a warning the first time each kind happens, a summary line at stop,
+// the numbers in summary(), the metrics and stop()'s result.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "asyncflow/telemetry/manager.hpp"
+
+namespace asyncflow::detail {
+
+/// "1 event", "3 events".
+std::string count(std::uint64_t n, std::string_view what);
+
+/// Thread-safe: counted from any thread (producers, the dispatcher, the subscriber thread,
+/// exporters' writer threads through ExporterLosses at stop).
+class LossCounters {
+ public:
+  explicit LossCounters(std::string session_id) : session_id_(std::move(session_id)) {}
+
+  /// An event the bus refused (full under kDropNewest) or discarded (stop_timeout).
+  void dropped(std::uint64_t n, std::string_view why) noexcept;
+  /// An event emitted after the session stopped.
+  void emitted_after_stop(std::string_view event_type) noexcept;
+  /// Events the subscribers never got.
+  void undelivered(std::uint64_t n, std::string_view why) noexcept;
+  /// A subscriber threw (reported by the subscriber stage, once per subscription).
+  void subscriber_error() noexcept { subscriber_errors_.fetch_add(1, std::memory_order_relaxed); }
+  /// An export call failed: `records` were not taken.
+  void export_failed(std::string_view exporter, ExportResult result, std::uint64_t records,
+                     std::string_view what) noexcept;
+  /// Records an exporter lost after accepting them (ExporterLosses), added once at stop.
+  void exporter_lost(std::string_view exporter, const ExporterLosses& losses) noexcept;
+  /// Something failed without losing data (a span processor's shutdown timed out, ...).
+  void note_error(std::string_view message) noexcept;
+
+
+  std::uint64_t events_dropped() const noexcept {
+    return events_dropped_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t subscriber_errors() const noexcept {
+    return subscriber_errors_.load(std::memory_order_relaxed);
+  }
+  TelemetryLosses snapshot() const;
+
+ private:
+  void set_last_error(std::string message);
+  void warn_once(std::atomic<bool>& said, std::string_view message) noexcept;
+
+  const std::string session_id_;
+  std::atomic<std::uint64_t> events_dropped_{0};
+  std::atomic<std::uint64_t> events_undelivered_{0};
+  std::atomic<std::uint64_t> subscriber_errors_{0};
+  std::atomic<std::uint64_t> export_failures_{0};
+  std::atomic<std::uint64_t> records_not_exported_{0};
+  std::atomic<bool> said_dropped_{false};
+  std::atomic<bool> said_after_stop_{false};
+  std::atomic<bool> said_undelivered_{false};
+  mutable std::mutex mu_;
+  std::string last_error_;           // guarded by mu_
+  std::string exporters_warned_;     // names already warned about, '\n'-separated; guarded by mu_
+};
+
+}  // namespace asyncflow::detail

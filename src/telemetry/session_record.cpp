@@ -1,0 +1,161 @@
+// The read side of a session (session_record.hpp).
+#include "session_record.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace asyncflow::detail {
+
+namespace {
+
+double percentile(const std::vector<double>& sorted, double q) {
+  // Linear interpolation between closest ranks (numpy's default).
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(pos);
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+}
+
+double round6(double v) { return std::round(v * 1e6) / 1e6; }
+
+std::optional<double> number_field(const Event& e, std::string_view field) {
+  const FieldValue& v = e.field(field);
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string python_hex(std::uint64_t id) {
+  if (id == 0) return {};
+  char buf[2 + 16] = {'0', 'x'};
+  auto [end, ec] = std::to_chars(buf + 2, buf + sizeof buf, id, 16);
+  return std::string(buf, end);
+}
+
+std::string python_hex(const TraceId& id) {
+  if (!id.valid()) return {};
+  if (id.high == 0) return python_hex(id.low);
+  std::string out = python_hex(id.high);
+  char low[16];
+  auto [end, ec] = std::to_chars(low, low + sizeof low, id.low, 16);
+  out.append(static_cast<std::size_t>(16 - (end - low)), '0').append(low, end);
+  return out;
+}
+
+void SessionRecord::note(const Event& e) {
+  if (e.event_type() == events::SessionEnded()) {
+    set_ended(e.number("duration_seconds"));
+    return;
+  }
+  if (e.event_type() != events::ResourceUpdate() || !e.node_id() ||
+      e.text("resource_scope") != "per_node") {
+    return;
+  }
+  ResourceSample r;
+  r.backend = e.backend();
+  r.node_id = *e.node_id();
+  r.cpu_percent = number_field(e, "cpu_percent");
+  r.memory_percent = number_field(e, "memory_percent");
+  r.gpu_percent = number_field(e, "gpu_percent");
+  r.disk_read_bytes = number_field(e, "disk_read_bytes");
+  r.disk_write_bytes = number_field(e, "disk_write_bytes");
+  r.net_sent_bytes = number_field(e, "net_sent_bytes");
+  r.net_recv_bytes = number_field(e, "net_recv_bytes");
+  std::string key = r.backend + "/" + r.node_id;
+  std::lock_guard lock(mu_);
+  resources_[std::move(key)] = std::move(r);
+}
+
+void SessionRecord::keep(std::vector<SpanRecord>& spans) {
+  std::lock_guard lock(mu_);
+  for (SpanRecord& s : spans) {
+    const auto* task = std::get_if<TaskSpan>(&s);
+    if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
+      durations_.push_back(task->duration_seconds());
+    if (span_history_ == 0) continue;
+    if (history_.size() == span_history_) history_.pop_front();
+    history_.push_back(std::move(s));
+  }
+  spans.clear();
+}
+
+void SessionRecord::set_ended(double duration_seconds) {
+  std::lock_guard lock(mu_);
+  if (!ended_) ended_ = duration_seconds;
+}
+
+std::optional<double> SessionRecord::ended() const {
+  std::lock_guard lock(mu_);
+  return ended_;
+}
+
+std::map<std::string, ResourceSample> SessionRecord::resources() const {
+  std::lock_guard lock(mu_);
+  return resources_;
+}
+
+std::vector<SpanData> SessionRecord::traces(const std::optional<std::string>& session_id,
+                                            const std::optional<std::string>& task_id) const {
+  std::lock_guard lock(mu_);
+  std::vector<SpanData> out;
+  for (const SpanRecord& entry : history_) {
+    if (const auto* task = std::get_if<TaskSpan>(&entry)) {
+      if (session_id && task->session_id() != *session_id) continue;
+      if (task_id && task->task_id != *task_id) continue;
+      out.push_back(to_span_data(*task));
+      continue;
+    }
+    const SpanData& s = std::get<SpanData>(entry);
+    if (session_id && s.text("session_id") != *session_id) continue;
+    if (task_id && s.text("task_id") != *task_id) continue;
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
+  std::vector<TaskSpanInfo> out;
+  std::lock_guard lock(mu_);
+  for (const SpanRecord& entry : history_) {
+    const auto* s = std::get_if<TaskSpan>(&entry);
+    if (s == nullptr || s->block) continue;
+    TaskSpanInfo t;
+    t.task_id = s->task_id;
+    t.backend = s->backend;
+    if (s->executable != nullptr) t.executable = *s->executable;
+    if (s->task_type != nullptr) t.task_type = *s->task_type;
+    t.status = std::string(s->status());
+    if (const std::string* workflow = s->workflow_attribute()) t.workflow_id = *workflow;
+    t.duration_seconds = round6(s->duration_seconds());
+    t.span_id = python_hex(s->span_id);
+    t.trace_id = python_hex(s->trace_id);
+    if (s->outcome == TaskSpan::Outcome::kFailed) t.error_type = s->error_type;
+    t.incomplete_lifecycle = s->incomplete;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::optional<DurationStats> SessionRecord::duration_stats() const {
+  std::vector<double> d;
+  {
+    std::lock_guard lock(mu_);
+    d = durations_;
+  }
+  if (d.empty()) return std::nullopt;
+  std::sort(d.begin(), d.end());
+  DurationStats st;
+  st.count = d.size();
+  for (double v : d) st.total_seconds += v;
+  st.mean_seconds = round6(st.total_seconds / static_cast<double>(d.size()));
+  st.total_seconds = round6(st.total_seconds);
+  st.min_seconds = round6(d.front());
+  st.max_seconds = round6(d.back());
+  st.p50_seconds = round6(percentile(d, 0.50));
+  st.p95_seconds = round6(percentile(d, 0.95));
+  return st;
+}
+
+}  // namespace asyncflow::detail
