@@ -323,4 +323,26 @@ void append_metric_line(std::string& out, double checkpoint_time, const MetricsS
   detail::write_metric_line(w, checkpoint_time, metrics);
 }
 
+LineFormatter::LineFormatter() : cache_(std::make_unique<detail::RenderCache>()) {}
+LineFormatter::~LineFormatter() = default;
+
+void LineFormatter::append_event_line(std::string& out, const Event& event,
+                                      const TraceId& trace_id, std::uint64_t span_id) {
+  detail::JsonCursor w(out, detail::kExpectedLineSize);
+  detail::write_event_line(w, event, trace_id, span_id, cache_.get());
+}
+
+void LineFormatter::append_event_line(std::string& out, const Event& event) {
+  append_event_line(out, event, event.trace_id(), event.span_id());
+}
+
+void LineFormatter::append_span_line(std::string& out, const SpanRecord& span) {
+  detail::JsonCursor w(out, detail::kExpectedLineSize);
+  if (const auto* task = std::get_if<TaskSpan>(&span)) {
+    detail::write_span_line(w, *task, cache_.get());
+  } else {
+    detail::write_span_line(w, std::get<SpanData>(span));
+  }
+}
+
 }  // namespace asyncflow::jsonl

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -46,5 +47,29 @@ void append_span_line(std::string& out, const TaskSpan& span);
 /// Appends one metric line and '\n': checkpoint_time, then per instrument with data its total
 /// (histograms: `<name>_count` and `<name>_sum`), then section "metric".
 void append_metric_line(std::string& out, double checkpoint_time, const MetricsSnapshot& metrics);
+
+namespace detail {
+class RenderCache;
+}  // namespace detail
+
+/// The line writers above with the JSONL exporter's caches: the constant parts of the lines of
+/// each event type, and the JSON of base fields that several events share (the engine's
+/// lifecycle events share one context per task factory and group), are rendered once.
+/// Produces the same bytes as the free functions. Not thread-safe: one thread formats.
+class LineFormatter {
+ public:
+  LineFormatter();
+  ~LineFormatter();
+  LineFormatter(const LineFormatter&) = delete;
+  LineFormatter& operator=(const LineFormatter&) = delete;
+
+  void append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
+                         std::uint64_t span_id);
+  void append_event_line(std::string& out, const Event& event);
+  void append_span_line(std::string& out, const SpanRecord& span);
+
+ private:
+  std::unique_ptr<detail::RenderCache> cache_;
+};
 
 }  // namespace asyncflow::jsonl
