@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/fake_exporters.hpp"
+#include "support/log_capture.hpp"
 #include "support/sync.hpp"
 #include "support/temp_path.hpp"
 
@@ -28,31 +29,7 @@ using testing::RecordingExporter;
 
 constexpr auto kLong = 30s;
 
-/// Captures what telemetry logs while it lives (the default handler writes to stderr).
-class LogCapture {
- public:
-  LogCapture() {
-    previous_ = set_log_handler([this](LogLevel, std::string_view m) {
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(m);
-    });
-  }
-  ~LogCapture() { set_log_handler(previous_); }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
-  std::size_t count(std::string_view needle) {
-    std::size_t n = 0;
-    for (const auto& l : lines()) n += l.find(needle) != std::string::npos;
-    return n;
-  }
-
- private:
-  LogHandler previous_;
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using testing::LogCapture;
 
 /// A metric reader that keeps the producer and the final snapshot.
 class KeepingReader final : public MetricReader {
