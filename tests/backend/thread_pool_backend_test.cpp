@@ -5,6 +5,9 @@
 #include <set>
 #include <thread>
 
+#include "support/fake_backend.hpp"
+#include "support/sync.hpp"
+
 namespace af = asyncflow;
 
 TEST(ThreadPool, ThreadCountAndWorkerIdentity) {
@@ -24,12 +27,12 @@ TEST(ThreadPool, UsesAllWorkers) {
   auto flow = af::WorkflowEngine::create({.backends = {pool}, .work_dir = ::testing::TempDir()});
   std::mutex mu;
   std::set<std::thread::id> seen;
-  std::atomic<int> inside{0};
+  af::testing::Latch inside(2);
   auto f = flow->function_task("f", [&] {
-    ++inside;
-    // Wait (bounded) until both workers are inside: proves two tasks ran concurrently.
-    for (int i = 0; i < 2000 && inside.load() < 2; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    inside.count_down();
+    // Both workers inside at once proves two tasks ran concurrently (bounded: a pool that ran
+    // them one after the other fails the test instead of hanging it).
+    EXPECT_TRUE(inside.wait_for(std::chrono::seconds(30)));
     std::lock_guard lock(mu);
     seen.insert(std::this_thread::get_id());
   });
@@ -84,15 +87,32 @@ TEST(ThreadPool, ChainStaysOnOneWorker) {
   EXPECT_EQ(seen.size(), 1u) << "each successor runs in the finishing worker's continuation slot";
 }
 
-TEST(ThreadPool, DestructorJoinsAfterQueuedWork) {
+TEST(ThreadPool, ShutdownFinishesTheRunningTaskCancelsTheQueuedOnesAndJoins) {
   std::atomic<int> ran{0};
+  std::vector<af::TaskHandle<void>> handles;
+  std::weak_ptr<af::Backend> weak_pool;
   {
-    auto pool = af::ThreadPoolBackend::create({.threads = 1});
+    auto pool = std::make_shared<af::testing::ShutdownSignalingBackend>(
+        af::ThreadPoolBackend::create({.threads = 1}));
+    weak_pool = pool;
     auto flow = af::WorkflowEngine::create({.backends = {pool}, .work_dir = ::testing::TempDir()});
+    af::testing::Gate first_started;
+    auto first = flow->function_task("first", [&, raw = pool.get()] {
+      first_started.open();
+      raw->shutdown_begun.wait();  // still running when shutdown() begins
+      ++ran;
+    });
     auto f = flow->function_task("f", [&] { ++ran; });
-    for (int i = 0; i < 50; ++i) f();
-    flow->shutdown();  // tasks not yet started are canceled, never left dangling
+    handles.push_back(first());
+    ASSERT_TRUE(first_started.wait_for(std::chrono::seconds(30)));
+    for (int i = 0; i < 49; ++i) handles.push_back(f());  // queued behind `first`
+    pool.reset();
+    flow->shutdown();  // waits for `first`; the queued ones are canceled, never left dangling
     EXPECT_EQ(flow->active_tasks(), 0u);
   }
-  EXPECT_LE(ran.load(), 50);
+  EXPECT_TRUE(weak_pool.expired());  // the engine released the pool, which joined its worker
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(handles[0].state(), af::TaskState::kDone);
+  for (std::size_t i = 1; i < handles.size(); ++i)
+    EXPECT_EQ(handles[i].state(), af::TaskState::kCanceled) << i;
 }

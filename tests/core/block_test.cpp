@@ -10,6 +10,7 @@
 #include "support/engines.hpp"
 #include "support/fake_backend.hpp"
 #include "support/recording_observer.hpp"
+#include "support/sync.hpp"
 
 namespace af = asyncflow;
 using af::testing::engine_with;
@@ -65,9 +66,9 @@ TEST(Blocks, NestedBlocksAndHelperCoroutines) {
 TEST(Blocks, MoreWaitingBlocksThanWorkersCannotDeadlock) {
   for (std::size_t workers : {1u, 2u}) {
     auto flow = pool_engine(workers);
-    std::atomic<bool> open{false};
+    af::testing::Gate open;
     auto gate = flow->function_task("gate", [&] {
-      while (!open) std::this_thread::sleep_for(1ms);
+      open.wait();
       return 1;
     });
     auto leaf = flow->function_task("leaf", [](int v) { return v + 1; });
@@ -80,8 +81,7 @@ TEST(Blocks, MoreWaitingBlocksThanWorkersCannotDeadlock) {
     nest = [&](int depth) -> af::Task<int> { co_return co_await level(depth); };
     std::vector<af::TaskHandle<int>> blocks;
     for (int i = 0; i < 20; ++i) blocks.push_back(level(static_cast<int>(workers) + 3));
-    std::this_thread::sleep_for(20ms);
-    open = true;
+    open.open();
     for (auto& b : blocks) EXPECT_EQ(b.get(), 2);
   }
 }

@@ -12,6 +12,7 @@
 
 #include "support/engines.hpp"
 #include "support/fake_backend.hpp"
+#include "support/sync.hpp"
 
 namespace af = asyncflow;
 using af::testing::engine_with;
@@ -108,14 +109,15 @@ TEST(Cancel, SubmittedTaskIsCanceledThroughItsOwningBackend) {
 
 TEST(Cancel, RunningThreadPoolTaskStopsCooperatively) {
   auto flow = engine_with({af::ThreadPoolBackend::create()});
-  std::atomic<bool> started{false};
+  af::testing::Gate started;
   auto loop = flow->function_task("loop", [&] {
-    started = true;
+    started.open();
+    // The cooperative pattern users write: poll the stop flag between pieces of work.
     while (!af::this_task::stop_requested()) std::this_thread::sleep_for(1ms);
     return 1;
   });
   auto h = loop();
-  while (!started) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started.wait_for(30s));
   EXPECT_TRUE(h.cancel());
   EXPECT_TRUE(h.wait_for(5s));
   EXPECT_EQ(h.state(), af::TaskState::kCanceled);
@@ -124,20 +126,19 @@ TEST(Cancel, RunningThreadPoolTaskStopsCooperatively) {
 
 TEST(Cancel, QueuedThreadPoolTaskNeverRuns) {
   auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
-  std::atomic<bool> release{false};
-  std::atomic<bool> started{false};
+  af::testing::Gate release, started;
   std::atomic<bool> second_ran{false};
   auto busy = flow->function_task("busy", [&] {
-    started = true;
-    while (!release) std::this_thread::sleep_for(1ms);
+    started.open();
+    release.wait();
   });
   auto second = flow->function_task("second", [&] { second_ran = true; });
   auto b = busy();
-  while (!started) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started.wait_for(30s));
   auto s = second();
   EXPECT_EQ(s.state(), af::TaskState::kSubmitted);
   EXPECT_TRUE(s.cancel());
-  release = true;
+  release.open();
   b.get();
   EXPECT_TRUE(s.wait_for(5s));
   EXPECT_EQ(s.state(), af::TaskState::kCanceled);

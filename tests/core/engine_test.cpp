@@ -10,6 +10,7 @@
 
 #include "support/engines.hpp"
 #include "support/fake_backend.hpp"
+#include "support/sync.hpp"
 
 namespace af = asyncflow;
 using af::testing::engine_with;
@@ -152,17 +153,16 @@ TEST(Engine, StatesMoveForwardAndAreReadableAnytime) {
 
 TEST(Engine, RunningStateVisibleInsideTheBody) {
   auto flow = engine_with({af::ThreadPoolBackend::create()});
-  std::atomic<bool> release{false};
-  std::atomic<bool> started{false};
+  af::testing::Gate started, release;
   auto slow = flow->function_task("slow", [&] {
-    started = true;
-    while (!release) std::this_thread::sleep_for(1ms);
+    started.open();
+    release.wait();
     return af::this_task::uid();
   });
   auto h = slow();
-  while (!started) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started.wait_for(30s));
   EXPECT_EQ(h.state(), af::TaskState::kRunning);
-  release = true;
+  release.open();
   EXPECT_EQ(h.get(), h.uid());
 }
 
@@ -233,18 +233,20 @@ TEST(Engine, ConcurrentShutdownIsSafe) {
 }
 
 TEST(Engine, ShutdownWaitsForRunningAndCancelsWhatHasNotStarted) {
-  auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
-  std::atomic<bool> started{false};
+  auto pool = std::make_shared<af::testing::ShutdownSignalingBackend>(
+      af::ThreadPoolBackend::create({.threads = 1}));
+  auto flow = engine_with({pool});
+  af::testing::Gate started;
   auto slow = flow->function_task("slow", [&] {
-    started = true;
-    std::this_thread::sleep_for(200ms);
+    started.open();
+    pool->shutdown_begun.wait();  // still running when shutdown() begins
     return 7;
   });
   auto quick = flow->function_task("quick", [](int v) { return v; });
   auto running = slow();
   auto queued = quick(1);         // behind `slow` on the single worker
   auto dependent = quick(running);  // pending until `slow` finishes
-  while (!started) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started.wait_for(30s));
   flow->shutdown();
   EXPECT_EQ(running.state(), af::TaskState::kDone);
   EXPECT_EQ(running.get(), 7);
@@ -307,24 +309,26 @@ TEST(Engine, ShutdownWaitsForThreadsStillInsideABackendCancel) {
   auto flow = engine_with({std::make_shared<LingeringBackend>(/*hold=*/true)});
   auto h = flow->function_task("held", [] { return 1; })();
   std::thread canceler([&] { h.cancel(); });
-  while (h.state() != af::TaskState::kCanceled) std::this_thread::sleep_for(1ms);
-  flow->shutdown();  // the canceling thread is still inside the backend's cancel()
+  h.wait();          // canceled: the canceling thread lingers in the backend's cancel()
+  flow->shutdown();  // and shutdown must wait for it
   EXPECT_EQ(g_inside_backend.load(), 0);
   canceler.join();
 }
 
 TEST(Engine, DestructorShutsDown) {
   af::TaskHandle<int> running, never_started;
-  std::atomic<bool> started{false};
+  af::testing::Gate started;
   {
-    auto flow = engine_with({af::ThreadPoolBackend::create({.threads = 1})});
-    running = flow->function_task("f", [&] {
-      started = true;
-      std::this_thread::sleep_for(20ms);
+    auto pool = std::make_shared<af::testing::ShutdownSignalingBackend>(
+        af::ThreadPoolBackend::create({.threads = 1}));
+    auto flow = engine_with({pool});
+    running = flow->function_task("f", [&, raw = pool.get()] {
+      started.open();
+      raw->shutdown_begun.wait();  // running until the destructor's shutdown has begun
       return 3;
     })();
-    while (!started) std::this_thread::sleep_for(1ms);
-    never_started = flow->function_task("g", [] { return 4; })();
+    ASSERT_TRUE(started.wait_for(30s));
+    never_started = flow->function_task("g", [] { return 4; })();  // queued behind `f`
   }
   EXPECT_TRUE(running.done());
   EXPECT_EQ(running.get(), 3);  // handles outlive the engine

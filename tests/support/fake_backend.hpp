@@ -11,6 +11,8 @@
 
 #include <asyncflow/backend/backend.hpp>
 
+#include "support/sync.hpp"
+
 namespace asyncflow::testing {
 
 class FakeBackend final : public Backend {
@@ -86,6 +88,32 @@ class FakeBackend final : public Backend {
   std::vector<std::string> submitted_;
   std::vector<std::string> canceled_;
   int batches_ = 0;
+};
+
+}  // namespace asyncflow::testing
+
+namespace asyncflow::testing {
+
+/// Forwards every call to another backend (STYLE G11's BackendWrapper), and opens `shutdown_begun`
+/// when the engine's shutdown asks it to stop its tasks: a test can then let work finish
+/// knowing the shutdown is under way, instead of guessing with a sleep. Thread-safe as the
+/// backend it wraps.
+class ShutdownSignalingBackend final : public Backend {
+ public:
+  explicit ShutdownSignalingBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  const std::string& name() const noexcept override { return inner_->name(); }
+  void submit(std::span<BackendTask* const> batch) override { inner_->submit(batch); }
+  void cancel(BackendTask& task) noexcept override { inner_->cancel(task); }
+  bool runs_executables() const noexcept override { return inner_->runs_executables(); }
+  bool runs_closures() const noexcept override { return inner_->runs_closures(); }
+  void stop_tasks_of(const void* owner) noexcept override {
+    shutdown_begun.open();
+    inner_->stop_tasks_of(owner);
+  }
+  Gate shutdown_begun;
+
+ private:
+  std::shared_ptr<Backend> inner_;
 };
 
 }  // namespace asyncflow::testing
