@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential g++ cmake ninja-build pkg-config  # toolchain (presets need cmake >= 3.25)
+  clang clang-format                                # the clang preset (-Wthread-safety), format check
   libgtest-dev libgmock-dev googletest              # tests (GoogleTest + gmock)
   libbenchmark-dev                                  # bench/ (release preset)
   nlohmann-json3-dev                                # checkpoint reader

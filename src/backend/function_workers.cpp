@@ -31,6 +31,7 @@
 #include "fd_waiter.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -79,7 +80,7 @@ class FunctionWorkers::Impl {
   ~Impl() {
     std::vector<BackendTask*> never_started;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
       never_started.assign(queue_.begin(), queue_.end());
       queue_.clear();
@@ -98,7 +99,7 @@ class FunctionWorkers::Impl {
 
   void submit(BackendTask* t) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!stopping_) {
         Worker* w = find_idle();
         if (w == nullptr && workers_.size() < o_.workers) w = &workers_.emplace_back();
@@ -118,7 +119,7 @@ class FunctionWorkers::Impl {
 
   bool cancel(BackendTask& task) noexcept {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!take_task(queue_, &task)) {
         for (Worker& w : workers_) {
           if (w.task == &task) {
@@ -136,7 +137,7 @@ class FunctionWorkers::Impl {
   void stop_tasks_of(const void* owner) noexcept {
     std::vector<BackendTask*> never_started;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       never_started = take_tasks_of(queue_, owner);
       for (Worker& w : workers_) {
         if (w.task != nullptr && w.task->owner() == owner) request_stop(w, kShutdownRunning);
@@ -146,7 +147,7 @@ class FunctionWorkers::Impl {
   }
 
   std::vector<pid_t> worker_pids() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::vector<pid_t> pids;
     for (const Worker& w : workers_) {
       if (w.group.pid > 0) pids.push_back(w.group.pid);
@@ -156,7 +157,7 @@ class FunctionWorkers::Impl {
 
  private:
   // --- under mu_ ---
-  Worker* find_idle() {
+  Worker* find_idle() ASYNCFLOW_REQUIRES(mu_) {
     for (Worker& w : workers_) {
       if (w.task == nullptr && w.group.pid > 0 && w.group.stop_how == nullptr && w.socket >= 0) {
         return &w;
@@ -171,7 +172,7 @@ class FunctionWorkers::Impl {
 
   /// `w` finished its task: gives it the next queued one, or lets it idle (or exit when the
   /// pool stops). Returns whether it got a task to run.
-  bool take_next(Worker& w) {
+  bool take_next(Worker& w) ASYNCFLOW_REQUIRES(mu_) {
     w.task = nullptr;
     w.group.deadline.reset();
     if (stopping_ || queue_.empty()) {
@@ -192,7 +193,7 @@ class FunctionWorkers::Impl {
     for (;;) {
       int timeout_ms;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (stopping_ && workers_.empty()) return;
         pending.swap(pending_);
         timeout_ms = pending.empty() ? fire_deadlines() : 0;
@@ -256,7 +257,7 @@ class FunctionWorkers::Impl {
       const char* stop_how;
       Worker* replacement;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         t = w->task;
         stop_how = w->group.stop_how;
         workers_.remove_if([w](const Worker& x) { return &x == w; });
@@ -274,7 +275,7 @@ class FunctionWorkers::Impl {
       return replacement;
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       w->group.pid = s.pid;
       w->pidfd = s.pidfd;
       w->socket = fds[0];
@@ -287,13 +288,13 @@ class FunctionWorkers::Impl {
   }
 
   bool stop_requested(const Worker& w) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return w.group.stop_how != nullptr;
   }
 
   /// A worker left the pool (mu_ held): when work waits, a new worker is created for the
   /// oldest queued task; the caller starts it.
-  Worker* replace_locked() {
+  Worker* replace_locked() ASYNCFLOW_REQUIRES(mu_) {
     if (stopping_ || queue_.empty()) return nullptr;
     Worker* w = &workers_.emplace_back();
     w->task = queue_.front();
@@ -307,7 +308,7 @@ class FunctionWorkers::Impl {
     for (;;) {
       BackendTask* t;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         t = w->task;
       }
       if (t == nullptr) return;
@@ -321,7 +322,7 @@ class FunctionWorkers::Impl {
       }
       if (!failure && t->report_started()) {
         if (const std::optional<std::chrono::milliseconds> timeout = t->description().timeout) {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           w->group.deadline = Clock::now() + *timeout;
         }
         w->outbox = std::move(request);
@@ -331,7 +332,7 @@ class FunctionWorkers::Impl {
       }
       bool more = false;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (w->group.stop_how == nullptr) {
           more = take_next(*w);
         } else {
@@ -372,7 +373,7 @@ class FunctionWorkers::Impl {
   }
 
   /// Fires the deadlines that passed; returns the epoll timeout until the next one.
-  int fire_deadlines() {
+  int fire_deadlines() ASYNCFLOW_REQUIRES(mu_) {
     const auto now = Clock::now();
     std::optional<Clock::time_point> next;
     for (Worker& w : workers_) {
@@ -405,7 +406,7 @@ class FunctionWorkers::Impl {
     bool timed_out;
     bool more;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       t = w->task;
       stop_how = w->group.stop_how;
       timed_out = w->group.timed_out;
@@ -459,7 +460,7 @@ class FunctionWorkers::Impl {
     const pid_t pid = w->group.pid;
     Worker* replacement = nullptr;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       t = w->task;
       stop_how = w->group.stop_how;
       timed_out = w->group.timed_out;
@@ -492,11 +493,13 @@ class FunctionWorkers::Impl {
 
   const Options o_;
   FdWaiter waiter_;  // workers' sockets (tag 1) and pidfds (tag 0)
-  mutable std::mutex mu_;
-  std::list<Worker> workers_;       // stable addresses (epoll data points at them)
-  std::deque<BackendTask*> queue_;  // calls waiting for a worker, FIFO
-  std::vector<Worker*> pending_;    // to start, or to send their task to (invariant 3)
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  // Stable addresses (epoll data points at them).
+  std::list<Worker> workers_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::deque<BackendTask*> queue_ ASYNCFLOW_GUARDED_BY(mu_);  // calls waiting for a worker, FIFO
+  // To start, or to send their task to (invariant 3).
+  std::vector<Worker*> pending_ ASYNCFLOW_GUARDED_BY(mu_);
+  bool stopping_ ASYNCFLOW_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -36,6 +36,7 @@
 #include "process_output.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -85,7 +86,7 @@ class ProcessBackend::Impl {
     workers_.reset();  // its own thread; stops its calls first
     std::vector<BackendTask*> never_started;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
       never_started.assign(queue_.begin(), queue_.end());
       queue_.clear();
@@ -102,7 +103,7 @@ class ProcessBackend::Impl {
   std::size_t max_processes() const noexcept { return max_; }
   std::size_t spawn_threads() const noexcept { return spawners_; }
   std::size_t running() const noexcept {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return children_.size();
   }
 
@@ -111,7 +112,7 @@ class ProcessBackend::Impl {
     std::vector<BackendTask*> refused;
     std::vector<BackendTask*> calls;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (BackendTask* t : batch) {
         if (t->kind() == TaskKind::kFunction) {
           calls.push_back(t);  // registered functions: the worker pool
@@ -145,7 +146,7 @@ class ProcessBackend::Impl {
       return;
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!detail::take_task(queue_, &task)) {
         if (auto c = children_.find(&task); c != children_.end()) request_stop(*c->second, kCanceledRunning);
         return;  // not here (any more): it finished, or its start will see the stop flag
@@ -158,7 +159,7 @@ class ProcessBackend::Impl {
     if (detail::FunctionWorkers* w = started_workers()) w->stop_tasks_of(owner);
     std::vector<BackendTask*> never_started;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       never_started = detail::take_tasks_of(queue_, owner);
       for (auto& [task, child] : children_) {
         if (child->owner == owner) request_stop(*child, kShutdownRunning);
@@ -172,17 +173,17 @@ class ProcessBackend::Impl {
   /// backend's destructor, so the pointer may be used without the lock: calls into it may
   /// report tasks finished, and the engine may then submit more work here.
   detail::FunctionWorkers& function_workers() {
-    std::lock_guard lock(workers_mu_);
+    MutexLock lock(workers_mu_);
     if (!workers_) workers_ = std::make_unique<detail::FunctionWorkers>(worker_options_);
     return *workers_;
   }
   detail::FunctionWorkers* started_workers() const {
-    std::lock_guard lock(workers_mu_);
+    MutexLock lock(workers_mu_);
     return workers_.get();
   }
 
   // --- slots (mu_ held) ---
-  Child* take_slot(BackendTask* t) {
+  Child* take_slot(BackendTask* t) ASYNCFLOW_REQUIRES(mu_) {
     auto* c = new Child;
     c->task = t;
     c->owner = t->owner();
@@ -191,8 +192,8 @@ class ProcessBackend::Impl {
   }
 
   /// Frees `c`'s slot; returns the queued task that takes it over, if any (to be started).
-  Child* release_slot(Child* c) {
-    std::lock_guard lock(mu_);
+  Child* release_slot(Child* c) ASYNCFLOW_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     children_.erase(c->task);
     if (stopping_ || queue_.empty()) {
       if (stopping_ && children_.empty()) {  // the reaper and the starter may leave now
@@ -223,7 +224,7 @@ class ProcessBackend::Impl {
   void hand_off(std::span<Child* const> cs) {
     if (cs.empty()) return;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       starts_.insert(starts_.end(), cs.begin(), cs.end());
     }
     if (cs.size() == 1) {
@@ -240,8 +241,8 @@ class ProcessBackend::Impl {
     for (;;) {
       Child* c;
       {
-        std::unique_lock lock(mu_);
-        starts_cv_.wait(lock, [this] {
+        MutexLock lock(mu_);
+        starts_cv_.wait(mu_, [this]() ASYNCFLOW_REQUIRES(mu_) {
           return !starts_.empty() || (stopping_ && children_.empty());
         });
         if (starts_.empty()) return;
@@ -286,7 +287,7 @@ class ProcessBackend::Impl {
     }
     const bool has_deadline = d.timeout.has_value();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       c->group.pid = s.pid;
       c->pidfd = pidfd;
       if (has_deadline) c->group.deadline = Clock::now() + *d.timeout;
@@ -318,7 +319,7 @@ class ProcessBackend::Impl {
     for (;;) {
       int timeout_ms = -1;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (stopping_ && children_.empty()) return;
         timeout_ms = fire_deadlines();
       }
@@ -328,7 +329,7 @@ class ProcessBackend::Impl {
   }
 
   /// Fires the deadlines that passed; returns the epoll timeout until the next one.
-  int fire_deadlines() {
+  int fire_deadlines() ASYNCFLOW_REQUIRES(mu_) {
     const auto now = Clock::now();
     std::optional<Clock::time_point> next;
     for (auto& [task, c] : children_) {
@@ -354,7 +355,7 @@ class ProcessBackend::Impl {
     bool timed_out;
     std::chrono::milliseconds timeout{};
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stop_how = c->group.stop_how;
       timed_out = c->group.timed_out;
     }
@@ -418,17 +419,19 @@ class ProcessBackend::Impl {
   const std::size_t spawners_;
   const std::chrono::milliseconds grace_;
   const detail::FunctionWorkers::Options worker_options_;
-  mutable std::mutex workers_mu_;
-  std::unique_ptr<detail::FunctionWorkers> workers_;  // guarded by workers_mu_ (the pointer)
+  mutable Mutex workers_mu_;
+  std::unique_ptr<detail::FunctionWorkers> workers_ ASYNCFLOW_GUARDED_BY(workers_mu_);  // the pointer
   detail::FdWaiter waiter_;  // children's pidfds
 
-  mutable std::mutex mu_;
-  std::unordered_map<BackendTask*, Child*> children_;  // slot holders (invariant 1)
-  std::deque<BackendTask*> queue_;                      // waiting for a slot, FIFO
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  // Slot holders (invariant 1).
+  std::unordered_map<BackendTask*, Child*> children_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::deque<BackendTask*> queue_ ASYNCFLOW_GUARDED_BY(mu_);  // waiting for a slot, FIFO
+  bool stopping_ ASYNCFLOW_GUARDED_BY(mu_) = false;
 
-  std::deque<Child*> starts_;  // slot holders the starter threads are to start
-  std::condition_variable starts_cv_;
+  // Slot holders the starter threads are to start.
+  std::deque<Child*> starts_ ASYNCFLOW_GUARDED_BY(mu_);
+  CondVar starts_cv_;
   std::thread reaper_;
   std::vector<std::thread> starters_;
 };

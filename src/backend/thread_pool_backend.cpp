@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/spin_wait.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -56,7 +57,7 @@ class ThreadPoolBackend::Impl {
     // Report before publishing: once a worker can see a task it may finish and free it.
     for (std::size_t i = first; i < batch.size(); ++i) batch[i]->report_queued();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (std::size_t i = first; i < batch.size(); ++i) queue_.push_back(batch[i]);
       queued_.store(queue_.size(), std::memory_order_relaxed);
     }
@@ -81,11 +82,11 @@ class ThreadPoolBackend::Impl {
         tl_worker.continuation = nullptr;
       } else {
         spin_for_work();
-        std::unique_lock lock(mu_);
+        MutexLock lock(mu_);
         spinning_.fetch_sub(1, std::memory_order_seq_cst);  // under mu_: see spinning_
         if (queue_.empty()) {
           sleeping_.fetch_add(1, std::memory_order_seq_cst);
-          cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+          cv_.wait(mu_, [this]() ASYNCFLOW_REQUIRES(mu_) { return !queue_.empty() || stopping_; });
           sleeping_.fetch_sub(1, std::memory_order_seq_cst);
         }
         if (queue_.empty()) break;  // stopping_ and nothing left to run
@@ -106,7 +107,7 @@ class ThreadPoolBackend::Impl {
 
   void stop_and_join() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
@@ -120,10 +121,10 @@ class ThreadPoolBackend::Impl {
   std::vector<std::thread> workers_;
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<BackendTask*> queue_;  // guarded by mu_
-  bool stopping_ = false;           // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<BackendTask*> queue_ ASYNCFLOW_GUARDED_BY(mu_);
+  bool stopping_ ASYNCFLOW_GUARDED_BY(mu_) = false;
   // Queue length, readable without the lock by spinning workers.
   std::atomic<std::size_t> queued_{0};
   // Workers looking for work without sleeping, and workers asleep in cv_.wait. A worker moves

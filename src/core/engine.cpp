@@ -12,6 +12,7 @@
 #include "observer_pair.hpp"
 #include "scheduler.hpp"
 #include "telemetry_bridge.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -44,7 +45,7 @@ void EngineCore::task_finished_accounting() noexcept {
   }
   // Possibly the last: decrement under idle_mu, so shutdown() (which checks under the same
   // mutex) cannot free the engine while this thread still uses it.
-  std::lock_guard lock(idle_mu);
+  MutexLock lock(idle_mu);
   live.fetch_sub(1, std::memory_order_acq_rel);
   idle_cv.notify_all();
 }
@@ -63,7 +64,7 @@ void engine_begin_create(EngineCore* core) {
 void engine_abort_create(EngineCore* core) noexcept { core->task_finished_accounting(); }
 
 Backend* engine_backend(const EngineCore* core, std::string_view name) {
-  std::lock_guard lock(core->backends_mu);
+  MutexLock lock(core->backends_mu);
   if (core->backends.empty()) {
     throw EngineShutdownError("engine '" + core->uid + "' has been shut down");
   }
@@ -147,13 +148,13 @@ Backend& WorkflowEngine::backend(std::string_view name) const {
 
 std::vector<std::string> WorkflowEngine::backend_names() const {
   std::vector<std::string> names;
-  std::lock_guard lock(core_->backends_mu);
+  MutexLock lock(core_->backends_mu);
   for (const auto& b : core_->backends) names.push_back(b->name());
   return names;
 }
 
 void WorkflowEngine::set_observer(std::shared_ptr<EngineObserver> observer) {
-  std::lock_guard lock(core_->observers_mu);
+  MutexLock lock(core_->observers_mu);
   core_->user_observer = std::move(observer);
   core_->install_observers();
 }
@@ -161,7 +162,7 @@ void WorkflowEngine::set_observer(std::shared_ptr<EngineObserver> observer) {
 bool WorkflowEngine::shutdown() {
   std::shared_ptr<TelemetryManager> running_telemetry;
   {
-    std::lock_guard telemetry_lock(core_->telemetry_mu);
+    MutexLock telemetry_lock(core_->telemetry_mu);
     running_telemetry = core_->telemetry;
   }
   if (running_telemetry && running_telemetry->on_telemetry_thread()) {
@@ -169,7 +170,7 @@ bool WorkflowEngine::shutdown() {
                 core_->uid + "': shutdown stops telemetry, which waits for its subscribers; "
                 "shut the engine down from another thread");
   }
-  std::lock_guard lock(core_->shutdown_mu);
+  MutexLock lock(core_->shutdown_mu);
   if (core_->shutdown_done) return core_->shutdown_result;
   core_->shutting_down.store(true, std::memory_order_seq_cst);
   // From here: creation throws, a task that becomes ready is canceled instead of submitted, a
@@ -179,19 +180,20 @@ bool WorkflowEngine::shutdown() {
   {
     std::vector<std::shared_ptr<Backend>> backends;
     {
-      std::lock_guard backends_lock(core_->backends_mu);
+      MutexLock backends_lock(core_->backends_mu);
       backends = core_->backends;
     }
     for (const auto& b : backends) b->stop_tasks_of(core_.get());
   }
   {
-    std::unique_lock idle(core_->idle_mu);
-    core_->idle_cv.wait(idle, [this] { return core_->live.load(std::memory_order_acquire) == 0; });
+    MutexLock idle(core_->idle_mu);
+    core_->idle_cv.wait(core_->idle_mu,
+                        [this] { return core_->live.load(std::memory_order_acquire) == 0; });
   }
   // Every task has ended, so every lifecycle event has been emitted: end the session.
   std::shared_ptr<TelemetryManager> telemetry;
   {
-    std::lock_guard telemetry_lock(core_->telemetry_mu);
+    MutexLock telemetry_lock(core_->telemetry_mu);
     telemetry = core_->telemetry;
   }
   bool kept_everything = true;
@@ -199,7 +201,7 @@ bool WorkflowEngine::shutdown() {
   // Releasing our references stops backends nobody else owns (their destructors join).
   std::vector<std::shared_ptr<Backend>> backends;
   {
-    std::lock_guard backends_lock(core_->backends_mu);
+    MutexLock backends_lock(core_->backends_mu);
     backends.swap(core_->backends);
   }
   backends.clear();
@@ -209,12 +211,12 @@ bool WorkflowEngine::shutdown() {
 }
 
 std::shared_ptr<TelemetryManager> WorkflowEngine::start_telemetry(TelemetryOptions options) {
-  std::lock_guard shutdown_lock(core_->shutdown_mu);
+  MutexLock shutdown_lock(core_->shutdown_mu);
   if (core_->shutting_down.load(std::memory_order_acquire)) {
     throw EngineShutdownError("engine '" + core_->uid +
                               "' has been shut down; telemetry cannot start");
   }
-  std::lock_guard lock(core_->telemetry_mu);
+  MutexLock lock(core_->telemetry_mu);
   if (core_->telemetry) {
     throw Error("telemetry is already started on engine '" + core_->uid +
                 "' (one session per engine); use engine.telemetry()");
@@ -235,14 +237,14 @@ std::shared_ptr<TelemetryManager> WorkflowEngine::start_telemetry(TelemetryOptio
   };
   auto manager = TelemetryManager::start(core_->uid, std::move(options), std::move(emit_context));
   core_->telemetry = manager;
-  std::lock_guard observers_lock(core_->observers_mu);
+  MutexLock observers_lock(core_->observers_mu);
   core_->telemetry_observer = std::make_shared<detail::TelemetryBridge>(manager);
   core_->install_observers();
   return manager;
 }
 
 std::shared_ptr<TelemetryManager> WorkflowEngine::telemetry() const {
-  std::lock_guard lock(core_->telemetry_mu);
+  MutexLock lock(core_->telemetry_mu);
   if (!core_->telemetry) {
     throw Error("Telemetry not started. Call engine.start_telemetry() first.");
   }

@@ -15,6 +15,7 @@
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/detail/node.hpp"
 #include "common/cache_line.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 class TelemetryManager;
@@ -26,9 +27,9 @@ class EngineCore {
  public:
   std::string uid;
   std::filesystem::path work_dir;                  // {work_dir}/{uid}
-  mutable std::mutex backends_mu;
-  std::vector<std::shared_ptr<Backend>> backends;  // default first; guarded by backends_mu;
-                                                   // emptied by shutdown
+  mutable Mutex backends_mu;
+  // Default first; emptied by shutdown.
+  std::vector<std::shared_ptr<Backend>> backends ASYNCFLOW_GUARDED_BY(backends_mu);
 
   // Per-engine uid counters (reference flaw §8.13: a process-global counter reset by any
   // engine's shutdown produced duplicate uids).
@@ -39,26 +40,26 @@ class EngineCore {
   // that may reach zero happens under idle_mu, so once shutdown() sees zero while holding
   // idle_mu no thread will touch this engine again (see task_finished_accounting).
   alignas(kCacheLine) std::atomic<std::int64_t> live{0};
-  std::mutex idle_mu;
-  std::condition_variable idle_cv;
+  Mutex idle_mu;
+  CondVar idle_cv;
   std::atomic<bool> shutting_down{false};
 
   // Hot-path read is one relaxed load and a branch (STYLE G3).
   std::atomic<EngineObserver*> observer{nullptr};
-  std::mutex observers_mu;
-  std::vector<std::shared_ptr<EngineObserver>> observers_kept;  // guarded by observers_mu
-  std::shared_ptr<EngineObserver> telemetry_observer;  // guarded by observers_mu
-  std::shared_ptr<EngineObserver> user_observer;       // guarded by observers_mu
+  Mutex observers_mu;
+  std::vector<std::shared_ptr<EngineObserver>> observers_kept ASYNCFLOW_GUARDED_BY(observers_mu);
+  std::shared_ptr<EngineObserver> telemetry_observer ASYNCFLOW_GUARDED_BY(observers_mu);
+  std::shared_ptr<EngineObserver> user_observer ASYNCFLOW_GUARDED_BY(observers_mu);
   /// Installs telemetry's and the user's observer (both: a pair that calls telemetry's
   /// first); requires observers_mu.
-  void install_observers();
+  void install_observers() ASYNCFLOW_REQUIRES(observers_mu);
 
-  std::mutex telemetry_mu;
-  std::shared_ptr<TelemetryManager> telemetry;  // guarded by telemetry_mu
+  Mutex telemetry_mu;
+  std::shared_ptr<TelemetryManager> telemetry ASYNCFLOW_GUARDED_BY(telemetry_mu);
 
-  std::mutex shutdown_mu;
-  bool shutdown_done = false;   // guarded by shutdown_mu
-  bool shutdown_result = true;  // guarded by shutdown_mu: what shutdown() returned
+  Mutex shutdown_mu;
+  bool shutdown_done ASYNCFLOW_GUARDED_BY(shutdown_mu) = false;
+  bool shutdown_result ASYNCFLOW_GUARDED_BY(shutdown_mu) = true;  // what shutdown() returned
 
 #ifdef ASYNCFLOW_NO_OBSERVER
   // Benchmark-only build (asyncflow_bench_no_telemetry): no observer branch at all, the
@@ -73,7 +74,7 @@ class EngineCore {
     return observer.load(std::memory_order_relaxed) != nullptr;
   }
 #endif
-  Backend* find_backend(std::string_view name) const noexcept;  // requires backends_mu
+  Backend* find_backend(std::string_view name) const noexcept ASYNCFLOW_REQUIRES(backends_mu);
   void task_finished_accounting() noexcept;
 };
 

@@ -7,6 +7,7 @@
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/detail/engine_hooks.hpp"
 #include "engine_core.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -29,7 +30,7 @@ Backend* engine_executable_backend(const EngineCore* core, std::string_view name
     }
     return b;
   }
-  std::lock_guard lock(core->backends_mu);
+  MutexLock lock(core->backends_mu);
   if (core->backends.empty()) {
     throw EngineShutdownError("engine '" + core->uid + "' has been shut down");
   }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "asyncflow/core/errors.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/registered_function.hpp"
 #include "common/exception_text.hpp"
 
@@ -26,8 +27,8 @@ namespace detail {
 namespace {
 
 struct Registry {
-  std::mutex mu;
-  std::unordered_map<std::string, JsonCall> calls;  // entries are never removed
+  Mutex mu;
+  std::unordered_map<std::string, JsonCall> calls ASYNCFLOW_GUARDED_BY(mu);  // never removed
 };
 
 Registry& registry() {
@@ -67,7 +68,7 @@ nlohmann::json answer(const std::string& line) {
 
 void register_json_call(const std::string& name, JsonCall call) {
   Registry& r = registry();
-  std::lock_guard lock(r.mu);
+  MutexLock lock(r.mu);
   if (!r.calls.emplace(name, std::move(call)).second) {
     throw Error("register_function: the name '" + name + "' is already registered");
   }
@@ -75,7 +76,7 @@ void register_json_call(const std::string& name, JsonCall call) {
 
 const JsonCall* find_json_call(const std::string& name) noexcept {
   Registry& r = registry();
-  std::lock_guard lock(r.mu);
+  MutexLock lock(r.mu);
   auto it = r.calls.find(name);
   return it == r.calls.end() ? nullptr : &it->second;
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <thread>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "common/decimal.hpp"
 #include "asyncflow/core/errors.hpp"
 #include "common/spin_wait.hpp"
@@ -20,14 +21,14 @@ namespace {
 /// A waiter for a blocked thread. Shared by the waiting thread and the node (two references)
 /// so that a timed-out waiter can leave while the node still holds it.
 struct BlockingWaiter final : Waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool fired = false;  // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  bool fired ASYNCFLOW_GUARDED_BY(mu) = false;
   std::atomic<int> refs{2};
 
   void fire() noexcept override {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       fired = true;
     }
     cv.notify_all();
@@ -132,11 +133,12 @@ bool Node::wait(std::int64_t timeout_ns) const {
     return true;
   }
   {
-    std::unique_lock lock(w->mu);
+    MutexLock lock(w->mu);
     if (timeout_ns < 0) {
-      w->cv.wait(lock, [w] { return w->fired; });
+      w->cv.wait(w->mu, [w]() ASYNCFLOW_REQUIRES(w->mu) { return w->fired; });
     } else {
-      w->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [w] { return w->fired; });
+      w->cv.wait_for(w->mu, std::chrono::nanoseconds(timeout_ns),
+                     [w]() ASYNCFLOW_REQUIRES(w->mu) { return w->fired; });
     }
   }
   // The waiter list fires before the node is complete in every respect but the state, which

@@ -16,6 +16,7 @@
 #include "asyncflow/detail/task_nodes.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -343,7 +344,7 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
   if (BlockState* bs = node->block_state()) {
     std::vector<NodeRef> members;
     {
-      std::lock_guard lock(bs->mu);
+      MutexLock lock(bs->mu);
       members.swap(bs->members);
     }
   }
@@ -371,7 +372,7 @@ void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) no
     node->block = owner;
     BlockState* bs = owner->block_state();
     bs->outstanding.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(bs->mu);
+    MutexLock lock(bs->mu);
     bs->members.emplace_back(node);
   }
 
@@ -403,7 +404,7 @@ bool cancel(Node* node) noexcept {
   if (BlockState* bs = node->block_state()) {
     std::vector<NodeRef> members;
     {
-      std::lock_guard lock(bs->mu);
+      MutexLock lock(bs->mu);
       members = bs->members;
     }
     for (const NodeRef& m : members) cancel(m.get());

@@ -9,6 +9,7 @@
 
 #include "asyncflow/common/error.hpp"
 #include "event_access.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -116,7 +117,7 @@ std::string describe_fields(const std::vector<std::pair<std::string, FieldSpec>>
 class DefinedTypes {
  public:
   EventTypePtr define(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = types_.find(name);
     if (it != types_.end()) {
       if (EventTypePtr existing = it->second.lock()) {
@@ -132,8 +133,8 @@ class DefinedTypes {
   }
 
  private:
-  std::mutex mu_;
-  std::map<std::string, std::weak_ptr<const EventType>, std::less<>> types_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::weak_ptr<const EventType>, std::less<>> types_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 DefinedTypes& defined_types() {

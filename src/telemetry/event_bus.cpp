@@ -48,6 +48,7 @@
 #include "common/spin_wait.hpp"
 
 #include <pthread.h>
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -152,26 +153,27 @@ struct EventBus::Impl {
 
   // Events emitted where waiting could wait on the dispatcher itself (invariant 4).
   alignas(detail::kCacheLine) std::atomic<bool> has_deferred_{false};
-  std::mutex deferred_mu_;
-  std::deque<Event> deferred_;                     // guarded by deferred_mu_
-  std::uint64_t deferred_boundary_ = 0;            // ring claims before deferred_'s first; mu
+  Mutex deferred_mu_;
+  std::deque<Event> deferred_ ASYNCFLOW_GUARDED_BY(deferred_mu_);
+  // Ring claims before deferred_'s first event.
+  std::uint64_t deferred_boundary_ ASYNCFLOW_GUARDED_BY(deferred_mu_) = 0;
   std::atomic<std::uint64_t> deferred_in_{0};      // ever deferred (written under deferred_mu_)
   std::atomic<std::uint64_t> deferred_done_{0};    // of those, handled or discarded
   std::size_t batch_deferred_ = 0;                 // dispatcher: deferred events in batch_
 
   // Threads blocked in wait_for_space() or flush(). They sleep on wait_cv_ under wait_mu_.
   alignas(detail::kCacheLine) std::atomic<std::uint32_t> waiters_{0};
-  std::mutex wait_mu_;
-  std::condition_variable wait_cv_;
+  Mutex wait_mu_;
+  CondVar wait_cv_;
 
   // Dispatcher-owned.
   alignas(detail::kCacheLine) std::uint64_t dequeue_pos_ = 0;
   std::vector<Event> batch_;
 
   // Serializes stop() callers (never taken on the dispatcher thread, which stop() joins).
-  std::mutex stop_mu_;
-  bool stopped_ = false;      // guarded by stop_mu_
-  bool stop_result_ = false;  // guarded by stop_mu_
+  Mutex stop_mu_;
+  bool stopped_ ASYNCFLOW_GUARDED_BY(stop_mu_) = false;
+  bool stop_result_ ASYNCFLOW_GUARDED_BY(stop_mu_) = false;
   std::thread thread_;        // started last; joined under stop_mu_
 
   // Before sleeping, the dispatcher polls for a short while: a producer emitting one event at
@@ -242,7 +244,7 @@ bool EventBus::Impl::emit_deferred(Event&& event) {
     }
   }
   {
-    std::lock_guard lock(deferred_mu_);
+    MutexLock lock(deferred_mu_);
     const std::uint64_t claimed = enqueue_pos_.load(std::memory_order_seq_cst);
     if ((claimed & kClosed) != 0 || deferred_.size() >= max_deferred_) {
       count_dropped(1);
@@ -288,9 +290,9 @@ void EventBus::Impl::wait_for_space(std::uint64_t seen_freed) {
            stopping_.load(std::memory_order_seq_cst);
   };
   if (detail::spin_until(progressed, kSpacePauseRounds, kSpaceYieldRounds)) return;
-  std::unique_lock lock(wait_mu_);
+  MutexLock lock(wait_mu_);
   waiters_.fetch_add(1, std::memory_order_seq_cst);
-  wait_cv_.wait(lock, progressed);
+  wait_cv_.wait(wait_mu_, progressed);
   waiters_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -300,7 +302,7 @@ void EventBus::Impl::wake_dispatcher() noexcept {
 
 void EventBus::Impl::notify_waiters() noexcept {
   if (waiters_.load(std::memory_order_seq_cst) == 0) return;
-  { std::lock_guard lock(wait_mu_); }  // a waiter between its check and its wait holds it
+  { MutexLock lock(wait_mu_); }  // a waiter between its check and its wait holds it
   wait_cv_.notify_all();
 }
 
@@ -314,9 +316,9 @@ bool EventBus::Impl::flush(std::chrono::nanoseconds timeout) {
   // On the dispatcher thread the events before `target` include the batch being handled:
   // waiting would never end.
   if (!reached() && !on_dispatcher_thread()) {
-    std::unique_lock lock(wait_mu_);
+    MutexLock lock(wait_mu_);
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    wait_cv_.wait_until(lock, to_time_point(deadline_after(timeout)), reached);
+    wait_cv_.wait_until(wait_mu_, to_time_point(deadline_after(timeout)), reached);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
   }
   // done_pos_ also moves past events discarded at stop; those were not handled.
@@ -332,7 +334,7 @@ void EventBus::Impl::begin_stop(std::int64_t deadline) noexcept {
   enqueue_pos_.fetch_or(kClosed, std::memory_order_seq_cst);
   stopping_.store(true, std::memory_order_seq_cst);
   wake_dispatcher();
-  { std::lock_guard lock(wait_mu_); }  // kBlock producers and flushers re-check stopping_
+  { MutexLock lock(wait_mu_); }  // kBlock producers and flushers re-check stopping_
   wait_cv_.notify_all();
 }
 
@@ -344,7 +346,7 @@ bool EventBus::Impl::stop(std::chrono::nanoseconds timeout) {
     begin_stop(deadline);
     return false;
   }
-  std::lock_guard lock(stop_mu_);
+  MutexLock lock(stop_mu_);
   if (!stopped_) {
     begin_stop(deadline);
     thread_.join();
@@ -367,7 +369,7 @@ void EventBus::Impl::take_batch() noexcept {
   // belongs to threads the dispatcher may be waiting for.
   std::uint64_t boundary = std::numeric_limits<std::uint64_t>::max();
   if (has_deferred_.load(std::memory_order_seq_cst)) {
-    std::lock_guard lock(deferred_mu_);
+    MutexLock lock(deferred_mu_);
     if (!deferred_.empty()) boundary = deferred_boundary_;
   }
   const std::uint64_t first = dequeue_pos_;
@@ -394,7 +396,7 @@ void EventBus::Impl::take_ring(std::uint64_t until) noexcept {
 }
 
 void EventBus::Impl::take_deferred() noexcept {
-  std::lock_guard lock(deferred_mu_);
+  MutexLock lock(deferred_mu_);
   while (batch_.size() < max_batch_ && !deferred_.empty()) {
     batch_.push_back(std::move(deferred_.front()));
     deferred_.pop_front();
@@ -404,7 +406,7 @@ void EventBus::Impl::take_deferred() noexcept {
 }
 
 bool EventBus::Impl::deferred_empty_after_close() noexcept {
-  std::lock_guard lock(deferred_mu_);
+  MutexLock lock(deferred_mu_);
   return deferred_.empty();
 }
 
@@ -438,7 +440,7 @@ void EventBus::Impl::discard_rest(std::uint64_t end) noexcept {
   }
   std::uint64_t deferred = 0;
   {
-    std::lock_guard lock(deferred_mu_);
+    MutexLock lock(deferred_mu_);
     deferred = deferred_.size();
     deferred_.clear();
     has_deferred_.store(false, std::memory_order_seq_cst);

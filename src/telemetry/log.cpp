@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -17,8 +18,8 @@ void to_stderr(LogLevel level, std::string_view message) {
 }
 
 struct Handler {
-  std::mutex mu;
-  std::shared_ptr<const LogHandler> current;  // null: stderr; guarded by mu
+  Mutex mu;
+  std::shared_ptr<const LogHandler> current ASYNCFLOW_GUARDED_BY(mu);  // null: stderr
 };
 
 Handler& handler() {
@@ -31,7 +32,7 @@ Handler& handler() {
 LogHandler set_log_handler(LogHandler next) {
   auto fresh = next ? std::make_shared<const LogHandler>(std::move(next)) : nullptr;
   Handler& h = handler();
-  std::lock_guard lock(h.mu);
+  MutexLock lock(h.mu);
   std::shared_ptr<const LogHandler> previous = std::exchange(h.current, std::move(fresh));
   return previous ? *previous : LogHandler{};
 }
@@ -40,7 +41,7 @@ void log_message(LogLevel level, std::string_view message) noexcept {
   std::shared_ptr<const LogHandler> current;
   {
     Handler& h = handler();
-    std::lock_guard lock(h.mu);
+    MutexLock lock(h.mu);
     current = h.current;
   }
   try {

@@ -19,7 +19,7 @@ void LossCounters::warn_once(std::atomic<bool>& said, std::string_view message) 
 }
 
 void LossCounters::set_last_error(std::string message) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   last_error_ = std::move(message);
 }
 
@@ -66,7 +66,7 @@ void LossCounters::export_failed(std::string_view exporter, ExportResult result,
                           count(records, what) + " not exported";
     bool first = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       last_error_ = message;
       const std::string key = std::string(exporter) + "\n";
       if (exporters_warned_.find(key) == std::string::npos) {
@@ -104,7 +104,7 @@ TelemetryLosses LossCounters::snapshot() const {
   l.subscriber_errors = subscriber_errors_.load(std::memory_order_relaxed);
   l.export_failures = export_failures_.load(std::memory_order_relaxed);
   l.records_not_exported = records_not_exported_.load(std::memory_order_relaxed);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   l.last_error = last_error_;
   return l;
 }

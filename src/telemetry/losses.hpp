@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "asyncflow/telemetry/manager.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -60,9 +61,9 @@ class LossCounters {
   std::atomic<bool> said_dropped_{false};
   std::atomic<bool> said_after_stop_{false};
   std::atomic<bool> said_undelivered_{false};
-  mutable std::mutex mu_;
-  std::string last_error_;           // guarded by mu_
-  std::string exporters_warned_;     // names already warned about, '\n'-separated; guarded by mu_
+  mutable Mutex mu_;
+  std::string last_error_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::string exporters_warned_ ASYNCFLOW_GUARDED_BY(mu_);  // names already warned about, '\n'-separated
 };
 
 }  // namespace asyncflow::detail

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "asyncflow/common/error.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/event_bus.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "common/cache_line.hpp"
@@ -112,13 +113,13 @@ struct TelemetryManager::Impl {
   alignas(detail::kCacheLine) std::unique_ptr<EventBus> bus;
   std::atomic<bool> running{false};
 
-  alignas(detail::kCacheLine) std::mutex stop_mu;
-  bool stopped = false;       // guarded by stop_mu
-  bool stop_result = true;    // guarded by stop_mu
+  alignas(detail::kCacheLine) Mutex stop_mu;
+  bool stopped ASYNCFLOW_GUARDED_BY(stop_mu) = false;
+  bool stop_result ASYNCFLOW_GUARDED_BY(stop_mu) = true;
 
-  std::mutex tick_mu;
-  std::condition_variable tick_cv;
-  bool tick_stop = false;  // guarded by tick_mu
+  Mutex tick_mu;
+  CondVar tick_cv;
+  bool tick_stop ASYNCFLOW_GUARDED_BY(tick_mu) = false;
   std::thread ticker;
 };
 
@@ -158,8 +159,8 @@ bool TelemetryManager::Impl::emit(Event&& event) {
 
 void TelemetryManager::Impl::tick_loop() {
   const Clock::duration interval = seconds(*options.checkpoint_interval);
-  std::unique_lock lock(tick_mu);
-  while (!tick_cv.wait_for(lock, interval, [this] { return tick_stop; })) {
+  MutexLock lock(tick_mu);
+  while (!tick_cv.wait_for(tick_mu, interval, [this]() ASYNCFLOW_REQUIRES(tick_mu) { return tick_stop; })) {
     lock.unlock();
     // Deferred: the ticker never waits for a full bus (stop() joins it).
     bus->emit_deferred(make_event(detail::metrics_tick(), EventBase{session_id, "asyncflow"}));
@@ -232,7 +233,7 @@ bool TelemetryManager::Impl::stop() {
   for (const auto& a : adapters) a->stop();
   if (ticker.joinable()) {
     {
-      std::lock_guard lock(tick_mu);
+      MutexLock lock(tick_mu);
       tick_stop = true;
     }
     tick_cv.notify_all();
@@ -276,7 +277,7 @@ TelemetryManager::~TelemetryManager() {
   {
     // The last reference can be dropped on a telemetry thread (a subscriber's callback that
     // held the manager, released at stop): the session has stopped then.
-    std::lock_guard lock(impl_->stop_mu);
+    MutexLock lock(impl_->stop_mu);
     if (impl_->stopped) return;
   }
   stop();
@@ -313,7 +314,7 @@ bool TelemetryManager::stop() {
                 "session " + m.session_id + ": it would wait for itself; stop the session "
                 "from another thread");
   }
-  std::lock_guard stop_lock(m.stop_mu);
+  MutexLock stop_lock(m.stop_mu);
   if (!m.stopped) {
     m.stopped = true;
     m.stop_result = m.stop();

@@ -74,7 +74,7 @@ MetricsStore::MetricsStore(std::string session_id, std::int64_t start_ns)
 }
 
 void MetricsStore::set_losses(std::shared_ptr<const LossCounters> losses) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   losses_ = std::move(losses);
 }
 
@@ -137,7 +137,7 @@ void MetricsStore::record(MetricPoint* point, double value) noexcept {
 }
 
 double MetricsStore::total(Instrument instrument) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   double sum = 0;
   for (const auto& [key, p] : slots_[static_cast<std::size_t>(instrument)].series) sum += p.value;
   return sum;
@@ -155,7 +155,7 @@ std::optional<std::uint64_t> MetricsStore::loss_count(Instrument instrument) con
 }
 
 MetricsSnapshot MetricsStore::collect() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   MetricsSnapshot snap;
   snap.start_ns = start_ns_;
   snap.time_ns = static_cast<std::int64_t>(epoch_seconds() * 1e9);

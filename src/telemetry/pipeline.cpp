@@ -56,7 +56,7 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
   bool snapshot = false;
   bool ticks = false;
   {
-    auto metrics_lock = metrics_->lock();  // one lock per batch: readers wait at most a batch
+    MutexLock metrics_lock(metrics_->mutex());  // one lock per batch: readers wait at most a batch
     for (Event& e : batch) {
       if (e.event_type() == metrics_tick()) {
         snapshot = ticks = true;
@@ -130,7 +130,7 @@ void Pipeline::export_metrics() noexcept {
 void Pipeline::finish(double end_time) noexcept {
   finished_.clear();
   {
-    auto metrics_lock = metrics_->lock();
+    MutexLock metrics_lock(metrics_->mutex());
     tracker_.close_all(end_time, finished_);
   }
   export_spans();
@@ -138,7 +138,7 @@ void Pipeline::finish(double end_time) noexcept {
 }
 
 bool Pipeline::force_flush(Clock::time_point deadline) noexcept {
-  std::lock_guard lock(flush_mu_);
+  MutexLock lock(flush_mu_);
   bool ok = true;
   for (const Exporter& e : exporters_) ok = e.exporter->force_flush(left_until(deadline)) && ok;
   for (const auto& p : processors_) ok = p->force_flush(left_until(deadline)) && ok;
@@ -146,7 +146,7 @@ bool Pipeline::force_flush(Clock::time_point deadline) noexcept {
 }
 
 void Pipeline::shutdown(Clock::time_point deadline) noexcept {
-  std::lock_guard lock(flush_mu_);
+  MutexLock lock(flush_mu_);
   for (const auto& p : processors_) {
     if (!p->shutdown(left_until(deadline))) {
       losses_->note_error("a span processor did not shut down cleanly within stop_timeout");

@@ -18,6 +18,7 @@
 #include "session_record.hpp"
 #include "span_tracker.hpp"
 #include "subscribers.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -77,7 +78,7 @@ class Pipeline {
   std::vector<std::shared_ptr<SpanProcessor>> processors_;
 
   // force_flush() (any thread) against shutdown(), which releases the exporters.
-  std::mutex flush_mu_;
+  Mutex flush_mu_;
   std::vector<SpanRecord> finished_;  // spans that ended in the batch being handled
   std::atomic<std::uint64_t> processed_{0};
 };

@@ -64,12 +64,12 @@ void SessionRecord::note(const Event& e) {
   r.net_sent_bytes = number_field(e, "net_sent_bytes");
   r.net_recv_bytes = number_field(e, "net_recv_bytes");
   std::string key = r.backend + "/" + r.node_id;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   resources_[std::move(key)] = std::move(r);
 }
 
 void SessionRecord::keep(std::vector<SpanRecord>& spans) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (SpanRecord& s : spans) {
     const auto* task = std::get_if<TaskSpan>(&s);
     if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
@@ -82,23 +82,23 @@ void SessionRecord::keep(std::vector<SpanRecord>& spans) {
 }
 
 void SessionRecord::set_ended(double duration_seconds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!ended_) ended_ = duration_seconds;
 }
 
 std::optional<double> SessionRecord::ended() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return ended_;
 }
 
 std::map<std::string, ResourceSample> SessionRecord::resources() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return resources_;
 }
 
 std::vector<SpanData> SessionRecord::traces(const std::optional<std::string>& session_id,
                                             const std::optional<std::string>& task_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<SpanData> out;
   for (const SpanRecord& entry : history_) {
     if (const auto* task = std::get_if<TaskSpan>(&entry)) {
@@ -117,7 +117,7 @@ std::vector<SpanData> SessionRecord::traces(const std::optional<std::string>& se
 
 std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
   std::vector<TaskSpanInfo> out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const SpanRecord& entry : history_) {
     const auto* s = std::get_if<TaskSpan>(&entry);
     if (s == nullptr || s->block) continue;
@@ -141,7 +141,7 @@ std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
 std::optional<DurationStats> SessionRecord::duration_stats() const {
   std::vector<double> d;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     d = durations_;
   }
   if (d.empty()) return std::nullopt;

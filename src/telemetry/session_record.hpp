@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "asyncflow/telemetry/manager.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -38,11 +39,11 @@ class SessionRecord {
  private:
   const std::string session_id_;
   const std::size_t span_history_;
-  mutable std::mutex mu_;
-  std::deque<SpanRecord> history_;                    // guarded by mu_
-  std::vector<double> durations_;                     // guarded by mu_
-  std::map<std::string, ResourceSample> resources_;   // guarded by mu_
-  std::optional<double> ended_;                       // guarded by mu_
+  mutable Mutex mu_;
+  std::deque<SpanRecord> history_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::vector<double> durations_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::map<std::string, ResourceSample> resources_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::optional<double> ended_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 /// A span or trace id as Python's hex(int) writes it ("0x5f3a…", not zero-padded); "" for 0.

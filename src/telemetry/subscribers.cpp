@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "asyncflow/common/error.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "common/exception_text.hpp"
 
@@ -32,22 +33,22 @@ struct Subscription::Registry {
   };
   using List = std::vector<std::shared_ptr<Entry>>;
 
-  std::mutex mu;
-  std::uint64_t next_id = 1;                                      // guarded by mu
-  std::shared_ptr<const List> list = std::make_shared<const List>();  // guarded by mu
+  Mutex mu;
+  std::uint64_t next_id ASYNCFLOW_GUARDED_BY(mu) = 1;
+  std::shared_ptr<const List> list ASYNCFLOW_GUARDED_BY(mu) = std::make_shared<const List>();
   std::atomic<std::size_t> count{0};
   // Held by the delivery thread while it calls callbacks: unsubscribe() waits on it.
-  std::mutex delivering;
+  Mutex delivering;
   std::atomic<std::thread::id> delivery_thread{};
 
   std::shared_ptr<const List> snapshot() {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     return list;
   }
   std::uint64_t add(std::function<void(const Event&)> callback) {
     auto entry = std::make_shared<Entry>();
     entry->callback = std::move(callback);
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     entry->id = next_id++;
     auto next = std::make_shared<List>(*list);
     next->push_back(std::move(entry));
@@ -56,7 +57,7 @@ struct Subscription::Registry {
     return next_id - 1;
   }
   void remove(std::uint64_t id) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     auto next = std::make_shared<List>();
     for (const auto& e : *list) {
       if (e->id != id) {
@@ -70,7 +71,7 @@ struct Subscription::Registry {
   }
   void clear() {
     std::shared_ptr<const List> old;
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     old = std::exchange(list, std::make_shared<const List>());
     for (const auto& e : *old) e->active.store(false, std::memory_order_relaxed);
     count.store(0, std::memory_order_release);
@@ -83,7 +84,7 @@ void Subscription::unsubscribe() {
   registry->remove(id_);
   // Wait for a batch in flight (it may still hold the old list), unless we are that batch.
   if (registry->delivery_thread.load() != std::this_thread::get_id()) {
-    std::lock_guard wait(registry->delivering);
+    MutexLock wait(registry->delivering);
   }
   registry_.reset();
 }
@@ -122,25 +123,25 @@ struct SubscriberStage::State {
   std::atomic<bool> has_deadline{false};
   std::atomic<Clock::rep> deadline_ticks{Clock::time_point::max().time_since_epoch().count()};
 
-  std::mutex mu;
-  std::condition_variable work_cv;  // the thread waits for batches / stop
-  std::condition_variable room_cv;  // deliver() waits for room
-  std::condition_variable done_cv;  // flush() and stop() wait for progress
-  std::deque<std::vector<Event>> queue;    // guarded by mu
-  std::vector<std::vector<Event>> spare;   // emptied batches, kept for their capacity; mu
-  std::size_t queued = 0;                  // events in queue + in delivery; mu
-  std::uint64_t handed = 0;                // events handed over; mu
-  std::uint64_t finished = 0;              // delivered or discarded; mu
-  bool stopping = false;                   // mu
-  bool abandoned = false;                  // stop() gave up on the thread: discard silently; mu
-  bool thread_done = false;                // mu
-  std::thread thread;                      // started by the first subscribe(); mu
+  Mutex mu;
+  CondVar work_cv;  // the thread waits for batches / stop
+  CondVar room_cv;  // deliver() waits for room
+  CondVar done_cv;  // flush() and stop() wait for progress
+  std::deque<std::vector<Event>> queue ASYNCFLOW_GUARDED_BY(mu);
+  std::vector<std::vector<Event>> spare ASYNCFLOW_GUARDED_BY(mu);  // emptied, for their capacity
+  std::size_t queued ASYNCFLOW_GUARDED_BY(mu) = 0;      // events in queue + in delivery
+  std::uint64_t handed ASYNCFLOW_GUARDED_BY(mu) = 0;    // events handed over
+  std::uint64_t finished ASYNCFLOW_GUARDED_BY(mu) = 0;  // delivered or discarded
+  bool stopping ASYNCFLOW_GUARDED_BY(mu) = false;
+  bool abandoned ASYNCFLOW_GUARDED_BY(mu) = false;  // stop() gave up on the thread: discard
+  bool thread_done ASYNCFLOW_GUARDED_BY(mu) = false;
+  std::thread thread ASYNCFLOW_GUARDED_BY(mu);  // started by the first subscribe()
 };
 
 std::size_t SubscriberStage::State::call_subscribers(const std::vector<Event>& batch) {
   auto subs = registry->snapshot();
   if (subs->empty()) return batch.size();
-  std::lock_guard delivering(registry->delivering);
+  MutexLock delivering(registry->delivering);
   const bool check_deadline = has_deadline.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (check_deadline && past_deadline()) return i;
@@ -168,9 +169,9 @@ std::size_t SubscriberStage::State::call_subscribers(const std::vector<Event>& b
 void SubscriberStage::State::run() {
   pthread_setname_np(pthread_self(), "af-subscribers");
   registry->delivery_thread.store(std::this_thread::get_id());
-  std::unique_lock lock(mu);
+  MutexLock lock(mu);
   for (;;) {
-    work_cv.wait(lock, [this] { return !queue.empty() || stopping; });
+    work_cv.wait(mu, [this]() ASYNCFLOW_REQUIRES(mu) { return !queue.empty() || stopping; });
     if (queue.empty()) break;
     std::vector<Event> batch = std::move(queue.front());
     queue.pop_front();
@@ -203,7 +204,7 @@ Subscription SubscriberStage::subscribe(std::function<void(const Event&)> callba
   if (!callback) throw Error("subscribe: empty callback");
   State& s = *state_;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     if (s.stopping) throw Error("subscribe: the telemetry session has stopped");
     if (!s.thread.joinable()) s.thread = std::thread([state = state_] { state->run(); });
   }
@@ -214,13 +215,13 @@ Subscription SubscriberStage::subscribe(std::function<void(const Event&)> callba
 void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
   State& s = *state_;
   if (batch.empty() || s.registry->count.load(std::memory_order_acquire) == 0) return;
-  std::unique_lock lock(s.mu);
+  MutexLock lock(s.mu);
   if (!s.thread.joinable() || s.stopping) return;  // stop() ran: nobody left to deliver to
   const std::size_t n = batch.size();
-  auto room = [&] { return s.queued == 0 || s.queued + n <= s.max_queued; };
+  auto room = [&]() ASYNCFLOW_REQUIRES(s.mu) { return s.queued == 0 || s.queued + n <= s.max_queued; };
   if (!room()) {
     // Lossless by default: the dispatcher waits for the subscribers, but not past stop().
-    s.room_cv.wait_until(lock, s.deadline_value(), room);
+    s.room_cv.wait_until(s.mu, s.deadline_value(), room);
     if (!room()) {
       s.handed += n;
       s.finished += n;
@@ -244,15 +245,16 @@ void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
 
 bool SubscriberStage::flush(Clock::time_point deadline) {
   State& s = *state_;
-  std::unique_lock lock(s.mu);
+  MutexLock lock(s.mu);
   const std::uint64_t target = s.handed;
-  return s.done_cv.wait_until(lock, deadline, [&] { return s.finished >= target; });
+  return s.done_cv.wait_until(s.mu, deadline,
+                              [&]() ASYNCFLOW_REQUIRES(s.mu) { return s.finished >= target; });
 }
 
 void SubscriberStage::set_deadline(Clock::time_point deadline) noexcept {
   State& s = *state_;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     if (deadline < s.deadline_value()) {
       s.deadline_ticks.store(deadline.time_since_epoch().count(), std::memory_order_release);
     }
@@ -264,16 +266,23 @@ void SubscriberStage::set_deadline(Clock::time_point deadline) noexcept {
 void SubscriberStage::stop(Clock::time_point deadline) noexcept {
   State& s = *state_;
   set_deadline(deadline);
-  std::unique_lock lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.stopping && !s.thread.joinable()) return;
   s.stopping = true;
   s.work_cv.notify_all();
   if (s.thread.joinable()) {
-    if (s.thread.get_id() == std::this_thread::get_id()) return;  // refused by the manager
-    s.done_cv.wait_until(lock, deadline, [&] { return s.thread_done; });
+    if (s.thread.get_id() == std::this_thread::get_id()) {
+      // Only on the delivery thread itself (the manager refuses stop() there): it cannot join
+      // itself, and ends on its own once its callback returns.
+      s.abandoned = true;
+      s.thread.detach();
+      return;
+    }
+    s.done_cv.wait_until(s.mu, deadline, [&]() ASYNCFLOW_REQUIRES(s.mu) { return s.thread_done; });
     if (s.thread_done) {
+      std::thread done = std::move(s.thread);
       lock.unlock();
-      s.thread.join();
+      done.join();
       lock.lock();
     } else {
       // A callback is still running: it cannot be interrupted. Its thread finishes the call,

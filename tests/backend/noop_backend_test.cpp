@@ -26,5 +26,6 @@ TEST(Noop, DryRunEngineMirrorsTheDefaultBackendName) {
   EXPECT_EQ(flow->backend_names(), std::vector<std::string>{"thread_pool"});
   auto routed = flow->function_task("f", [] { return 1; }, {.backend = "thread_pool"});
   EXPECT_EQ(routed().get(), 0);
-  EXPECT_EQ(typeid(flow->backend()), typeid(af::NoopBackend));
+  const af::Backend& backend = flow->backend();
+  EXPECT_EQ(typeid(backend), typeid(af::NoopBackend));
 }

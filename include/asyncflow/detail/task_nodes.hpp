@@ -4,14 +4,15 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <tuple>
 #include <vector>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/coro_task.hpp"
 #include "asyncflow/detail/arguments.hpp"
 #include "asyncflow/detail/engine_hooks.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -78,8 +79,8 @@ class ExecutableNode final : public ValueNode<std::string> {
 /// returned and every task created inside it has finished.
 struct BlockState {
   std::atomic<std::int64_t> outstanding{1};  // the body + unfinished members
-  std::mutex mu;
-  std::vector<NodeRef> members;  // guarded by mu; cleared when the block finishes
+  Mutex mu;
+  std::vector<NodeRef> members ASYNCFLOW_GUARDED_BY(mu);  // cleared when the block finishes
   std::exception_ptr body_error;
   CoContext ctx;
   ScopeFrame frame;

@@ -282,8 +282,9 @@ class InferredType {
                   const std::vector<std::pair<std::string, FieldValue>>& extras) const {
     for (const auto& [key, value] : extras) {
       if (std::holds_alternative<std::monostate>(value)) continue;
+      const std::string& name_of_field = key;  // (clang 14 cannot capture a structured binding)
       auto f = std::find_if(fields_.begin(), fields_.end(),
-                            [&](const Field& field) { return field.name == key; });
+                            [&](const Field& field) { return field.name == name_of_field; });
       if (f == fields_.end() || !f->type) continue;
       const FieldType t = type_of(value);
       const auto numeric = [](FieldType x) { return x == FieldType::kInt || x == FieldType::kDouble; };

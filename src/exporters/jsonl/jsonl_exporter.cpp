@@ -18,6 +18,7 @@
 #include "line_writers.hpp"
 #include "render_cache.hpp"
 #include "write_behind.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -55,16 +56,17 @@ struct JsonlExporter::Impl {
   }
   /// The writer thread, every 100 ms while lines wait: takes them unless a formatter holds mu.
   void pull(LineBuffer& buffer) {
-    std::unique_lock lock(mu, std::try_to_lock);
-    if (!lock.owns_lock()) return;
+    if (!mu.try_lock()) return;
     const std::size_t keep = held_back();
-    if (lines.size() == keep) return;
-    std::swap(buffer, lines);
-    keep_tail(buffer, keep);
+    if (lines.size() != keep) {
+      std::swap(buffer, lines);
+      keep_tail(buffer, keep);
+    }
+    mu.unlock();
   }
   /// Requires mu: hands the formatted lines to the writer thread; all of them, or all but the
   /// last (see held_back()).
-  void submit_locked(bool everything) {
+  void submit_locked(bool everything) ASYNCFLOW_REQUIRES(mu) {
     const std::size_t keep = everything ? 0 : held_back();
     if (lines.size() == keep) return;
     LineBuffer handed = std::move(lines);
@@ -75,9 +77,9 @@ struct JsonlExporter::Impl {
   }
   /// How many bytes at the end of `lines` to keep: the last line, so that the next line can
   /// still pad it (whole_lines_on_kill) instead of starting with a blank line.
-  std::size_t held_back() const { return aligned ? lines.size() - last_line : 0; }
+  std::size_t held_back() const ASYNCFLOW_REQUIRES(mu) { return aligned ? lines.size() - last_line : 0; }
   /// Moves the last `keep` bytes of `from` (whole lines about to be handed over) to `lines`.
-  void keep_tail(LineBuffer& from, std::size_t keep) {
+  void keep_tail(LineBuffer& from, std::size_t keep) ASYNCFLOW_REQUIRES(mu) {
     const std::size_t handed = from.size() - keep;
     if (keep != 0) {
       lines.make_room(keep);
@@ -89,7 +91,7 @@ struct JsonlExporter::Impl {
     last_line = 0;
   }
   /// Requires mu: after the lines of one export call.
-  void after_export_locked() {
+  void after_export_locked() ASYNCFLOW_REQUIRES(mu) {
     if (lines.size() >= kWriteThreshold) {
       submit_locked(/*everything=*/false);
     } else if (!lines.empty()) {
@@ -98,7 +100,7 @@ struct JsonlExporter::Impl {
   }
   /// Keeps the line that began at `start` within a page (JsonlExporterOptions::
   /// whole_lines_on_kill); requires mu.
-  void end_line(JsonCursor& w, std::size_t start) {
+  void end_line(JsonCursor& w, std::size_t start) ASYNCFLOW_REQUIRES(mu) {
     if (!aligned) return;
     last_line = start + w.keep_within_page(start, offset, kPage);
   }
@@ -108,12 +110,12 @@ struct JsonlExporter::Impl {
   std::atomic<bool> failed{false};
   std::atomic<bool> shut_down{false};
 
-  std::mutex mu;
-  LineBuffer lines;           // formatted, not yet handed over; guarded by mu
-  LineBuffer spare;           // an empty buffer with capacity, for the next lines; mu
-  std::size_t last_line = 0;  // where the last line in `lines` starts; guarded by mu
-  std::uint64_t offset = 0;   // file offset of lines' first byte; guarded by mu
-  jsonl::detail::RenderCache cache;  // guarded by mu
+  Mutex mu;
+  LineBuffer lines ASYNCFLOW_GUARDED_BY(mu);  // formatted, not yet handed over
+  LineBuffer spare ASYNCFLOW_GUARDED_BY(mu);  // an empty buffer with capacity, for the next lines
+  std::size_t last_line ASYNCFLOW_GUARDED_BY(mu) = 0;  // where the last line in `lines` starts
+  std::uint64_t offset ASYNCFLOW_GUARDED_BY(mu) = 0;  // file offset of lines' first byte
+  jsonl::detail::RenderCache cache ASYNCFLOW_GUARDED_BY(mu);
   jsonl::detail::WriteBehind write_behind;  // last: its thread uses the members above
 };
 
@@ -137,7 +139,7 @@ ExportResult JsonlExporter::export_events(std::span<const Event> batch) noexcept
     return ExportResult::kFailure;
   }
   try {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     {
       JsonCursor w(m.lines, batch.size() * jsonl::detail::kExpectedLineSize);
       for (const Event& e : batch) {
@@ -159,7 +161,7 @@ ExportResult JsonlExporter::export_spans(std::span<const SpanRecord> batch) noex
     return ExportResult::kFailure;
   }
   try {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     {
       JsonCursor w(m.lines, batch.size() * jsonl::detail::kExpectedLineSize);
       for (const SpanRecord& s : batch) {
@@ -185,7 +187,7 @@ ExportResult JsonlExporter::export_metrics(const MetricsSnapshot& snapshot) noex
     return ExportResult::kFailure;
   }
   try {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     {
       JsonCursor w(m.lines, jsonl::detail::kExpectedLineSize);
       const std::size_t start = w.mark();
@@ -203,7 +205,7 @@ bool JsonlExporter::force_flush(std::chrono::microseconds timeout) noexcept {
   Impl& m = *impl_;
   const auto deadline = deadline_after(timeout);
   try {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     m.submit_locked(/*everything=*/true);
   } catch (...) {
     return false;
@@ -216,7 +218,7 @@ bool JsonlExporter::shutdown(std::chrono::microseconds timeout) noexcept {
   if (m.shut_down.load(std::memory_order_acquire)) return !m.failed.load(std::memory_order_acquire);
   (void)timeout;  // what was accepted is written whatever the timeout: it is on its way to disk
   try {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     m.submit_locked(/*everything=*/true);
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the writer still closes
   }

@@ -18,8 +18,8 @@ WriteBehind::~WriteBehind() { stop(); }
 
 void WriteBehind::submit(LineBuffer& buffer) {
   if (buffer.empty()) return;
-  std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [this] { return queue_.size() < kMaxQueued; });
+  MutexLock lock(mu_);
+  done_cv_.wait(mu_, [this]() ASYNCFLOW_REQUIRES(mu_) { return queue_.size() < kMaxQueued; });
   queue_.push_back(std::move(buffer));  // leaves `buffer` empty, without storage
   if (!spare_.empty()) {
     buffer = std::move(spare_.back());
@@ -31,7 +31,7 @@ void WriteBehind::submit(LineBuffer& buffer) {
 
 void WriteBehind::poke() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (pending_) return;
     pending_ = true;
   }
@@ -39,13 +39,14 @@ void WriteBehind::poke() {
 }
 
 bool WriteBehind::drain(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  return done_cv_.wait_until(lock, deadline, [this] { return queue_.empty() && !writing_; });
+  MutexLock lock(mu_);
+  return done_cv_.wait_until(mu_, deadline,
+                             [this]() ASYNCFLOW_REQUIRES(mu_) { return queue_.empty() && !writing_; });
 }
 
 void WriteBehind::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   work_cv_.notify_one();
@@ -53,12 +54,13 @@ void WriteBehind::stop() {
 }
 
 void WriteBehind::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return !queue_.empty() || stopping_ || pending_; });
+    work_cv_.wait(mu_, [this]() ASYNCFLOW_REQUIRES(mu_) { return !queue_.empty() || stopping_ || pending_; });
     if (queue_.empty() && pending_ && !stopping_) {
       // Formatted lines wait: give the formatter the interval to fill a buffer, then pull.
-      work_cv_.wait_for(lock, kWriteInterval, [this] { return !queue_.empty() || stopping_; });
+      work_cv_.wait_for(mu_, kWriteInterval,
+                        [this]() ASYNCFLOW_REQUIRES(mu_) { return !queue_.empty() || stopping_; });
     }
     LineBuffer buffer;
     if (!queue_.empty()) {

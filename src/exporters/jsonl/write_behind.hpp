@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "line_buffer.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::jsonl::detail {
 
@@ -52,14 +53,14 @@ class WriteBehind {
 
   const std::function<void(std::string_view)> write_;
   const std::function<void(asyncflow::detail::LineBuffer&)> pull_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // the writer waits for buffers / pokes / stop
-  std::condition_variable done_cv_;  // submit() and drain() wait for room / completion
-  std::deque<asyncflow::detail::LineBuffer> queue_;   // guarded by mu_
-  std::vector<asyncflow::detail::LineBuffer> spare_;  // written buffers, for their capacity; mu_
-  bool writing_ = false;   // guarded by mu_
-  bool pending_ = false;   // poked since the last pull; guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar work_cv_;  // the writer waits for buffers / pokes / stop
+  CondVar done_cv_;  // submit() and drain() wait for room / completion
+  std::deque<asyncflow::detail::LineBuffer> queue_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::vector<asyncflow::detail::LineBuffer> spare_ ASYNCFLOW_GUARDED_BY(mu_);  // for capacity
+  bool writing_ ASYNCFLOW_GUARDED_BY(mu_) = false;
+  bool pending_ ASYNCFLOW_GUARDED_BY(mu_) = false;  // poked since the last pull
+  bool stopping_ ASYNCFLOW_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

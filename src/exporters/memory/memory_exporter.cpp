@@ -6,7 +6,7 @@ namespace asyncflow {
 ExportResult InMemoryEventExporter::export_events(std::span<const Event> batch) noexcept {
   try {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       events_.insert(events_.end(), batch.begin(), batch.end());
     }
     cv_.notify_all();
@@ -17,18 +17,18 @@ ExportResult InMemoryEventExporter::export_events(std::span<const Event> batch) 
 }
 
 std::vector<Event> InMemoryEventExporter::events() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return events_;
 }
 
 std::size_t InMemoryEventExporter::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return events_.size();
 }
 
 bool InMemoryEventExporter::wait_for(std::size_t n, std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return events_.size() >= n; });
+  MutexLock lock(mu_);
+  return cv_.wait_for(mu_, timeout, [&]() ASYNCFLOW_REQUIRES(mu_) { return events_.size() >= n; });
 }
 
 ExportResult InMemorySpanExporter::export_spans(std::span<const SpanRecord> batch) noexcept {
@@ -36,7 +36,7 @@ ExportResult InMemorySpanExporter::export_spans(std::span<const SpanRecord> batc
     std::vector<SpanData> converted;
     converted.reserve(batch.size());
     for (const SpanRecord& s : batch) converted.push_back(to_span_data(s));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     spans_.insert(spans_.end(), std::make_move_iterator(converted.begin()),
                   std::make_move_iterator(converted.end()));
   } catch (...) {
@@ -47,7 +47,7 @@ ExportResult InMemorySpanExporter::export_spans(std::span<const SpanRecord> batc
 
 std::vector<SpanData> InMemorySpanExporter::spans(const std::optional<std::string>& session_id,
                                                   const std::optional<std::string>& task_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<SpanData> out;
   for (const SpanData& s : spans_) {
     if (session_id && s.text("session_id") != *session_id) continue;
@@ -58,17 +58,17 @@ std::vector<SpanData> InMemorySpanExporter::spans(const std::optional<std::strin
 }
 
 std::size_t InMemorySpanExporter::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return spans_.size();
 }
 
 void InMemorySpanExporter::clear() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   spans_.clear();
 }
 
 void InMemoryMetricReader::attach(std::shared_ptr<const MetricProducer> producer) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   producer_ = std::move(producer);
   has_final_ = false;
 }
@@ -76,13 +76,13 @@ void InMemoryMetricReader::attach(std::shared_ptr<const MetricProducer> producer
 void InMemoryMetricReader::shutdown() noexcept {
   std::shared_ptr<const MetricProducer> producer;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     producer = std::move(producer_);
   }
   if (!producer) return;
   try {
     MetricsSnapshot final_snapshot = producer->collect();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     final_ = std::move(final_snapshot);
     has_final_ = true;
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; read() returns what it has
@@ -92,7 +92,7 @@ void InMemoryMetricReader::shutdown() noexcept {
 MetricsSnapshot InMemoryMetricReader::read() const {
   std::shared_ptr<const MetricProducer> producer;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (has_final_ || !producer_) return final_;
     producer = producer_;
   }

@@ -3,10 +3,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,6 +12,7 @@
 
 #include "asyncflow/telemetry/exporter.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -32,9 +31,9 @@ class InMemoryEventExporter final : public EventExporter {
   bool wait_for(std::size_t n, std::chrono::milliseconds timeout) const;
 
  private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::vector<Event> events_;  // guarded by mu_
+  mutable Mutex mu_;
+  mutable CondVar cv_;
+  std::vector<Event> events_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 /// Keeps every finished span it is given. Thread-safe; readable after the session stopped.
@@ -53,8 +52,8 @@ class InMemorySpanExporter final : public SpanExporter {
   void clear();
 
  private:
-  mutable std::mutex mu_;
-  std::vector<SpanData> spans_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<SpanData> spans_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 /// A reader for tests and small runs: read() returns the current snapshot while the session
@@ -66,10 +65,10 @@ class InMemoryMetricReader final : public MetricReader {
   MetricsSnapshot read() const;
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const MetricProducer> producer_;  // guarded by mu_
-  MetricsSnapshot final_;                           // guarded by mu_
-  bool has_final_ = false;                          // guarded by mu_
+  mutable Mutex mu_;
+  std::shared_ptr<const MetricProducer> producer_ ASYNCFLOW_GUARDED_BY(mu_);
+  MetricsSnapshot final_ ASYNCFLOW_GUARDED_BY(mu_);
+  bool has_final_ ASYNCFLOW_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace asyncflow
