@@ -73,25 +73,30 @@ int main(int argc, char** argv) {
 
   // One block per experiment: its body opens the workflow scope and awaits its chain, so the
   // "workflow" span covers the pipeline's execution. Blocks wait without holding a thread.
-  auto pipeline = flow->block("pipeline", [&](std::string id, Experiment x) -> asyncflow::Task<double> {
-    auto scope = flow->workflow_scope(id);
-    const auto t0 = std::chrono::steady_clock::now();
-    auto data = load_data(id, x.size);
-    auto prep = preprocess(data);
-    auto loss = train(prep, x.lr);
-    double accuracy = co_await evaluate(loss, x.size);
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    telemetry->emit(Result, {.backend = "pipeline", .task_id = id},
-                    {{"experiment_id", id}, {"dataset_size", std::int64_t{x.size}},
-                     {"learning_rate", x.lr}, {"loss", loss.get()}, {"accuracy", accuracy},
-                     {"elapsed_s", elapsed}});
-    std::printf("%s  size=%-4d lr=%.3f  loss=%.4f  accuracy=%.4f  %.0f ms\n", id.c_str(),
-                x.size, x.lr, loss.get(), accuracy, elapsed * 1000);
-    co_return accuracy;
-  });
+  auto pipeline =
+      flow->block("pipeline", [&](std::string id, Experiment x) -> asyncflow::Task<double> {
+        auto scope = flow->workflow_scope(id);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto data = load_data(id, x.size);
+        auto prep = preprocess(data);
+        auto loss = train(prep, x.lr);
+        double accuracy = co_await evaluate(loss, x.size);
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        telemetry->emit(Result, {.backend = "pipeline", .task_id = id},
+                        {{"experiment_id", id},
+                         {"dataset_size", std::int64_t{x.size}},
+                         {"learning_rate", x.lr},
+                         {"loss", loss.get()},
+                         {"accuracy", accuracy},
+                         {"elapsed_s", elapsed}});
+        std::printf("%s  size=%-4d lr=%.3f  loss=%.4f  accuracy=%.4f  %.0f ms\n", id.c_str(),
+                    x.size, x.lr, loss.get(), accuracy, elapsed * 1000);
+        co_return accuracy;
+      });
 
-  const std::vector<Experiment> experiments = {
-      {100, 0.010}, {200, 0.005}, {150, 0.020}, {80, 0.050}, {250, 0.001}, {120, 0.010}};
+  const std::vector<Experiment> experiments = {{100, 0.010}, {200, 0.005}, {150, 0.020},
+                                               {80, 0.050},  {250, 0.001}, {120, 0.010}};
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<asyncflow::TaskHandle<double>> runs;
   for (std::size_t i = 0; i < experiments.size(); ++i)

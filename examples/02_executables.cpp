@@ -23,20 +23,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Functions on a thread pool, programs on a process backend (at most 4 alive at once).
-  auto flow = af::WorkflowEngine::create(
-      {.backends = {af::ThreadPoolBackend::create(), af::ProcessBackend::create({.max_processes = 4})}});
+  auto flow =
+      af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create(),
+                                               af::ProcessBackend::create({.max_processes = 4})}});
 
   // capture_stdio: stdout goes to {work_dir}/{uid}.stdout, and the result is that file's path.
-  auto generate = flow->executable_task(
-      "generate", [n] { return Argv{"seq", "1", std::to_string(n)}; },
-      {.description = {.capture_stdio = true}});
+  auto generate = flow->executable_task("generate",
+                                        [n] {
+                                          return Argv{"seq", "1", std::to_string(n)};
+                                        },
+                                        {.description = {.capture_stdio = true}});
   auto count = flow->executable_task("count", [](const std::string& file) {
     return Argv{"wc", "-l", file};
   });
-  auto total = flow->executable_task(
-      "total",
-      [](const std::string& file) { return "awk '{ s += $1 } END { printf \"%.0f\", s }' '" + file + "'"; },
-      {.description = {.timeout = std::chrono::seconds(60), .shell = true}});
+  auto total =
+      flow->executable_task("total",
+                            [](const std::string& file) {
+                              return "awk '{ s += $1 } END { printf \"%.0f\", s }' '" + file + "'";
+                            },
+                            {.description = {.timeout = std::chrono::seconds(60), .shell = true}});
   auto missing = flow->executable_task("missing", [](const std::string& file) {
     return Argv{"grep", "-c", "x", file};  // no line has an x: grep exits with status 1
   });

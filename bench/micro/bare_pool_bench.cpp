@@ -100,12 +100,18 @@ void BM_BareThreadPool(benchmark::State& state) {
       break;
     }
   }
-  state.counters["tasks_per_second"] = benchmark::Counter(
-      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["tasks_per_second"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(BM_BareThreadPool)->Arg(1000)->Arg(100000)->Arg(1000000)
-    ->UseRealTime()->MinTime(1.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BareThreadPool)
+    ->Arg(1000)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->UseRealTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace asyncflow::bench

@@ -18,8 +18,9 @@ namespace asyncflow::bench {
 
 /// Sets the `tasks_per_second` counter: n tasks per iteration, over the benchmark's time.
 inline void set_throughput(benchmark::State& state, std::size_t n) {
-  state.counters["tasks_per_second"] = benchmark::Counter(
-      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["tasks_per_second"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 /// Parent of every benchmark engine's work dir. An engine creates `{root}/{uid}` at once;

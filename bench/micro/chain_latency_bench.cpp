@@ -56,7 +56,8 @@ class Gate {
 };
 
 void set_latency(benchmark::State& state, double measured_s, double build_s) {
-  const double levels = static_cast<double>(state.range(0)) * static_cast<double>(state.iterations());
+  const double levels =
+      static_cast<double>(state.range(0)) * static_cast<double>(state.iterations());
   state.counters["us_per_level"] = measured_s * 1e6 / levels;
   if (build_s > 0) state.counters["build_us_per_level"] = build_s * 1e6 / levels;
 }
@@ -90,7 +91,8 @@ void run_gated_chain(benchmark::State& state, EngineOptions options,
   const auto depth = static_cast<std::size_t>(state.range(0));
   ScopedEngine engine(std::move(options));
   Gate gate;
-  auto hold = engine->function_task("gate", [&gate] { return gate.hold(); }, gate_options);
+  auto hold = engine->function_task(
+      "gate", [&gate] { return gate.hold(); }, gate_options);
   auto inc = engine->function_task("inc", [](int x) { return x + 1; });
   double total = 0;
   double build = 0;
@@ -104,8 +106,7 @@ void run_gated_chain(benchmark::State& state, EngineOptions options,
 
     gate.open();
     h.wait();
-    const double s =
-        std::chrono::duration<double>(Gate::Clock::now() - gate.opened_at()).count();
+    const double s = std::chrono::duration<double>(Gate::Clock::now() - gate.opened_at()).count();
     state.SetIterationTime(s);
     total += s;
     if (h.get() != expected_last) {
@@ -127,12 +128,27 @@ void BM_ChainLatencyNoopGated(benchmark::State& state) {
   run_gated_chain(state, std::move(options), TaskOptions{.backend = "gate"}, 0);
 }
 
-BENCHMARK(BM_ChainLatencyNoop)->Name("BM_ChainLatency/noop")
-    ->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ChainLatencyThreadPool)->Name("BM_ChainLatency/thread_pool")
-    ->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ChainLatencyNoopGated)->Name("BM_ChainLatency/noop_gated")
-    ->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChainLatencyNoop)
+    ->Name("BM_ChainLatency/noop")
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChainLatencyThreadPool)
+    ->Name("BM_ChainLatency/thread_pool")
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChainLatencyNoopGated)
+    ->Name("BM_ChainLatency/noop_gated")
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace asyncflow::bench

@@ -31,9 +31,9 @@ constexpr std::uint64_t kTruncateBytes = 256ull << 20;
 /// 512 events: the lifecycle of ~85 tasks in 8 workflows, as the engine emits them (one
 /// shared context per factory and workflow).
 std::vector<Event> lifecycle_batch() {
-  const EventTypePtr types[] = {events::TaskCreated(),   events::TaskResolved(),
-                                events::TaskQueued(),    events::TaskSubmitted(),
-                                events::TaskStarted(),   events::TaskCompleted()};
+  const EventTypePtr types[] = {events::TaskCreated(), events::TaskResolved(),
+                                events::TaskQueued(),  events::TaskSubmitted(),
+                                events::TaskStarted(), events::TaskCompleted()};
   std::vector<std::shared_ptr<const EventContext>> contexts;
   for (int w = 0; w < 8; ++w) {
     auto c = std::make_shared<EventContext>();
@@ -68,9 +68,9 @@ void BM_JsonlFormat(benchmark::State& state) {
     for (const Event& e : batch) formatter.append_event_line(lines, e, trace, ++span_id);
     benchmark::DoNotOptimize(lines.data());
   }
-  state.counters["events_per_second"] = benchmark::Counter(
-      static_cast<double>(kBatch) * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
+  state.counters["events_per_second"] =
+      benchmark::Counter(static_cast<double>(kBatch) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(BM_JsonlFormat)->UseRealTime()->MinTime(1.0)->Unit(benchmark::kMicrosecond);
@@ -101,12 +101,13 @@ void BM_JsonlWrite(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  state.counters["events_per_second"] = benchmark::Counter(
-      static_cast<double>(kBatch) * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
+  state.counters["events_per_second"] =
+      benchmark::Counter(static_cast<double>(kBatch) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
   state.counters["bytes_per_line"] =
       static_cast<double>(written) /
-      (static_cast<double>(kBatch) * static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
+      (static_cast<double>(kBatch) *
+       static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
   state.SetBytesProcessed(static_cast<std::int64_t>(written));
   writer.reset();
   std::error_code ec;  // best effort, like ScopedEngine

@@ -48,8 +48,8 @@ bool heap_tracking_works() {
   delete[] bytes;
   const HeapStats after = heap_stats();
   return aligned_ok && during.live_bytes - before.live_bytes >= 4000 &&
-         during.live_blocks - before.live_blocks == 2 &&
-         after.live_bytes == before.live_bytes && after.live_blocks == before.live_blocks;
+         during.live_blocks - before.live_blocks == 2 && after.live_bytes == before.live_bytes &&
+         after.live_blocks == before.live_blocks;
 }
 
 void BM_RetainedBytesPerTask(benchmark::State& state) {
@@ -145,8 +145,7 @@ void BM_PeakRss1M(benchmark::State& state) {
     close(fds[0]);
     int status = 0;
     if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0 ||
-        std::sscanf(out.c_str(), "%ld %ld", &base_kb, &peak_kb) != 2) {
+        WEXITSTATUS(status) != 0 || std::sscanf(out.c_str(), "%ld %ld", &base_kb, &peak_kb) != 2) {
       state.SkipWithError("peak-RSS child failed");
       return;
     }
@@ -159,8 +158,7 @@ void BM_PeakRss1M(benchmark::State& state) {
 
 BENCHMARK(BM_RetainedBytesPerTask)->Arg(100000)->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RetainedBytesChain)->Arg(100000)->Iterations(3)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_PeakRss1M)->Arg(1000000)->Iterations(1)->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PeakRss1M)->Arg(1000000)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

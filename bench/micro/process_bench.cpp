@@ -25,9 +25,9 @@ constexpr std::size_t kConcurrency = 4;
 
 void BM_ExecTrue(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  ScopedEngine engine(EngineOptions{
-      .backends = {ProcessBackend::create({.max_processes = kConcurrency})},
-      .work_dir = work_root()});
+  ScopedEngine engine(
+      EngineOptions{.backends = {ProcessBackend::create({.max_processes = kConcurrency})},
+                    .work_dir = work_root()});
   auto task = engine->executable_task("true", [] { return std::vector<std::string>{"/bin/true"}; });
   std::vector<TaskHandle<std::string>> handles;
   handles.reserve(n);
@@ -70,9 +70,9 @@ const auto kNoop = register_function("bench.noop", [](int x) { return x; });
 
 void BM_ProcessFunction(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  ScopedEngine engine(EngineOptions{
-      .backends = {ProcessBackend::create({.function_workers = kConcurrency})},
-      .work_dir = work_root()});
+  ScopedEngine engine(
+      EngineOptions{.backends = {ProcessBackend::create({.function_workers = kConcurrency})},
+                    .work_dir = work_root()});
   auto task = engine->function_task(kNoop);
   std::vector<TaskHandle<int>> handles;
   handles.reserve(n);

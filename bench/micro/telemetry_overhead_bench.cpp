@@ -72,8 +72,13 @@ void BM_IndependentNoopTelemetry(benchmark::State& state) {
   state.counters["events_per_task"] = benchmark::Counter(static_cast<double>(events) / tasks);
 }
 
-BENCHMARK(BM_IndependentNoopTelemetry)->Arg(1000)->Arg(100000)->Arg(1000000)
-    ->UseManualTime()->MinTime(1.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IndependentNoopTelemetry)
+    ->Arg(1000)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->UseManualTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace asyncflow::bench

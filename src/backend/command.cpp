@@ -10,9 +10,8 @@ namespace {
 bool needs_quotes(std::string_view arg) {
   if (arg.empty()) return true;
   for (char c : arg) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || std::string_view("-_./=:,+%@").find(c) !=
-                                                      std::string_view::npos;
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::string_view("-_./=:,+%@").find(c) != std::string_view::npos;
     if (!plain) return true;
   }
   return false;

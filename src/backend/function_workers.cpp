@@ -28,10 +28,10 @@
 #include <thread>
 
 #include "asyncflow/backend/errors.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "fd_waiter.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -49,7 +49,7 @@ const char* before_start(const char* how) {
 }
 
 struct Worker {
-  GroupControl group;            // a stop request kills the worker (its call with it)
+  GroupControl group;  // a stop request kills the worker (its call with it)
   int pidfd = -1;
   int socket = -1;
   std::string inbox;             // answer bytes read so far
@@ -92,7 +92,8 @@ class FunctionWorkers::Impl {
         }
       }
     }
-    for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
+    for (BackendTask* t : never_started)
+      t->report_canceled(" by backend shutdown before it started");
     wake();
     thread_.join();
   }
@@ -143,7 +144,8 @@ class FunctionWorkers::Impl {
         if (w.task != nullptr && w.task->owner() == owner) request_stop(w, kShutdownRunning);
       }
     }
-    for (BackendTask* t : never_started) t->report_canceled(" by engine shutdown before it started");
+    for (BackendTask* t : never_started)
+      t->report_canceled(" by engine shutdown before it started");
   }
 
   std::vector<pid_t> worker_pids() const {
@@ -267,10 +269,10 @@ class FunctionWorkers::Impl {
         t->report_canceled(before_start(stop_how));
       } else {
         if (error == 0) error = EIO;
-        t->report_failed(std::make_exception_ptr(ProcessError(
-            label(*t) + ": cannot start a worker process (`" + o_.command.display() + "`): " +
-                spawn_error_text(o_.command, "", error),
-            ProcessError::Cause::kSpawn, error, "")));
+        t->report_failed(std::make_exception_ptr(
+            ProcessError(label(*t) + ": cannot start a worker process (`" + o_.command.display() +
+                             "`): " + spawn_error_text(o_.command, "", error),
+                         ProcessError::Cause::kSpawn, error, "")));
       }
       return replacement;
     }
@@ -431,8 +433,8 @@ class FunctionWorkers::Impl {
       }
       const auto type = a.at("error_type").get<std::string>();
       const auto message = a.at("message").get<std::string>();
-      t.report_failed(std::make_exception_ptr(RemoteFunctionError(
-          label(t) + " threw " + type + ": " + message, type, message)));
+      t.report_failed(std::make_exception_ptr(
+          RemoteFunctionError(label(t) + " threw " + type + ": " + message, type, message)));
     } catch (const nlohmann::json::exception& e) {
       t.report_failed(std::make_exception_ptr(
           Error(label(t) + ": its worker answered something that is not a call result (" +
@@ -445,8 +447,8 @@ class FunctionWorkers::Impl {
   /// Returns false (and does nothing) when `w` has not exited after all.
   bool reap(Worker* w) {
     siginfo_t info{};
-    const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd),
-                                &info, WEXITED | WNOWAIT | WNOHANG) == 0;
+    const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &info,
+                                WEXITED | WNOWAIT | WNOHANG) == 0;
     if (known && info.si_pid == 0) return false;  // still running
     read_answers(w, /*dying=*/true);  // an answer written just before it died still counts
     waiter_.remove(w->pidfd);
@@ -474,17 +476,18 @@ class FunctionWorkers::Impl {
       if (stop_how != nullptr) {
         t->report_canceled(stop_how);
       } else {
-        std::string how = !known                       ? "ended (status lost)"
-                          : timed_out                  ? "was killed after the task's timeout"
-                          : info.si_code == CLD_EXITED ? "exited with status " + std::to_string(info.si_status)
-                                                       : "was killed by " + signal_name(info.si_status);
+        std::string how = !known      ? "ended (status lost)"
+                          : timed_out ? "was killed after the task's timeout"
+                          : info.si_code == CLD_EXITED
+                              ? "exited with status " + std::to_string(info.si_status)
+                              : "was killed by " + signal_name(info.si_status);
         const auto cause = timed_out                    ? ProcessError::Cause::kTimeout
                            : info.si_code == CLD_EXITED ? ProcessError::Cause::kExitCode
                                                         : ProcessError::Cause::kSignal;
-        t->report_failed(std::make_exception_ptr(ProcessError(
-            label(*t) + ": its worker process " + std::to_string(pid) + " " + how +
-                (timed_out ? "" : " while running it") + "; the worker is replaced",
-            cause, info.si_status, "")));
+        t->report_failed(std::make_exception_ptr(
+            ProcessError(label(*t) + ": its worker process " + std::to_string(pid) + " " + how +
+                             (timed_out ? "" : " while running it") + "; the worker is replaced",
+                         cause, info.si_status, "")));
       }
     }
     if (replacement != nullptr) start_worker(replacement);
@@ -506,9 +509,17 @@ class FunctionWorkers::Impl {
 FunctionWorkers::FunctionWorkers(Options options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 FunctionWorkers::~FunctionWorkers() = default;
-void FunctionWorkers::submit(BackendTask* task) { impl_->submit(task); }
-bool FunctionWorkers::cancel(BackendTask& task) noexcept { return impl_->cancel(task); }
-void FunctionWorkers::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
-std::vector<pid_t> FunctionWorkers::worker_pids() const { return impl_->worker_pids(); }
+void FunctionWorkers::submit(BackendTask* task) {
+  impl_->submit(task);
+}
+bool FunctionWorkers::cancel(BackendTask& task) noexcept {
+  return impl_->cancel(task);
+}
+void FunctionWorkers::stop_tasks_of(const void* owner) noexcept {
+  impl_->stop_tasks_of(owner);
+}
+std::vector<pid_t> FunctionWorkers::worker_pids() const {
+  return impl_->worker_pids();
+}
 
 }  // namespace asyncflow::detail

@@ -24,7 +24,7 @@ class FunctionWorkers {
   struct Options {
     std::string backend_name;
     std::size_t workers = 1;
-    Command command;                      ///< how a worker is started
+    Command command;  ///< how a worker is started
     std::chrono::milliseconds kill_grace{5000};
   };
   /// Throws asyncflow::Error when the waiting thread cannot be set up.

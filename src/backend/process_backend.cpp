@@ -31,12 +31,12 @@
 #include <vector>
 
 #include "asyncflow/backend/errors.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "fd_waiter.hpp"
 #include "function_workers.hpp"
 #include "process_output.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -67,9 +67,9 @@ class ProcessBackend::Impl {
   explicit Impl(ProcessBackendOptions options)
       : name_(std::move(options.name)),
         max_(options.max_processes != 0 ? options.max_processes
-                                         : std::max(1u, std::thread::hardware_concurrency())),
-        spawners_(std::min(max_, options.spawn_threads != 0 ? options.spawn_threads
-                                                            : default_spawn_threads())),
+                                        : std::max(1u, std::thread::hardware_concurrency())),
+        spawners_(std::min(
+            max_, options.spawn_threads != 0 ? options.spawn_threads : default_spawn_threads())),
         grace_(options.kill_grace),
         worker_options_{.backend_name = name_,
                         .workers = options.function_workers != 0 ? options.function_workers : max_,
@@ -92,7 +92,8 @@ class ProcessBackend::Impl {
       queue_.clear();
       for (auto& [task, child] : children_) request_stop(*child, kCanceledRunning);
     }
-    for (BackendTask* t : never_started) t->report_canceled(" by backend shutdown before it started");
+    for (BackendTask* t : never_started)
+      t->report_canceled(" by backend shutdown before it started");
     wake();
     starts_cv_.notify_all();
     reaper_.join();  // once every slot holder has been started and reaped
@@ -148,7 +149,8 @@ class ProcessBackend::Impl {
     {
       MutexLock lock(mu_);
       if (!detail::take_task(queue_, &task)) {
-        if (auto c = children_.find(&task); c != children_.end()) request_stop(*c->second, kCanceledRunning);
+        if (auto c = children_.find(&task); c != children_.end())
+          request_stop(*c->second, kCanceledRunning);
         return;  // not here (any more): it finished, or its start will see the stop flag
       }
     }
@@ -165,7 +167,8 @@ class ProcessBackend::Impl {
         if (child->owner == owner) request_stop(*child, kShutdownRunning);
       }
     }
-    for (BackendTask* t : never_started) t->report_canceled(" by engine shutdown before it started");
+    for (BackendTask* t : never_started)
+      t->report_canceled(" by engine shutdown before it started");
   }
 
  private:
@@ -279,10 +282,10 @@ class ProcessBackend::Impl {
     const detail::Spawned s = detail::spawn_process(c->command, settings);
     const int pidfd = s.pidfd;
     if (s.pid < 0) {
-      auto error = std::make_exception_ptr(ProcessError(
-          label(t) + ": cannot run `" + c->command.display() + "`: " +
-              detail::spawn_error_text(c->command, d.cwd, s.error),
-          ProcessError::Cause::kSpawn, s.error, ""));
+      auto error = std::make_exception_ptr(
+          ProcessError(label(t) + ": cannot run `" + c->command.display() +
+                           "`: " + detail::spawn_error_text(c->command, d.cwd, s.error),
+                       ProcessError::Cause::kSpawn, s.error, ""));
       return give_up(c, [&] { t.report_failed(error); });
     }
     const bool has_deadline = d.timeout.has_value();
@@ -369,10 +372,11 @@ class ProcessBackend::Impl {
       outcome = Outcome::kCanceled;
     } else if (!known) {
       outcome = Outcome::kFailed;
-      error = std::make_exception_ptr(ProcessError(
-          label(t) + ": `" + c->command.display() + "` ended, but its exit status was lost "
-          "(is SIGCHLD ignored in this process?)",
-          ProcessError::Cause::kExitCode, -1, c->sinks.stderr_tail(kStderrTailBytes)));
+      error = std::make_exception_ptr(ProcessError(label(t) + ": `" + c->command.display() +
+                                                       "` ended, but its exit status was lost "
+                                                       "(is SIGCHLD ignored in this process?)",
+                                                   ProcessError::Cause::kExitCode, -1,
+                                                   c->sinks.stderr_tail(kStderrTailBytes)));
     } else if (timed_out) {
       outcome = Outcome::kFailed;
       error = failure(t, *c, ProcessError::Cause::kTimeout,
@@ -420,8 +424,9 @@ class ProcessBackend::Impl {
   const std::chrono::milliseconds grace_;
   const detail::FunctionWorkers::Options worker_options_;
   mutable Mutex workers_mu_;
-  std::unique_ptr<detail::FunctionWorkers> workers_ ASYNCFLOW_GUARDED_BY(workers_mu_);  // the pointer
-  detail::FdWaiter waiter_;  // children's pidfds
+  std::unique_ptr<detail::FunctionWorkers> workers_
+      ASYNCFLOW_GUARDED_BY(workers_mu_);  // the pointer
+  detail::FdWaiter waiter_;               // children's pidfds
 
   mutable Mutex mu_;
   // Slot holders (invariant 1).
@@ -444,13 +449,27 @@ ProcessBackend::ProcessBackend(ProcessBackendOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 ProcessBackend::~ProcessBackend() = default;
 
-const std::string& ProcessBackend::name() const noexcept { return impl_->name(); }
-void ProcessBackend::submit(std::span<BackendTask* const> batch) { impl_->submit(batch); }
-void ProcessBackend::cancel(BackendTask& task) noexcept { impl_->cancel(task); }
-void ProcessBackend::stop_tasks_of(const void* owner) noexcept { impl_->stop_tasks_of(owner); }
-std::size_t ProcessBackend::max_processes() const noexcept { return impl_->max_processes(); }
-std::size_t ProcessBackend::spawn_threads() const noexcept { return impl_->spawn_threads(); }
-std::size_t ProcessBackend::running() const noexcept { return impl_->running(); }
+const std::string& ProcessBackend::name() const noexcept {
+  return impl_->name();
+}
+void ProcessBackend::submit(std::span<BackendTask* const> batch) {
+  impl_->submit(batch);
+}
+void ProcessBackend::cancel(BackendTask& task) noexcept {
+  impl_->cancel(task);
+}
+void ProcessBackend::stop_tasks_of(const void* owner) noexcept {
+  impl_->stop_tasks_of(owner);
+}
+std::size_t ProcessBackend::max_processes() const noexcept {
+  return impl_->max_processes();
+}
+std::size_t ProcessBackend::spawn_threads() const noexcept {
+  return impl_->spawn_threads();
+}
+std::size_t ProcessBackend::running() const noexcept {
+  return impl_->running();
+}
 std::vector<pid_t> ProcessBackend::function_worker_pids() const {
   return impl_->function_worker_pids();
 }

@@ -17,7 +17,9 @@ namespace asyncflow::detail {
 
 namespace {
 
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
+std::string errno_text(int e) {
+  return std::error_code(e, std::generic_category()).message();
+}
 
 int open_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -73,7 +75,8 @@ OutputSinks::~OutputSinks() {
 }
 
 OutputSinks::OutputSinks(OutputSinks&& o) noexcept
-    : out_(std::exchange(o.out_, -1)), err_(std::exchange(o.err_, -1)),
+    : out_(std::exchange(o.out_, -1)),
+      err_(std::exchange(o.err_, -1)),
       out_path_(std::move(o.out_path_)) {}
 
 OutputSinks& OutputSinks::operator=(OutputSinks&& o) noexcept {

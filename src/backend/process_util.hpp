@@ -39,7 +39,9 @@ inline std::string seconds_text(std::chrono::milliseconds ms) {
 
 /// A pidfd for our child `pid`, or -1 (errno set). glibc 2.36's <sys/pidfd.h> lacks extern "C"
 /// for C++, so the system call is made directly.
-inline int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+inline int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 /// Removes `task` from a FIFO of waiting tasks; true when it was there.
 inline bool take_task(std::deque<BackendTask*>& queue, const BackendTask* task) {
@@ -115,8 +117,7 @@ struct GroupControl {
 /// epoll_wait's timeout until `next` (-1: none), rounded up to whole milliseconds.
 inline int epoll_timeout_ms(const std::optional<SteadyClock::time_point>& next) {
   if (!next) return -1;
-  const auto ms =
-      std::chrono::ceil<std::chrono::milliseconds>(*next - SteadyClock::now()).count();
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - SteadyClock::now()).count();
   return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30));
 }
 

@@ -117,7 +117,8 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
 
   std::vector<std::string> args = command.argv;
   std::vector<char*> argv = pointers(args);
-  const bool default_env = !settings.replace_env && (settings.env == nullptr || settings.env->empty());
+  const bool default_env =
+      !settings.replace_env && (settings.env == nullptr || settings.env->empty());
   std::vector<std::string> env_strings;
   std::vector<char*> envp;
   if (!default_env) {
@@ -148,13 +149,13 @@ std::string spawn_error_text(const Command& command, const std::string& cwd, int
       }
       return "no such program '" + program + "'" + (searched ? " (not found in PATH)" : "");
     case EACCES:
-      return "program '" + program + "' is not executable (or a directory on its path is not "
+      return "program '" + program +
+             "' is not executable (or a directory on its path is not "
              "searchable)";
-    case ENOEXEC:
-      return "program '" + program + "' is not in an executable format";
+    case ENOEXEC: return "program '" + program + "' is not in an executable format";
     default:
-      return "cannot start program '" + program + "': " +
-             std::error_code(error, std::generic_category()).message();
+      return "cannot start program '" + program +
+             "': " + std::error_code(error, std::generic_category()).message();
   }
 }
 

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/spin_wait.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "common/spin_wait.hpp"
 
 namespace asyncflow {
 
@@ -156,16 +156,24 @@ ThreadPoolBackend::ThreadPoolBackend(ThreadPoolOptions options)
 
 ThreadPoolBackend::~ThreadPoolBackend() = default;
 
-const std::string& ThreadPoolBackend::name() const noexcept { return impl_->name_; }
+const std::string& ThreadPoolBackend::name() const noexcept {
+  return impl_->name_;
+}
 
-void ThreadPoolBackend::submit(std::span<BackendTask* const> batch) { impl_->submit(batch); }
+void ThreadPoolBackend::submit(std::span<BackendTask* const> batch) {
+  impl_->submit(batch);
+}
 
 // The task itself carries the stop flag (set by the engine before it calls us); a queued task
 // sees it when a worker calls run(), a running one through this_task::stop_requested().
 void ThreadPoolBackend::cancel(BackendTask&) noexcept {}
 
-std::size_t ThreadPoolBackend::thread_count() const noexcept { return impl_->workers_.size(); }
+std::size_t ThreadPoolBackend::thread_count() const noexcept {
+  return impl_->workers_.size();
+}
 
-bool ThreadPoolBackend::on_worker_thread() const noexcept { return tl_worker.pool == impl_.get(); }
+bool ThreadPoolBackend::on_worker_thread() const noexcept {
+  return tl_worker.pool == impl_.get();
+}
 
 }  // namespace asyncflow

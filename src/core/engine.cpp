@@ -6,13 +6,13 @@
 
 #include "asyncflow/backend/noop_backend.hpp"
 #include "asyncflow/backend/thread_pool_backend.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/manager.hpp"
 #include "common/random.hpp"
 #include "engine_core.hpp"
 #include "observer_pair.hpp"
 #include "scheduler.hpp"
 #include "telemetry_bridge.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -61,7 +61,9 @@ void engine_begin_create(EngineCore* core) {
   }
 }
 
-void engine_abort_create(EngineCore* core) noexcept { core->task_finished_accounting(); }
+void engine_abort_create(EngineCore* core) noexcept {
+  core->task_finished_accounting();
+}
 
 Backend* engine_backend(const EngineCore* core, std::string_view name) {
   MutexLock lock(core->backends_mu);
@@ -137,10 +139,16 @@ std::unique_ptr<WorkflowEngine> WorkflowEngine::create(EngineOptions options) {
   return std::unique_ptr<WorkflowEngine>(new WorkflowEngine(std::move(options)));
 }
 
-WorkflowEngine::~WorkflowEngine() { shutdown(); }
+WorkflowEngine::~WorkflowEngine() {
+  shutdown();
+}
 
-const std::string& WorkflowEngine::uid() const noexcept { return core_->uid; }
-const std::filesystem::path& WorkflowEngine::work_dir() const noexcept { return core_->work_dir; }
+const std::string& WorkflowEngine::uid() const noexcept {
+  return core_->uid;
+}
+const std::filesystem::path& WorkflowEngine::work_dir() const noexcept {
+  return core_->work_dir;
+}
 
 Backend& WorkflowEngine::backend(std::string_view name) const {
   return *detail::engine_backend(core_.get(), name);
@@ -167,7 +175,8 @@ bool WorkflowEngine::shutdown() {
   }
   if (running_telemetry && running_telemetry->on_telemetry_thread()) {
     throw Error("WorkflowEngine::shutdown() called from a telemetry subscriber of engine '" +
-                core_->uid + "': shutdown stops telemetry, which waits for its subscribers; "
+                core_->uid +
+                "': shutdown stops telemetry, which waits for its subscribers; "
                 "shut the engine down from another thread");
   }
   MutexLock lock(core_->shutdown_mu);

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "asyncflow/backend/backend.hpp"
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/detail/node.hpp"
 #include "common/cache_line.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 class TelemetryManager;
@@ -26,7 +26,7 @@ namespace asyncflow::detail {
 class EngineCore {
  public:
   std::string uid;
-  std::filesystem::path work_dir;                  // {work_dir}/{uid}
+  std::filesystem::path work_dir;  // {work_dir}/{uid}
   mutable Mutex backends_mu;
   // Default first; emptied by shutdown.
   std::vector<std::shared_ptr<Backend>> backends ASYNCFLOW_GUARDED_BY(backends_mu);
@@ -64,10 +64,16 @@ class EngineCore {
 #ifdef ASYNCFLOW_NO_OBSERVER
   // Benchmark-only build (asyncflow_bench_no_telemetry): no observer branch at all, the
   // floor against which "telemetry off" is measured.
-  static constexpr EngineObserver* obs() noexcept { return nullptr; }
-  static constexpr bool has_observer() noexcept { return false; }
+  static constexpr EngineObserver* obs() noexcept {
+    return nullptr;
+  }
+  static constexpr bool has_observer() noexcept {
+    return false;
+  }
 #else
-  EngineObserver* obs() const noexcept { return observer.load(std::memory_order_acquire); }
+  EngineObserver* obs() const noexcept {
+    return observer.load(std::memory_order_acquire);
+  }
   /// The hot-path test: relaxed, so it orders nothing around it; whoever then calls the
   /// observer loads it again with obs() (acquire).
   bool has_observer() const noexcept {

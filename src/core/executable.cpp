@@ -4,10 +4,10 @@
 #include <utility>
 #include <vector>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/detail/engine_hooks.hpp"
 #include "engine_core.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -25,7 +25,8 @@ Backend* engine_executable_backend(const EngineCore* core, std::string_view name
     Backend* b = engine_backend(core, name);  // throws for unknown names
     if (!b->runs_executables()) {
       throw Error("executable task '" + std::string(task_name) + "': backend '" +
-                  std::string(name) + "' runs only in-process functions; route it to a "
+                  std::string(name) +
+                  "' runs only in-process functions; route it to a "
                   "ProcessBackend");
     }
     return b;
@@ -46,7 +47,8 @@ Backend* engine_executable_backend(const EngineCore* core, std::string_view name
 
 Command make_command(std::vector<std::string> argv, const Node& node) {
   if (argv.empty() || argv.front().empty()) {
-    throw Error(task_label(node) + ": its builder returned an empty command (argv[0] must name "
+    throw Error(task_label(node) +
+                ": its builder returned an empty command (argv[0] must name "
                 "the program)");
   }
   return Command{std::move(argv)};

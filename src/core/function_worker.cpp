@@ -15,8 +15,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "asyncflow/core/errors.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "asyncflow/core/errors.hpp"
 #include "asyncflow/core/registered_function.hpp"
 #include "common/exception_text.hpp"
 
@@ -54,7 +54,8 @@ nlohmann::json answer(const std::string& line) {
     name = request.at("function").get<std::string>();
     const JsonCall* call = find_json_call(name);
     if (call == nullptr) {
-      throw Error("no function named '" + name + "' is registered in the worker (register it "
+      throw Error("no function named '" + name +
+                  "' is registered in the worker (register it "
                   "at namespace scope, so that every process of the program has it)");
     }
     return {{"ok", true}, {"result", (*call)(request.at("args"))}};

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "asyncflow/common/thread_annotations.hpp"
-#include "common/decimal.hpp"
 #include "asyncflow/core/errors.hpp"
+#include "common/decimal.hpp"
 #include "common/spin_wait.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
@@ -61,37 +61,54 @@ std::string format_uid(std::string_view prefix, std::uint64_t n) {
   return std::string(buf, prefix.size() + static_cast<std::size_t>(len));
 }
 
-Node::~Node() { delete[] deps; }
+Node::~Node() {
+  delete[] deps;
+}
 
 std::string Node::uid() const {
   return format_uid(kind() == TaskKind::kBlock ? "block." : "task.", seq);
 }
 
-const std::filesystem::path& Node::work_dir() const noexcept { return engine->work_dir; }
+const std::filesystem::path& Node::work_dir() const noexcept {
+  return engine->work_dir;
+}
 
-void Node::run() noexcept { run_task(this, /*dry=*/false); }
-void Node::run_dry() noexcept { run_task(this, /*dry=*/true); }
+void Node::run() noexcept {
+  run_task(this, /*dry=*/false);
+}
+void Node::run_dry() noexcept {
+  run_task(this, /*dry=*/true);
+}
 
 void Node::report_queued() noexcept {
   if (EngineObserver* obs = engine->obs()) obs->on_task_queued(make_info(*this));
 }
 
-Command Node::command() { return build_command(); }
-std::string Node::function_request() { return build_function_request(); }
-bool Node::report_started() noexcept { return report_task_started(this); }
+Command Node::command() {
+  return build_command();
+}
+std::string Node::function_request() {
+  return build_function_request();
+}
+bool Node::report_started() noexcept {
+  return report_task_started(this);
+}
 void Node::report_completed(std::string output) noexcept {
   report_task_completed(this, std::move(output));
 }
 void Node::report_failed(std::exception_ptr failure) noexcept {
   report_task_failed(this, std::move(failure));
 }
-void Node::report_canceled(std::string_view how) noexcept { report_task_canceled(this, how); }
+void Node::report_canceled(std::string_view how) noexcept {
+  report_task_canceled(this, how);
+}
 
 Command Node::build_command() {
   throw Error("task '" + name() + "' (" + uid() + ") is not an executable task: it has no command");
 }
 std::string Node::build_function_request() {
-  throw Error("task '" + name() + "' (" + uid() + ") is not a registered function: it cannot run "
+  throw Error("task '" + name() + "' (" + uid() +
+              ") is not a registered function: it cannot run "
               "in another process (see asyncflow::register_function)");
 }
 void Node::store_output(std::string) {

@@ -11,12 +11,12 @@
 #include <span>
 #include <vector>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/engine.hpp"
 #include "asyncflow/core/this_task.hpp"
 #include "asyncflow/detail/task_nodes.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -44,7 +44,9 @@ struct Dispatcher {
 thread_local Dispatcher tl_dispatcher;
 thread_local Node* tl_running_task = nullptr;
 
-constexpr std::uint32_t bit(NodeState s) { return 1u << static_cast<std::uint32_t>(s); }
+constexpr std::uint32_t bit(NodeState s) {
+  return 1u << static_cast<std::uint32_t>(s);
+}
 constexpr std::uint32_t kNotStarted = bit(NodeState::kPending) | bit(NodeState::kResolved);
 
 void start_node(Node* node) noexcept;
@@ -167,11 +169,11 @@ using Notify = void (EngineObserver::*)(const TaskInfo&) noexcept;
 }
 
 /// One relaxed load and a branch when no observer is installed.
-#define ASYNCFLOW_NOTIFY(node, method)                                    \
-  do {                                                                    \
-    if ((node)->engine->has_observer()) [[unlikely]] {                    \
-      notify(node, &EngineObserver::method);                              \
-    }                                                                     \
+#define ASYNCFLOW_NOTIFY(node, method)                 \
+  do {                                                 \
+    if ((node)->engine->has_observer()) [[unlikely]] { \
+      notify(node, &EngineObserver::method);           \
+    }                                                  \
   } while (0)
 
 std::exception_ptr dependency_failure(Node* node) {
@@ -202,8 +204,7 @@ std::exception_ptr dependency_failure(Node* node) {
                     (any_canceled ? "canceled" : "failed") + " dependenc" +
                     (failed.size() == 1 ? "y " : "ies ");
   for (std::size_t i = 0; i < failed.size(); ++i) msg += (i ? ", " : "") + failed[i];
-  return std::make_exception_ptr(
-      DependencyFailure(std::move(msg), std::move(failed), cause, root));
+  return std::make_exception_ptr(DependencyFailure(std::move(msg), std::move(failed), cause, root));
 }
 
 bool any_dependency_canceled(const Node* node) {
@@ -215,8 +216,8 @@ bool any_dependency_canceled(const Node* node) {
 }
 
 std::exception_ptr canceled_error(const Node* node, const char* why) {
-  return std::make_exception_ptr(TaskCanceledError("task '" + node->name() + "' (" +
-                                                   node->uid() + ") was canceled" + why));
+  return std::make_exception_ptr(
+      TaskCanceledError("task '" + node->name() + "' (" + node->uid() + ") was canceled" + why));
 }
 
 // A resolved node belongs to the dispatcher job that starts it: cancel() only flags it (it
@@ -293,7 +294,9 @@ void member_finished(Node* block) noexcept {
 
 }  // namespace
 
-DispatchGuard::DispatchGuard() noexcept { ++tl_dispatcher.depth; }
+DispatchGuard::DispatchGuard() noexcept {
+  ++tl_dispatcher.depth;
+}
 DispatchGuard::~DispatchGuard() {
   if (tl_dispatcher.depth == 1) drain();
   --tl_dispatcher.depth;
@@ -311,13 +314,14 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
   NodeState cur = node->state.load(std::memory_order_acquire);
   do {
     if ((bit(cur) & allowed_from) == 0 || cur == NodeState::kFinishing) return false;
-  } while (!node->state.compare_exchange_weak(cur, NodeState::kFinishing,
-                                              std::memory_order_acq_rel));
+  } while (
+      !node->state.compare_exchange_weak(cur, NodeState::kFinishing, std::memory_order_acq_rel));
   DispatchGuard guard;  // dependents made ready below start once this completion is done
   node->error = std::move(error);
   // Reported before the state is published: once a get() returns, the terminal event has
   // been emitted, so stopping telemetry right after it loses nothing.
-  if (node->engine->has_observer()) [[unlikely]] notify_finished(node, to);
+  if (node->engine->has_observer()) [[unlikely]]
+    notify_finished(node, to);
   node->state.store(static_cast<NodeState>(to), std::memory_order_release);
 
   // Fire waiters oldest first (dependents start in creation order).
@@ -361,7 +365,8 @@ void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) no
   DispatchGuard guard;
   node->engine = core;
   const bool is_block = node->kind() == TaskKind::kBlock;
-  node->seq = (is_block ? core->block_seq : core->task_seq).fetch_add(1, std::memory_order_relaxed) + 1;
+  node->seq =
+      (is_block ? core->block_seq : core->task_seq).fetch_add(1, std::memory_order_relaxed) + 1;
 
   const ScopeFrame* frame = find_frame(core);
   node->workflow_id = node->def->workflow_id ? node->def->workflow_id
@@ -387,7 +392,8 @@ void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) no
     }
   }
 
-  if (core->has_observer()) [[unlikely]] notify_created(node, deps);
+  if (core->has_observer()) [[unlikely]]
+    notify_created(node, deps);
 
   for (std::size_t i = 0; i < deps.size(); ++i) {
     node->add_ref();  // held by the registered edge until it fires
@@ -444,9 +450,9 @@ void run_task(Node* node, bool dry) noexcept {
   std::exception_ptr error;
   if (dry) {
     if (!node->store_default_value()) {
-      error = std::make_exception_ptr(Error(
-          "dry run: task '" + node->name() + "' (" + node->uid() +
-          ") returns a type that cannot be value-initialized (" + node->value_type_name() + ")"));
+      error = std::make_exception_ptr(Error("dry run: task '" + node->name() + "' (" + node->uid() +
+                                            ") returns a type that cannot be value-initialized (" +
+                                            node->value_type_name() + ")"));
     }
   } else {
     Node* saved = std::exchange(tl_running_task, node);
@@ -524,7 +530,9 @@ void schedule_resume(std::coroutine_handle<> h, CoContext* ctx) noexcept {
   enqueue(Job{nullptr, h, ctx});
 }
 
-bool cancel_node(Node& node) noexcept { return cancel(&node); }
+bool cancel_node(Node& node) noexcept {
+  return cancel(&node);
+}
 
 void check_blocking_wait_allowed(const Node& node) {
   if (current_co_context() != nullptr) {
@@ -533,7 +541,9 @@ void check_blocking_wait_allowed(const Node& node) {
   }
 }
 
-Node* running_task() noexcept { return tl_running_task; }
+Node* running_task() noexcept {
+  return tl_running_task;
+}
 
 }  // namespace asyncflow::detail
 

@@ -1,7 +1,7 @@
 // Workflow scopes and task-local context (see detail/context.hpp for the model).
 #include "asyncflow/core/engine.hpp"
-#include "engine_core.hpp"
 #include "common/random.hpp"
+#include "engine_core.hpp"
 
 namespace asyncflow {
 namespace detail {
@@ -18,8 +18,12 @@ const ScopeFrame* find_in(const ScopeFrame* f, const EngineCore* engine) noexcep
 }
 }  // namespace
 
-ScopeFrame*& thread_scope_top() noexcept { return tl_scope_top; }
-CoContext*& current_co_context() noexcept { return tl_co_context; }
+ScopeFrame*& thread_scope_top() noexcept {
+  return tl_scope_top;
+}
+CoContext*& current_co_context() noexcept {
+  return tl_co_context;
+}
 
 const ScopeFrame* find_frame(const EngineCore* engine) noexcept {
   if (tl_co_context != nullptr) {

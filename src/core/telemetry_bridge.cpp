@@ -63,8 +63,12 @@ std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& tas
   if (!task.workflow_id.empty())
     context->attributes.emplace_back("asyncflow.workflow_id", std::string(task.workflow_id));
   auto& slot = t_contexts.entries[t_contexts.next++ % t_contexts.entries.size()];
-  slot = {id_, task.kind, std::string(task.name), std::string(backend),
-          std::string(task.workflow_id), context};
+  slot = {id_,
+          task.kind,
+          std::string(task.name),
+          std::string(backend),
+          std::string(task.workflow_id),
+          context};
   return context;
 }
 
@@ -133,8 +137,8 @@ void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
       emit(events::TaskCanceled(), task, std::move(extra), {kFilledByDispatcher});
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "asyncflow telemetry: terminal event for %s lost: %s\n",
-                 task.uid.c_str(), e.what());
+    std::fprintf(stderr, "asyncflow telemetry: terminal event for %s lost: %s\n", task.uid.c_str(),
+                 e.what());
   }
 }
 

@@ -15,7 +15,8 @@ class TelemetryBridge final : public EngineObserver {
  public:
   explicit TelemetryBridge(std::shared_ptr<TelemetryManager> manager);
 
-  void on_task_created(const TaskInfo& task, std::span<const std::string> depends_on) noexcept override;
+  void on_task_created(const TaskInfo& task,
+                       std::span<const std::string> depends_on) noexcept override;
   void on_task_resolved(const TaskInfo& task) noexcept override;
   void on_task_submitted(const TaskInfo& task) noexcept override;
   void on_task_queued(const TaskInfo& task) noexcept override;

@@ -5,9 +5,9 @@
 
 #include "asyncflow/telemetry/event.hpp"
 
-#include "event_access.hpp"
 #include "common/hex.hpp"
 #include "common/random.hpp"
+#include "event_access.hpp"
 
 namespace asyncflow {
 
@@ -64,16 +64,16 @@ const EventTypePtr& TaskCanceled() {
   return t;
 }
 const EventTypePtr& ResourceUpdate() {
-  static const EventTypePtr t = builtin(
-      "ResourceUpdate", {{"cpu_percent", FieldSpec::optional(FieldType::kDouble)},
-                         {"memory_percent", FieldSpec::optional(FieldType::kDouble)},
-                         {"gpu_percent", FieldSpec::optional(FieldType::kDouble)},
-                         {"gpu_id", FieldSpec::optional(FieldType::kInt)},
-                         {"disk_read_bytes", FieldSpec::optional(FieldType::kDouble)},
-                         {"disk_write_bytes", FieldSpec::optional(FieldType::kDouble)},
-                         {"net_sent_bytes", FieldSpec::optional(FieldType::kDouble)},
-                         {"net_recv_bytes", FieldSpec::optional(FieldType::kDouble)},
-                         {"resource_scope", {FieldType::kString, "per_node"}}});
+  static const EventTypePtr t =
+      builtin("ResourceUpdate", {{"cpu_percent", FieldSpec::optional(FieldType::kDouble)},
+                                 {"memory_percent", FieldSpec::optional(FieldType::kDouble)},
+                                 {"gpu_percent", FieldSpec::optional(FieldType::kDouble)},
+                                 {"gpu_id", FieldSpec::optional(FieldType::kInt)},
+                                 {"disk_read_bytes", FieldSpec::optional(FieldType::kDouble)},
+                                 {"disk_write_bytes", FieldSpec::optional(FieldType::kDouble)},
+                                 {"net_sent_bytes", FieldSpec::optional(FieldType::kDouble)},
+                                 {"net_recv_bytes", FieldSpec::optional(FieldType::kDouble)},
+                                 {"resource_scope", {FieldType::kString, "per_node"}}});
   return t;
 }
 const EventTypePtr& TaskResolved() {
@@ -92,11 +92,16 @@ const EventTypePtr& WorkflowEnded() {
 const EventTypePtr* builtin_event_type(std::string_view name) noexcept {
   using Getter = const EventTypePtr& (*)();
   static constexpr std::pair<std::string_view, Getter> kTypes[] = {
-      {"SessionStarted", &SessionStarted},   {"SessionEnded", &SessionEnded},
-      {"TaskCreated", &TaskCreated},         {"TaskSubmitted", &TaskSubmitted},
-      {"TaskQueued", &TaskQueued},           {"TaskStarted", &TaskStarted},
-      {"TaskCompleted", &TaskCompleted},     {"TaskFailed", &TaskFailed},
-      {"TaskCanceled", &TaskCanceled},       {"ResourceUpdate", &ResourceUpdate},
+      {"SessionStarted", &SessionStarted},
+      {"SessionEnded", &SessionEnded},
+      {"TaskCreated", &TaskCreated},
+      {"TaskSubmitted", &TaskSubmitted},
+      {"TaskQueued", &TaskQueued},
+      {"TaskStarted", &TaskStarted},
+      {"TaskCompleted", &TaskCompleted},
+      {"TaskFailed", &TaskFailed},
+      {"TaskCanceled", &TaskCanceled},
+      {"ResourceUpdate", &ResourceUpdate},
       {"asyncflow.TaskResolved", &TaskResolved},
       {"asyncflow.WorkflowStarted", &WorkflowStarted},
       {"asyncflow.WorkflowEnded", &WorkflowEnded}};

@@ -8,8 +8,8 @@
 #include <set>
 
 #include "asyncflow/common/error.hpp"
-#include "event_access.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "event_access.hpp"
 
 namespace asyncflow {
 
@@ -17,9 +17,9 @@ namespace {
 
 // The 9 base fields (reference §1.1) and the keys the JSONL writer adds to every event line
 // (§3.2). The reference let custom fields overwrite the latter silently; we refuse them.
-constexpr std::array<std::string_view, 9> kBaseFields = {
-    "event_id", "event_type", "event_time", "emit_time", "session_id",
-    "backend",  "task_id",    "node_id",    "attributes"};
+constexpr std::array<std::string_view, 9> kBaseFields = {"event_id",  "event_type", "event_time",
+                                                         "emit_time", "session_id", "backend",
+                                                         "task_id",   "node_id",    "attributes"};
 constexpr std::array<std::string_view, 4> kJsonlColumns = {"trace_id", "span_id", "name",
                                                            "section"};
 
@@ -80,7 +80,9 @@ std::string known_fields(const EventType& type) {
   return out.empty() ? "(none)" : out;
 }
 
-bool is_resource_update(const EventType& type) { return type.name() == "ResourceUpdate"; }
+bool is_resource_update(const EventType& type) {
+  return type.name() == "ResourceUpdate";
+}
 
 /// ResourceUpdate's resource_scope is derived, never set by callers (reference §1.4).
 void derive_resource_scope(const EventType& type, std::vector<FieldValue>& values) {
@@ -134,7 +136,8 @@ class DefinedTypes {
 
  private:
   Mutex mu_;
-  std::map<std::string, std::weak_ptr<const EventType>, std::less<>> types_ ASYNCFLOW_GUARDED_BY(mu_);
+  std::map<std::string, std::weak_ptr<const EventType>, std::less<>> types_
+      ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 DefinedTypes& defined_types() {
@@ -170,7 +173,9 @@ FieldSpec::FieldSpec(FieldType t, FieldValue def) : type(t) {
   default_value = *std::move(c);
 }
 
-FieldSpec FieldSpec::optional(FieldType t) { return FieldSpec(t, std::monostate{}); }
+FieldSpec FieldSpec::optional(FieldType t) {
+  return FieldSpec(t, std::monostate{});
+}
 
 EventType::EventType(std::string name, std::vector<std::pair<std::string, FieldSpec>> fields)
     : name_(std::move(name)), fields_(std::move(fields)) {}
@@ -209,7 +214,8 @@ EventTypePtr define_event(std::string name, std::vector<std::pair<std::string, F
                 "the base schema.");
   }
   if (events::builtin_event_type(name) != nullptr) {
-    throw Error("define_event: '" + name + "' is a built-in event type; choose another name "
+    throw Error("define_event: '" + name +
+                "' is a built-in event type; choose another name "
                 "(a custom type of the same name would make its events indistinguishable)");
   }
   return defined_types().define(std::move(name), std::move(fields));
@@ -258,15 +264,15 @@ Event make_event(const EventTypePtr& type, std::shared_ptr<const EventContext> c
   if (!context) throw Error("make_event '" + type->name() + "': null context");
   const auto& fields = type->fields();
   if (values.size() != fields.size()) {
-    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) +
-                " values for " + std::to_string(fields.size()) + " fields (" +
-                known_fields(*type) + ")");
+    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) + " values for " +
+                std::to_string(fields.size()) + " fields (" + known_fields(*type) + ")");
   }
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const FieldSpec& spec = fields[i].second;
     // The usual case (a value of the field's own type) is checked without a copy.
-    const bool fits = (spec.type == FieldType::kDouble && std::holds_alternative<double>(values[i])) ||
-                      (spec.type == FieldType::kString && std::holds_alternative<std::string>(values[i]));
+    const bool fits =
+        (spec.type == FieldType::kDouble && std::holds_alternative<double>(values[i])) ||
+        (spec.type == FieldType::kString && std::holds_alternative<std::string>(values[i]));
     if (!fits) values[i] = checked_value(*type, fields[i].first, spec, values[i]);
   }
   derive_resource_scope(*type, values);
@@ -287,9 +293,8 @@ Event restore_event(const EventTypePtr& type, std::string event_id, double event
   if (!type) throw Error("restore_event: null event type");
   const auto& fields = type->fields();
   if (values.size() != fields.size()) {
-    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) +
-                " values for " + std::to_string(fields.size()) + " fields (" +
-                known_fields(*type) + ")");
+    throw Error("event '" + type->name() + "': " + std::to_string(values.size()) + " values for " +
+                std::to_string(fields.size()) + " fields (" + known_fields(*type) + ")");
   }
   if (event_id.size() > Event::kMaxEventIdSize) {
     throw Error("event '" + type->name() + "': event_id '" + event_id + "' is longer than " +

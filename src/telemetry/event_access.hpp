@@ -31,7 +31,9 @@ struct EventAccess {
   /// Whether the event's type is built in (the engine's and the session's own events).
   static bool is_builtin(const Event& e) noexcept { return e.type_->immortal_; }
   static void set_task_id(Event& e, std::string task_id) { e.task_id_ = std::move(task_id); }
-  static void set_value(Event& e, std::size_t index, FieldValue v) { e.values_[index] = std::move(v); }
+  static void set_value(Event& e, std::size_t index, FieldValue v) {
+    e.values_[index] = std::move(v);
+  }
   static void set_correlation(Event& e, const TraceId& trace_id, std::uint64_t span_id) noexcept {
     e.trace_id_ = trace_id;
     e.span_id_ = span_id;

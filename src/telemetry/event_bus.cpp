@@ -66,7 +66,6 @@ constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
 // Keeps bit_ceil defined and positions far below kClosed; no machine has the memory anyway.
 constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 40;
 
-
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
@@ -124,7 +123,7 @@ struct EventBus::Impl {
   // Immutable after construction.
   const std::uint64_t capacity_;
   const std::uint64_t mask_;
-  const std::size_t max_batch_;  // min(options.max_batch, capacity_): batch_ never reallocates
+  const std::size_t max_batch_;     // min(options.max_batch, capacity_): batch_ never reallocates
   const std::size_t max_deferred_;  // max(4 x capacity, 2^16): see emit_deferred()
   const OverflowPolicy overflow_;
   const BatchHandler handler_;
@@ -143,7 +142,8 @@ struct EventBus::Impl {
   alignas(detail::kCacheLine) std::atomic<std::uint32_t> sleeping_{0};
 
   // Progress, published by the dispatcher once per batch for kBlock producers and flush().
-  alignas(detail::kCacheLine) std::atomic<std::uint64_t> freed_pos_{0};  // slots below are free again
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> freed_pos_{
+      0};                                                // slots below are free again
   std::atomic<std::uint64_t> done_pos_{0};               // events below were handled or discarded
   std::atomic<std::uint64_t> discard_from_{kNoDiscard};  // first position discarded at stop
   std::atomic<std::uint64_t> handled_{0};
@@ -157,9 +157,9 @@ struct EventBus::Impl {
   std::deque<Event> deferred_ ASYNCFLOW_GUARDED_BY(deferred_mu_);
   // Ring claims before deferred_'s first event.
   std::uint64_t deferred_boundary_ ASYNCFLOW_GUARDED_BY(deferred_mu_) = 0;
-  std::atomic<std::uint64_t> deferred_in_{0};      // ever deferred (written under deferred_mu_)
-  std::atomic<std::uint64_t> deferred_done_{0};    // of those, handled or discarded
-  std::size_t batch_deferred_ = 0;                 // dispatcher: deferred events in batch_
+  std::atomic<std::uint64_t> deferred_in_{0};    // ever deferred (written under deferred_mu_)
+  std::atomic<std::uint64_t> deferred_done_{0};  // of those, handled or discarded
+  std::size_t batch_deferred_ = 0;               // dispatcher: deferred events in batch_
 
   // Threads blocked in wait_for_space() or flush(). They sleep on wait_cv_ under wait_mu_.
   alignas(detail::kCacheLine) std::atomic<std::uint32_t> waiters_{0};
@@ -174,7 +174,7 @@ struct EventBus::Impl {
   Mutex stop_mu_;
   bool stopped_ ASYNCFLOW_GUARDED_BY(stop_mu_) = false;
   bool stop_result_ ASYNCFLOW_GUARDED_BY(stop_mu_) = false;
-  std::thread thread_;        // started last; joined under stop_mu_
+  std::thread thread_;  // started last; joined under stop_mu_
 
   // Before sleeping, the dispatcher polls for a short while: a producer emitting one event at
   // a time would otherwise pay a futex wake-up for most events. Yields keep the core free for
@@ -206,7 +206,9 @@ EventBus::Impl::Impl(BusOptions options, BatchHandler h)
   thread_ = std::thread([this] { run(); });
 }
 
-bool EventBus::Impl::on_dispatcher_thread() const noexcept { return tl_dispatcher == this; }
+bool EventBus::Impl::on_dispatcher_thread() const noexcept {
+  return tl_dispatcher == this;
+}
 
 EventBus::Impl::Push EventBus::Impl::try_push(Event& event) noexcept {
   std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
@@ -503,7 +505,8 @@ EventBus::EventBus(BusOptions options, BatchHandler handler) {
   if (options.max_batch == 0) {
     throw Error("EventBus: max_batch must be at least 1 event (BusOptions::max_batch is 0)");
   }
-  if (options.overflow != OverflowPolicy::kBlock && options.overflow != OverflowPolicy::kDropNewest) {
+  if (options.overflow != OverflowPolicy::kBlock &&
+      options.overflow != OverflowPolicy::kDropNewest) {
     throw Error("EventBus: unknown overflow policy " +
                 std::to_string(static_cast<int>(options.overflow)));
   }
@@ -511,15 +514,25 @@ EventBus::EventBus(BusOptions options, BatchHandler handler) {
   impl_ = std::make_unique<Impl>(options, std::move(handler));
 }
 
-EventBus::~EventBus() { stop(std::chrono::seconds(5)); }
+EventBus::~EventBus() {
+  stop(std::chrono::seconds(5));
+}
 
-bool EventBus::emit(Event&& event) { return impl_->emit(std::move(event)); }
+bool EventBus::emit(Event&& event) {
+  return impl_->emit(std::move(event));
+}
 
-bool EventBus::emit_deferred(Event&& event) { return impl_->emit_deferred(std::move(event)); }
+bool EventBus::emit_deferred(Event&& event) {
+  return impl_->emit_deferred(std::move(event));
+}
 
-bool EventBus::flush(std::chrono::nanoseconds timeout) { return impl_->flush(timeout); }
+bool EventBus::flush(std::chrono::nanoseconds timeout) {
+  return impl_->flush(timeout);
+}
 
-bool EventBus::stop(std::chrono::nanoseconds timeout) { return impl_->stop(timeout); }
+bool EventBus::stop(std::chrono::nanoseconds timeout) {
+  return impl_->stop(timeout);
+}
 
 bool EventBus::running() const noexcept {
   return !impl_->stopping_.load(std::memory_order_acquire);
@@ -545,6 +558,8 @@ std::uint64_t EventBus::handler_errors() const noexcept {
   return impl_->handler_errors_.load(std::memory_order_relaxed);
 }
 
-bool EventBus::on_dispatcher_thread() const noexcept { return impl_->on_dispatcher_thread(); }
+bool EventBus::on_dispatcher_thread() const noexcept {
+  return impl_->on_dispatcher_thread();
+}
 
 }  // namespace asyncflow

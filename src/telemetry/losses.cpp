@@ -62,8 +62,8 @@ void LossCounters::export_failed(std::string_view exporter, ExportResult result,
   records_not_exported_.fetch_add(records, std::memory_order_relaxed);
   try {
     std::string message = "session " + session_id_ + ": exporter " + std::string(exporter) +
-                          " failed (" + std::string(to_string(result)) + "): " +
-                          count(records, what) + " not exported";
+                          " failed (" + std::string(to_string(result)) +
+                          "): " + count(records, what) + " not exported";
     bool first = false;
     {
       MutexLock lock(mu_);

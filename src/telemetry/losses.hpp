@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "asyncflow/telemetry/manager.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 
 namespace asyncflow::detail {
 
@@ -39,7 +39,6 @@ class LossCounters {
   /// Something failed without losing data (a span processor's shutdown timed out, ...).
   void note_error(std::string_view message) noexcept;
 
-
   std::uint64_t events_dropped() const noexcept {
     return events_dropped_.load(std::memory_order_relaxed);
   }
@@ -63,7 +62,8 @@ class LossCounters {
   std::atomic<bool> said_undelivered_{false};
   mutable Mutex mu_;
   std::string last_error_ ASYNCFLOW_GUARDED_BY(mu_);
-  std::string exporters_warned_ ASYNCFLOW_GUARDED_BY(mu_);  // names already warned about, '\n'-separated
+  std::string exporters_warned_
+      ASYNCFLOW_GUARDED_BY(mu_);  // names already warned about, '\n'-separated
 };
 
 }  // namespace asyncflow::detail

@@ -32,13 +32,17 @@ std::atomic<CheckpointExporterFactory> g_checkpoint_factory{nullptr};
 
 void check_options(const TelemetryOptions& o) {
   if (!(o.resource_poll_interval > 0) || !std::isfinite(o.resource_poll_interval)) {
-    throw Error("start_telemetry: resource_poll_interval must be a positive number of "
-                "seconds, got " + std::to_string(o.resource_poll_interval));
+    throw Error(
+        "start_telemetry: resource_poll_interval must be a positive number of "
+        "seconds, got " +
+        std::to_string(o.resource_poll_interval));
   }
   if (o.checkpoint_interval &&
       (!(*o.checkpoint_interval > 0) || !std::isfinite(*o.checkpoint_interval))) {
-    throw Error("start_telemetry: checkpoint_interval must be a positive number of seconds, "
-                "got " + std::to_string(*o.checkpoint_interval));
+    throw Error(
+        "start_telemetry: checkpoint_interval must be a positive number of seconds, "
+        "got " +
+        std::to_string(*o.checkpoint_interval));
   }
   if (!(o.stop_timeout >= 0) || !std::isfinite(o.stop_timeout)) {
     throw Error("start_telemetry: stop_timeout must be >= 0 seconds, got " +
@@ -160,7 +164,8 @@ bool TelemetryManager::Impl::emit(Event&& event) {
 void TelemetryManager::Impl::tick_loop() {
   const Clock::duration interval = seconds(*options.checkpoint_interval);
   MutexLock lock(tick_mu);
-  while (!tick_cv.wait_for(tick_mu, interval, [this]() ASYNCFLOW_REQUIRES(tick_mu) { return tick_stop; })) {
+  while (!tick_cv.wait_for(tick_mu, interval,
+                           [this]() ASYNCFLOW_REQUIRES(tick_mu) { return tick_stop; })) {
     lock.unlock();
     // Deferred: the ticker never waits for a full bus (stop() joins it).
     bus->emit_deferred(make_event(detail::metrics_tick(), EventBase{session_id, "asyncflow"}));
@@ -177,16 +182,17 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
   auto exporters = std::move(options.exporters);
   auto readers = std::move(options.metric_readers);
   auto adapters = std::move(options.adapters);
-  auto impl = std::make_unique<Impl>(std::move(session_id), std::move(options),
-                                     std::move(emit_context));
+  auto impl =
+      std::make_unique<Impl>(std::move(session_id), std::move(options), std::move(emit_context));
   Impl& m = *impl;
   try {
     if (!m.options.checkpoint_path.empty()) {
       CheckpointExporterFactory factory = g_checkpoint_factory.load(std::memory_order_acquire);
       if (factory == nullptr) {
-        throw Error("start_telemetry: checkpoint_path is set but no checkpoint exporter is "
-                    "linked; include <asyncflow/exporters/jsonl/jsonl_exporter.hpp> (or "
-                    "<asyncflow/asyncflow.hpp>) and link asyncflow::exporter_jsonl");
+        throw Error(
+            "start_telemetry: checkpoint_path is set but no checkpoint exporter is "
+            "linked; include <asyncflow/exporters/jsonl/jsonl_exporter.hpp> (or "
+            "<asyncflow/asyncflow.hpp>) and link asyncflow::exporter_jsonl");
       }
       CheckpointExporter checkpoint = factory(CheckpointRequest{
           m.options.checkpoint_path, m.session_id, static_cast<std::int64_t>(m.start_time)});
@@ -283,11 +289,19 @@ TelemetryManager::~TelemetryManager() {
   stop();
 }
 
-const std::string& TelemetryManager::session_id() const noexcept { return impl_->session_id; }
-const TelemetryOptions& TelemetryManager::options() const noexcept { return impl_->options; }
-bool TelemetryManager::running() const noexcept { return impl_->running.load(); }
+const std::string& TelemetryManager::session_id() const noexcept {
+  return impl_->session_id;
+}
+const TelemetryOptions& TelemetryManager::options() const noexcept {
+  return impl_->options;
+}
+bool TelemetryManager::running() const noexcept {
+  return impl_->running.load();
+}
 
-bool TelemetryManager::emit(Event event) { return impl_->emit(std::move(event)); }
+bool TelemetryManager::emit(Event event) {
+  return impl_->emit(std::move(event));
+}
 
 bool TelemetryManager::emit(const EventTypePtr& type, EventBase base,
                             std::initializer_list<std::pair<std::string_view, FieldValue>> values) {
@@ -310,9 +324,12 @@ bool TelemetryManager::flush(double timeout_seconds) {
 bool TelemetryManager::stop() {
   Impl& m = *impl_;
   if (on_telemetry_thread()) {
-    throw Error("TelemetryManager::stop() called from a telemetry subscriber or exporter of "
-                "session " + m.session_id + ": it would wait for itself; stop the session "
-                "from another thread");
+    throw Error(
+        "TelemetryManager::stop() called from a telemetry subscriber or exporter of "
+        "session " +
+        m.session_id +
+        ": it would wait for itself; stop the session "
+        "from another thread");
   }
   MutexLock stop_lock(m.stop_mu);
   if (!m.stopped) {
@@ -322,12 +339,14 @@ bool TelemetryManager::stop() {
   return m.stop_result;
 }
 
-std::vector<SpanData> TelemetryManager::read_traces(const std::optional<std::string>& session_id,
-                                                    const std::optional<std::string>& task_id) const {
+std::vector<SpanData> TelemetryManager::read_traces(
+    const std::optional<std::string>& session_id, const std::optional<std::string>& task_id) const {
   return impl_->record.traces(session_id, task_id);
 }
 
-MetricsSnapshot TelemetryManager::read_metrics() const { return impl_->metrics->collect(); }
+MetricsSnapshot TelemetryManager::read_metrics() const {
+  return impl_->metrics->collect();
+}
 
 TaskCounts TelemetryManager::task_count() const {
   using detail::Instrument;
@@ -355,13 +374,17 @@ TelemetrySummary TelemetryManager::summary() const {
   return s;
 }
 
-std::vector<TaskSpanInfo> TelemetryManager::task_spans() const { return impl_->record.task_spans(); }
+std::vector<TaskSpanInfo> TelemetryManager::task_spans() const {
+  return impl_->record.task_spans();
+}
 
 std::optional<std::filesystem::path> TelemetryManager::checkpoint_file() const {
   return impl_->checkpoint_file;
 }
 
-TelemetryLosses TelemetryManager::losses() const { return impl_->losses->snapshot(); }
+TelemetryLosses TelemetryManager::losses() const {
+  return impl_->losses->snapshot();
+}
 
 std::uint64_t TelemetryManager::dropped_events() const noexcept {
   return impl_->losses->events_dropped();

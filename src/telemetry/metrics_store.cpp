@@ -11,9 +11,9 @@ namespace {
 
 // Bucket bounds in seconds for task durations: the reference used the SDK defaults (0, 5,
 // 10, … 10000), which put every task shorter than 5 s into one bucket.
-const std::vector<double> kDurationBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                             1,     2.5,   5,    10,    25,   50,  100, 250,
-                                             500,   1000,  2500, 5000,  10000};
+const std::vector<double> kDurationBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
+                                             0.5,   1,     2.5,  5,     10,   25,   50,
+                                             100,   250,   500,  1000,  2500, 5000, 10000};
 
 struct InstrumentSpec {
   const char* name;
@@ -35,12 +35,16 @@ constexpr InstrumentSpec kSpecs[] = {
     {"node_cpu_utilization", "Node CPU utilization percent", "%", InstrumentKind::kGauge},
     {"node_memory_utilization", "Node memory utilization percent", "%", InstrumentKind::kGauge},
     {"node_gpu_utilization", "Node GPU utilization percent", "%", InstrumentKind::kGauge},
-    {"telemetry_events_dropped", "Telemetry events lost (full bus, emitted after stop, or not "
-     "drained at stop)", "{event}", InstrumentKind::kCounter},
+    {"telemetry_events_dropped",
+     "Telemetry events lost (full bus, emitted after stop, or not "
+     "drained at stop)",
+     "{event}", InstrumentKind::kCounter},
     {"telemetry_events_undelivered", "Telemetry events the subscribers never got (stop timeout)",
      "{event}", InstrumentKind::kCounter},
-    {"telemetry_records_not_exported", "Events, spans and metric snapshots an exporter did not "
-     "take or lost (failed export or write)", "{record}", InstrumentKind::kCounter},
+    {"telemetry_records_not_exported",
+     "Events, spans and metric snapshots an exporter did not "
+     "take or lost (failed export or write)",
+     "{record}", InstrumentKind::kCounter},
     {"telemetry_subscriber_errors", "Exceptions thrown by telemetry subscribers", "{error}",
      InstrumentKind::kCounter},
 };

@@ -4,14 +4,14 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
-#include "asyncflow/telemetry/metrics.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "asyncflow/telemetry/metrics.hpp"
 
 namespace asyncflow::detail {
 
@@ -68,8 +68,8 @@ class MetricsStore final : public MetricProducer {
   /// Records one histogram sample into a task_duration_seconds series.
   void record(MetricPoint* point, double value) noexcept ASYNCFLOW_NO_THREAD_SAFETY_ANALYSIS;
   /// Sets a gauge series.
-  void set(Instrument instrument, const Attributes& attributes, double value)
-      ASYNCFLOW_NO_THREAD_SAFETY_ANALYSIS;
+  void set(Instrument instrument, const Attributes& attributes,
+           double value) ASYNCFLOW_NO_THREAD_SAFETY_ANALYSIS;
   /// The session's loss counters, read at each collect (the telemetry_* instruments); set
   /// once before any reader runs.
   void set_losses(std::shared_ptr<const LossCounters> losses);

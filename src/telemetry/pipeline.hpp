@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/exporter.hpp"
 #include "asyncflow/telemetry/manager.hpp"
 #include "losses.hpp"
@@ -18,7 +19,6 @@
 #include "session_record.hpp"
 #include "span_tracker.hpp"
 #include "subscribers.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 

@@ -17,7 +17,9 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
-double round6(double v) { return std::round(v * 1e6) / 1e6; }
+double round6(double v) {
+  return std::round(v * 1e6) / 1e6;
+}
 
 std::optional<double> number_field(const Event& e, std::string_view field) {
   const FieldValue& v = e.field(field);

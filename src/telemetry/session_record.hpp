@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "asyncflow/telemetry/manager.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "asyncflow/telemetry/manager.hpp"
 
 namespace asyncflow::detail {
 

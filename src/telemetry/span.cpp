@@ -69,7 +69,8 @@ SpanData to_span_data(const TaskSpan& s) {
     d.attributes.emplace_back("asyncflow.parent_workflow_id", *s.workflow_id);
   if (s.outcome != TaskSpan::Outcome::kOpen) {
     d.attributes.emplace_back("status", std::string(s.status()));
-    if (s.outcome == TaskSpan::Outcome::kFailed) d.attributes.emplace_back("error_type", s.error_type);
+    if (s.outcome == TaskSpan::Outcome::kFailed)
+      d.attributes.emplace_back("error_type", s.error_type);
     if (s.incomplete) d.attributes.emplace_back("incomplete_lifecycle", true);
   }
   if (s.unfinished) d.attributes.emplace_back("asyncflow.unfinished", true);

@@ -30,12 +30,23 @@ void set_attribute(Attributes& attrs, std::string_view key, FieldValue v) {
   attrs.emplace_back(std::string(key), std::move(v));
 }
 
-
 }  // namespace
 
 enum class SpanTracker::Kind : std::uint8_t {
-  kSessionStarted, kSessionEnded, kWorkflowStarted, kWorkflowEnded, kCreated, kResolved,
-  kSubmitted, kQueued, kStarted, kCompleted, kFailed, kCanceled, kResource, kOther
+  kSessionStarted,
+  kSessionEnded,
+  kWorkflowStarted,
+  kWorkflowEnded,
+  kCreated,
+  kResolved,
+  kSubmitted,
+  kQueued,
+  kStarted,
+  kCompleted,
+  kFailed,
+  kCanceled,
+  kResource,
+  kOther
 };
 
 namespace {
@@ -102,7 +113,8 @@ void SpanTracker::open_session(double start_time) {
 
 std::uint64_t SpanTracker::parent_for(const std::string* workflow_id) const {
   if (workflow_id != nullptr) {
-    if (auto w = workflows_.find(*workflow_id); w != workflows_.end()) return w->second.span.span_id;
+    if (auto w = workflows_.find(*workflow_id); w != workflows_.end())
+      return w->second.span.span_id;
     if (auto b = tasks_.find(*workflow_id); b != tasks_.end()) return b->second.span.span_id;
   }
   return session_.span_id;
@@ -237,11 +249,8 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
   std::pair<TraceId, std::uint64_t> ids{trace_id_, session_.span_id};
   const Kind kind = kind_of(e);
   switch (kind) {
-    case Kind::kSessionStarted:
-      return ids;
-    case Kind::kSessionEnded:
-      close_all(e.event_time(), finished);
-      return ids;
+    case Kind::kSessionStarted: return ids;
+    case Kind::kSessionEnded: close_all(e.event_time(), finished); return ids;
     case Kind::kWorkflowStarted: {
       std::string wid = attribute_or_empty(e, "asyncflow.workflow_id");
       const std::string* parent = string_attribute(e, "asyncflow.parent_workflow_id");
@@ -281,8 +290,7 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
           metrics_.set(Instrument::kNodeGpu, attrs, *v);
       }
       return ids;
-    default:
-      break;
+    default: break;
   }
 
   if (!e.task_id()) return ids;  // a custom event about the session
@@ -320,8 +328,7 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
         }
       }
       break;
-    default:
-      break;
+    default: break;
   }
   return {t.span.trace_id, t.span.span_id};
 }

@@ -44,7 +44,7 @@ class SpanTracker {
     TaskSpan span;
     double started_at = 0;
     bool started = false;
-    bool submitted = false;  // counted in tasks_submitted
+    bool submitted = false;    // counted in tasks_submitted
     bool in_workflow = false;  // parented to workflows_[*span.workflow_id]: counted in members
     const TaskSeries* series = nullptr;  // backend, executable, task_type (no task_id: cardinality)
   };
@@ -52,7 +52,7 @@ class SpanTracker {
   // (a C++ scope often closes right after creating the tasks it groups).
   struct OpenWorkflow {
     SpanData span;
-    int depth = 0;        // open scopes with this id
+    int depth = 0;            // open scopes with this id
     std::size_t members = 0;  // open task spans parented to it
   };
 
@@ -84,8 +84,8 @@ class SpanTracker {
     const std::string* executable = nullptr;
     const std::string* task_type = nullptr;
     const std::string* workflow_id = nullptr;
-    std::string backend;                  // of `series`
-    const TaskSeries* series = nullptr;   // null: not looked up yet
+    std::string backend;                 // of `series`
+    const TaskSeries* series = nullptr;  // null: not looked up yet
   };
   ContextInfo last_context_;
   std::unordered_map<std::string, OpenWorkflow> workflows_;

@@ -103,7 +103,9 @@ namespace detail {
 
 struct SubscriberStage::State {
   State(std::size_t max, std::shared_ptr<LossCounters> l)
-      : registry(std::make_shared<Subscription::Registry>()), max_queued(max), losses(std::move(l)) {}
+      : registry(std::make_shared<Subscription::Registry>()),
+        max_queued(max),
+        losses(std::move(l)) {}
 
   void run();
   /// Calls every subscriber for each event of `batch`; returns how many events were delivered
@@ -129,9 +131,9 @@ struct SubscriberStage::State {
   CondVar done_cv;  // flush() and stop() wait for progress
   std::deque<std::vector<Event>> queue ASYNCFLOW_GUARDED_BY(mu);
   std::vector<std::vector<Event>> spare ASYNCFLOW_GUARDED_BY(mu);  // emptied, for their capacity
-  std::size_t queued ASYNCFLOW_GUARDED_BY(mu) = 0;      // events in queue + in delivery
-  std::uint64_t handed ASYNCFLOW_GUARDED_BY(mu) = 0;    // events handed over
-  std::uint64_t finished ASYNCFLOW_GUARDED_BY(mu) = 0;  // delivered or discarded
+  std::size_t queued ASYNCFLOW_GUARDED_BY(mu) = 0;                 // events in queue + in delivery
+  std::uint64_t handed ASYNCFLOW_GUARDED_BY(mu) = 0;               // events handed over
+  std::uint64_t finished ASYNCFLOW_GUARDED_BY(mu) = 0;             // delivered or discarded
   bool stopping ASYNCFLOW_GUARDED_BY(mu) = false;
   bool abandoned ASYNCFLOW_GUARDED_BY(mu) = false;  // stop() gave up on the thread: discard
   bool thread_done ASYNCFLOW_GUARDED_BY(mu) = false;
@@ -155,10 +157,10 @@ std::size_t SubscriberStage::State::call_subscribers(const std::vector<Event>& b
         if (!s->reported) {
           s->reported = true;
           auto [type, what] = describe_exception(std::current_exception());
-          log_message(LogLevel::kWarning,
-                      "subscriber " + std::to_string(s->id) + " threw " + type + " on " +
-                          e.type() + (what.empty() ? "" : ": " + what) +
-                          " (further errors from it are only counted)");
+          log_message(LogLevel::kWarning, "subscriber " + std::to_string(s->id) + " threw " + type +
+                                              " on " + e.type() +
+                                              (what.empty() ? "" : ": " + what) +
+                                              " (further errors from it are only counted)");
         }
       }
     }
@@ -198,7 +200,9 @@ void SubscriberStage::State::run() {
 SubscriberStage::SubscriberStage(std::size_t max_queued, std::shared_ptr<LossCounters> losses)
     : state_(std::make_shared<State>(max_queued, std::move(losses))) {}
 
-SubscriberStage::~SubscriberStage() { stop(Clock::now()); }
+SubscriberStage::~SubscriberStage() {
+  stop(Clock::now());
+}
 
 Subscription SubscriberStage::subscribe(std::function<void(const Event&)> callback) {
   if (!callback) throw Error("subscribe: empty callback");
@@ -218,7 +222,9 @@ void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
   MutexLock lock(s.mu);
   if (!s.thread.joinable() || s.stopping) return;  // stop() ran: nobody left to deliver to
   const std::size_t n = batch.size();
-  auto room = [&]() ASYNCFLOW_REQUIRES(s.mu) { return s.queued == 0 || s.queued + n <= s.max_queued; };
+  auto room = [&]() ASYNCFLOW_REQUIRES(s.mu) {
+    return s.queued == 0 || s.queued + n <= s.max_queued;
+  };
   if (!room()) {
     // Lossless by default: the dispatcher waits for the subscribers, but not past stop().
     s.room_cv.wait_until(s.mu, s.deadline_value(), room);

@@ -29,13 +29,14 @@ namespace {
 using Argv = std::vector<std::string>;
 
 std::unique_ptr<af::WorkflowEngine> process_engine(af::ProcessBackendOptions options = {}) {
-  return af::WorkflowEngine::create(
-      {.backends = {af::ThreadPoolBackend::create({.threads = 2}),
-                    af::ProcessBackend::create(std::move(options))},
-       .work_dir = ::testing::TempDir()});
+  return af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create({.threads = 2}),
+                                                  af::ProcessBackend::create(std::move(options))},
+                                     .work_dir = ::testing::TempDir()});
 }
 
-af::TaskOptions with_description(af::TaskDescription d) { return {.description = std::move(d)}; }
+af::TaskOptions with_description(af::TaskDescription d) {
+  return {.description = std::move(d)};
+}
 
 /// The ProcessError a handle's get() throws (fails the test when it throws something else).
 template <class H>
@@ -120,12 +121,16 @@ TEST(ProcessBackend, CwdAndEnvironment) {
   fs::create_directories(dir);
   ::setenv("ASYNCFLOW_TEST_PARENT", "inherited", 1);
   auto where = flow->executable_task(
-      "where", [] { return Argv{"/bin/sh", "-c", "pwd; echo $AF_ONE $ASYNCFLOW_TEST_PARENT"}; },
+      "where",
+      [] {
+        return Argv{"/bin/sh", "-c", "pwd; echo $AF_ONE $ASYNCFLOW_TEST_PARENT"};
+      },
       with_description({.cwd = dir.string(), .env = {{"AF_ONE", "1"}}}));
   EXPECT_EQ(where().get(), fs::canonical(dir).string() + "\n1 inherited\n");
   // replace_env: the given entries are the whole environment.
-  auto only = flow->executable_task("only", [] { return Argv{"env"}; },
-                                    with_description({.env = {{"ONLY", "this"}}, .replace_env = true}));
+  auto only = flow->executable_task(
+      "only", [] { return Argv{"env"}; },
+      with_description({.env = {{"ONLY", "this"}}, .replace_env = true}));
   EXPECT_EQ(only().get(), "ONLY=this\n");
   fs::remove_all(dir);
 }
@@ -133,7 +138,10 @@ TEST(ProcessBackend, CwdAndEnvironment) {
 TEST(ProcessBackend, CaptureStdioWritesFilesAndReturnsThePath) {
   auto flow = process_engine();
   auto both = flow->executable_task(
-      "both", [] { return Argv{"/bin/sh", "-c", "echo to-out; echo to-err >&2"}; },
+      "both",
+      [] {
+        return Argv{"/bin/sh", "-c", "echo to-out; echo to-err >&2"};
+      },
       with_description({.capture_stdio = true}));
   auto h = both();
   const std::string path = h.get();
@@ -167,7 +175,8 @@ TEST(ProcessBackend, NonZeroExitCarriesTheCodeAndTheStderrTail) {
 TEST(ProcessBackend, LongStderrKeepsOnlyItsTail) {
   auto flow = process_engine();
   auto noisy = flow->executable_task("noisy", [] {
-    return Argv{"/bin/sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line $i >&2; i=$((i+1)); done; exit 1"};
+    return Argv{"/bin/sh", "-c",
+                "i=0; while [ $i -lt 2000 ]; do echo line $i >&2; i=$((i+1)); done; exit 1"};
   });
   const af::ProcessError e = process_error_of(noisy());
   EXPECT_LE(e.stderr_tail().size(), 4096u);
@@ -187,8 +196,12 @@ TEST(ProcessBackend, DeathBySignalIsNamed) {
 
 TEST(ProcessBackend, TimeoutKillsAndSaysSo) {
   auto flow = process_engine({.kill_grace = 2s});
-  auto slow = flow->executable_task("slow", [] { return Argv{"sleep", "30"}; },
-                                    with_description({.timeout = 200ms}));
+  auto slow = flow->executable_task(
+      "slow",
+      [] {
+        return Argv{"sleep", "30"};
+      },
+      with_description({.timeout = 200ms}));
   const auto start = std::chrono::steady_clock::now();
   const af::ProcessError e = process_error_of(slow());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
@@ -200,7 +213,10 @@ TEST(ProcessBackend, TimeoutKillsAndSaysSo) {
 TEST(ProcessBackend, TimeoutEscalatesToSigkillAfterTheGracePeriod) {
   auto flow = process_engine({.kill_grace = 300ms});
   auto stubborn = flow->executable_task(
-      "stubborn", [] { return Argv{"/bin/sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"}; },
+      "stubborn",
+      [] {
+        return Argv{"/bin/sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"};
+      },
       with_description({.timeout = 100ms}));
   const auto start = std::chrono::steady_clock::now();
   const af::ProcessError e = process_error_of(stubborn());
@@ -216,7 +232,8 @@ TEST(ProcessBackend, ProgramsThatCannotStartAreNamed) {
   EXPECT_EQ(e.cause(), af::ProcessError::Cause::kSpawn);
   EXPECT_EQ(e.errno_value(), ENOENT);
   EXPECT_NE(std::string(e.what()).find("no such program 'no-such-program-af' (not found in PATH)"),
-            std::string::npos) << e.what();
+            std::string::npos)
+      << e.what();
 
   const fs::path dir = af::testing::fresh_temp_path("noexec");
   fs::create_directories(dir);
@@ -227,14 +244,16 @@ TEST(ProcessBackend, ProgramsThatCannotStartAreNamed) {
   e = process_error_of(noexec());
   EXPECT_EQ(e.errno_value(), EACCES);
   EXPECT_NE(std::string(e.what()).find("'" + script.string() + "' is not executable"),
-            std::string::npos) << e.what();
+            std::string::npos)
+      << e.what();
 
-  auto bad_cwd = flow->executable_task("bad_cwd", [] { return Argv{"true"}; },
-                                       with_description({.cwd = (dir / "absent").string()}));
+  auto bad_cwd = flow->executable_task(
+      "bad_cwd", [] { return Argv{"true"}; }, with_description({.cwd = (dir / "absent").string()}));
   e = process_error_of(bad_cwd());
   EXPECT_NE(std::string(e.what()).find("working directory '" + (dir / "absent").string() +
                                        "' does not exist"),
-            std::string::npos) << e.what();
+            std::string::npos)
+      << e.what();
   fs::remove_all(dir);
 }
 
@@ -359,7 +378,8 @@ TEST(ProcessBackend, SpawnThreadsAreBoundedByTheProcessLimit) {
   auto t = flow->executable_task("echo", [](int i) { return Argv{"echo", std::to_string(i)}; });
   std::vector<af::TaskHandle<std::string>> handles;
   for (int i = 0; i < 60; ++i) handles.push_back(t(i));
-  for (int i = 0; i < 60; ++i) EXPECT_EQ(handles[static_cast<std::size_t>(i)].get(), std::to_string(i) + "\n");
+  for (int i = 0; i < 60; ++i)
+    EXPECT_EQ(handles[static_cast<std::size_t>(i)].get(), std::to_string(i) + "\n");
 }
 
 TEST(ProcessBackend, LifecycleEventsAtTheRealMoments) {
@@ -384,21 +404,22 @@ TEST(ProcessBackend, LifecycleEventsAtTheRealMoments) {
   std::lock_guard lock(mu);
   const std::vector<std::string> direct{"TaskCreated", "asyncflow.TaskResolved", "TaskSubmitted",
                                         "TaskStarted", "TaskCompleted"};
-  const std::vector<std::string> waited{"TaskCreated", "asyncflow.TaskResolved", "TaskSubmitted",
-                                        "TaskQueued", "TaskStarted", "TaskCompleted"};
+  const std::vector<std::string> waited{"TaskCreated",   "asyncflow.TaskResolved",
+                                        "TaskSubmitted", "TaskQueued",
+                                        "TaskStarted",   "TaskCompleted"};
   EXPECT_EQ(types[first.uid()], direct);
   EXPECT_EQ(types[second.uid()], waited);
 }
 
 TEST(ProcessBackend, RoutingNeedsABackendThatRunsPrograms) {
   auto pool_only = af::WorkflowEngine::create({.work_dir = ::testing::TempDir()});
-  std::string message = error_of([&] { pool_only->executable_task("ls", [] { return Argv{"ls"}; }); });
+  std::string message =
+      error_of([&] { pool_only->executable_task("ls", [] { return Argv{"ls"}; }); });
   EXPECT_NE(message.find("executable task 'ls'"), std::string::npos) << message;
   EXPECT_NE(message.find("ProcessBackend::create()"), std::string::npos) << message;
   auto flow = process_engine();
-  message = error_of([&] {
-    flow->executable_task("ls", [] { return Argv{"ls"}; }, {.backend = "thread_pool"});
-  });
+  message = error_of(
+      [&] { flow->executable_task("ls", [] { return Argv{"ls"}; }, {.backend = "thread_pool"}); });
   EXPECT_NE(message.find("backend 'thread_pool' runs only in-process functions"), std::string::npos)
       << message;
   // Unset: the first backend that runs programs, though the default is the pool.
@@ -418,7 +439,9 @@ TEST(ProcessBackend, DryRunNeitherBuildsNorRuns) {
   });
   EXPECT_EQ(t().get(), "");
   EXPECT_EQ(built.load(), 0);
-  EXPECT_NE(error_of([&] { flow->executable_task("x", [] { return Argv{"ls"}; }, {.backend = "thread_pool"}); }),
+  EXPECT_NE(error_of([&] {
+              flow->executable_task("x", [] { return Argv{"ls"}; }, {.backend = "thread_pool"});
+            }),
             "(no error)");  // routing is checked as in the real run
 }
 

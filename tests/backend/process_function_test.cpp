@@ -48,7 +48,8 @@ const auto kPerimeter = af::register_function(
       }
       return geo::Summary{label, length, corners, static_cast<int>(::getpid())};
     });
-const auto kPid = af::register_function("test.pid", [](int) { return static_cast<int>(::getpid()); });
+const auto kPid =
+    af::register_function("test.pid", [](int) { return static_cast<int>(::getpid()); });
 const auto kCheck = af::register_function("test.check", [](int x) {
   if (x < 0) throw std::invalid_argument("x must not be negative, got " + std::to_string(x));
   return x * 2;
@@ -57,7 +58,8 @@ const auto kCrashOn = af::register_function("test.crash_on", [](int x, int bad) 
   if (x == bad) std::abort();
   return x;
 });
-const auto kEcho = af::register_function("test.size", [](const std::string& s) { return s.size(); });
+const auto kEcho =
+    af::register_function("test.size", [](const std::string& s) { return s.size(); });
 const auto kSleep = af::register_function("test.sleep_ms", [](int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -118,7 +120,8 @@ TEST(ProcessFunction, AnExceptionInTheWorkerFailsTheTaskWithItsTypeAndMessage) {
     EXPECT_EQ(e.error_type(), "std::invalid_argument");
     EXPECT_EQ(e.error_message(), "x must not be negative, got -5");
     EXPECT_NE(std::string(e.what()).find("registered function 'test.check' (" + bad.uid() + ")"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(check(21).get(), 42);  // the worker lives on
 }
@@ -138,7 +141,8 @@ TEST(ProcessFunction, ACrashedWorkerFailsOnlyItsTaskAndIsReplaced) {
         EXPECT_EQ(e.cause(), af::ProcessError::Cause::kSignal);
         EXPECT_EQ(e.signal(), SIGABRT);
         EXPECT_NE(std::string(e.what()).find("was killed by SIGABRT while running it"),
-                  std::string::npos) << e.what();
+                  std::string::npos)
+            << e.what();
       }
     } else {
       EXPECT_EQ(handles[i].get(), i);
@@ -187,8 +191,8 @@ TEST(ProcessFunction, CancelingAQueuedCallMayStartMoreWorkAtOnce) {
 
 TEST(ProcessFunction, TimeoutKillsTheWorker) {
   auto flow = engine_with(af::ProcessBackend::create({.kill_grace = 1s, .function_workers = 1}));
-  auto sleep = flow->function_task(
-      kSleep, {.backend = "process", .description = {.timeout = 200ms}});
+  auto sleep =
+      flow->function_task(kSleep, {.backend = "process", .description = {.timeout = 200ms}});
   try {
     sleep(60000).get();
     ADD_FAILURE() << "expected a timeout";
@@ -243,7 +247,8 @@ TEST(ProcessFunction, AWorkerCommandThatCannotStartFailsEveryCallNamingIt) {
     EXPECT_NE(std::string(e.what()).find("cannot start a worker process "
                                          "(`/nonexistent/worker --serve`): no such program "
                                          "'/nonexistent/worker'"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   });
   EXPECT_TRUE(procs->function_worker_pids().empty());
 }
@@ -280,16 +285,20 @@ TEST(ProcessFunction, ShutdownStopsRunningCalls) {
 
 TEST(ProcessFunction, ClosuresCannotBeRoutedToWorkers) {
   auto flow = engine_with(af::ProcessBackend::create());
-  const std::string message =
-      error_of([&] { flow->function_task("lambda", [] { return 1; }, kInWorkers); });
+  const std::string message = error_of([&] {
+    flow->function_task(
+        "lambda", [] { return 1; }, kInWorkers);
+  });
   EXPECT_NE(message.find("function task 'lambda': backend 'process' runs work in other processes"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   EXPECT_NE(message.find("register_function"), std::string::npos) << message;
 }
 
 TEST(ProcessFunction, NamesAreUnique) {
-  EXPECT_NE(error_of([] { af::register_function("test.pid", [](int) { return 0; }); })
-                .find("'test.pid' is already registered"),
+  EXPECT_NE(error_of([] {
+              af::register_function("test.pid", [](int) { return 0; });
+            }).find("'test.pid' is already registered"),
             std::string::npos);
 }
 

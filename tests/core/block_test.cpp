@@ -14,11 +14,10 @@
 
 namespace af = asyncflow;
 using af::testing::engine_with;
-using af::testing::pool_engine;
 using af::testing::FakeBackend;
+using af::testing::pool_engine;
 using af::testing::RecordingObserver;
 using namespace std::chrono_literals;
-
 
 TEST(Blocks, BodyAwaitsAChainAndReturnsItsValue) {
   auto flow = pool_engine();
@@ -37,11 +36,10 @@ TEST(Blocks, BodyAwaitsAChainAndReturnsItsValue) {
 TEST(Blocks, BlockHandleIsADependencyAndTakesDependencies) {
   auto flow = pool_engine();
   auto make = flow->function_task("make", [](int v) { return v; });
-  auto sub = flow->block("sub", [&](int base) -> af::Task<int> {
-    co_return co_await make(base + 1);
-  });
+  auto sub =
+      flow->block("sub", [&](int base) -> af::Task<int> { co_return co_await make(base + 1); });
   auto add = flow->function_task("add", [](int a, int b) { return a + b; });
-  auto b = sub(make(10));           // block depends on a task
+  auto b = sub(make(10));                    // block depends on a task
   EXPECT_EQ(add(b, sub(b)).get(), 11 + 12);  // task depends on blocks, block on a block
 }
 

@@ -1,8 +1,8 @@
 // Cancellation: pending, queued, running, cascades, blocks, and routing to the owning backend.
 #include <gtest/gtest.h>
 
-#include <asyncflow/asyncflow.hpp>
 #include <algorithm>
+#include <asyncflow/asyncflow.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -16,8 +16,8 @@
 
 namespace af = asyncflow;
 using af::testing::engine_with;
-using af::testing::pool_engine;
 using af::testing::FakeBackend;
+using af::testing::pool_engine;
 using namespace std::chrono_literals;
 
 namespace {
@@ -56,9 +56,8 @@ TEST(Cancel, ACancelWhileTheTaskIsBeingStartedIsNeitherRacyNorLost) {
   auto flow = engine_with({fake});
   af::TaskHandle<int> target;
   std::atomic<bool> ran{false};
-  flow->set_observer(std::make_shared<ResolvedHook>("target", [&] {
-    std::thread([&] { EXPECT_TRUE(target.cancel()); }).join();
-  }));
+  flow->set_observer(std::make_shared<ResolvedHook>(
+      "target", [&] { std::thread([&] { EXPECT_TRUE(target.cancel()); }).join(); }));
   auto src = flow->function_task("src", [] { return 1; });
   auto t = flow->function_task("target", [&](int v) {
     ran = true;

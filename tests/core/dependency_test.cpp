@@ -13,9 +13,8 @@
 
 namespace af = asyncflow;
 using af::testing::engine_with;
-using af::testing::pool_engine;
 using af::testing::FakeBackend;
-
+using af::testing::pool_engine;
 
 TEST(Dependencies, PositionalValuesAreSubstituted) {
   auto flow = pool_engine();
@@ -56,9 +55,8 @@ TEST(Dependencies, ChainOfFunctionsTotals) {
 TEST(Dependencies, VectorOfHandlesIsAFanIn) {
   auto flow = pool_engine();
   auto square = flow->function_task("square", [](int v) { return v * v; });
-  auto sum = flow->function_task("sum", [](const std::vector<int>& v) {
-    return std::accumulate(v.begin(), v.end(), 0);
-  });
+  auto sum = flow->function_task(
+      "sum", [](const std::vector<int>& v) { return std::accumulate(v.begin(), v.end(), 0); });
   std::vector<af::TaskHandle<int>> parts;
   for (int i = 1; i <= 100; ++i) parts.push_back(square(i));
   EXPECT_EQ(sum(parts).get(), 338350);
@@ -90,10 +88,10 @@ TEST(Dependencies, NamedDependenciesWaitForTheirProducers) {
 TEST(Dependencies, TuplesPairsArraysAndOptionalsCarryDependencies) {
   auto flow = pool_engine();
   auto make = flow->function_task("make", [](int v) { return v; });
-  auto f = flow->function_task(
-      "f", [](const std::tuple<int, std::string>& t, const std::pair<int, int>& p,
-              const std::array<int, 2>& a, const std::optional<int>& o,
-              const std::optional<int>& none) {
+  auto f =
+      flow->function_task("f", [](const std::tuple<int, std::string>& t,
+                                  const std::pair<int, int>& p, const std::array<int, 2>& a,
+                                  const std::optional<int>& o, const std::optional<int>& none) {
         return std::get<0>(t) + p.first + p.second + a[0] + a[1] + o.value_or(0) +
                none.value_or(1000) + static_cast<int>(std::get<1>(t).size());
       });
@@ -155,9 +153,8 @@ TEST(Dependencies, AlreadyFinishedDependencyWorks) {
 TEST(Dependencies, MoveOnlyArgumentsAndResults) {
   auto flow = pool_engine();
   auto make = flow->function_task("make", [](int v) { return std::make_unique<int>(v); });
-  auto read = flow->function_task("read", [](const std::unique_ptr<int>& p, std::unique_ptr<int> q) {
-    return *p + *q;
-  });
+  auto read = flow->function_task(
+      "read", [](const std::unique_ptr<int>& p, std::unique_ptr<int> q) { return *p + *q; });
   EXPECT_EQ(read(make(3), std::make_unique<int>(4)).get(), 7);
 }
 

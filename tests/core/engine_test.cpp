@@ -14,10 +14,9 @@
 
 namespace af = asyncflow;
 using af::testing::engine_with;
-using af::testing::pool_engine;
 using af::testing::FakeBackend;
+using af::testing::pool_engine;
 using namespace std::chrono_literals;
-
 
 TEST(Engine, DefaultUidAndWorkDir) {
   auto flow = af::WorkflowEngine::create({.work_dir = ::testing::TempDir()});
@@ -79,7 +78,8 @@ TEST(Engine, UnknownBackendIsAClearErrorAtDefinition) {
     flow->function_task("f", [] { return 1; }, {.backend = "tpu"});
     FAIL();
   } catch (const af::Error& e) {
-    EXPECT_STREQ(e.what(), ("unknown backend 'tpu'; engine '" + flow->uid() + "' has: cpu, gpu").c_str());
+    EXPECT_STREQ(e.what(),
+                 ("unknown backend 'tpu'; engine '" + flow->uid() + "' has: cpu, gpu").c_str());
   }
   auto f = flow->function_task("f", [] { return 1; });
   EXPECT_THROW(f.with({.backend = "nope"}), af::Error);
@@ -103,14 +103,17 @@ TEST(Engine, TasksRouteToTheirNamedBackend) {
 }
 
 TEST(Engine, DryRunRunsNoBodiesButChecksRouting) {
-  auto flow = af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create({.name = "gpu"})},
-                                          .work_dir = ::testing::TempDir(),
-                                          .dry_run = true});
+  auto flow =
+      af::WorkflowEngine::create({.backends = {af::ThreadPoolBackend::create({.name = "gpu"})},
+                                  .work_dir = ::testing::TempDir(),
+                                  .dry_run = true});
   std::atomic<int> ran{0};
-  auto f = flow->function_task("f", [&](int v) {
-    ++ran;
-    return v + 1;
-  }, {.backend = "gpu"});
+  auto f = flow->function_task("f",
+                               [&](int v) {
+                                 ++ran;
+                                 return v + 1;
+                               },
+                               {.backend = "gpu"});
   auto s = flow->function_task("s", [&] {
     ++ran;
     return std::string("x");
@@ -178,9 +181,9 @@ TEST(Engine, ChainIsNotPollBound) {
   auto h = stage(stage(stage(stage(stage(0)))));
   EXPECT_EQ(h.get(), 5);
   auto elapsed = std::chrono::steady_clock::now() - t0;
-  EXPECT_LT(elapsed, 1000ms) << "5 x 50 ms took "
-                             << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
-                             << " ms";
+  EXPECT_LT(elapsed, 1000ms)
+      << "5 x 50 ms took " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+      << " ms";
 }
 
 TEST(Engine, NoopChainOfAMillionLevelsUsesConstantStack) {
@@ -188,8 +191,8 @@ TEST(Engine, NoopChainOfAMillionLevelsUsesConstantStack) {
   auto inc = flow->function_task("inc", [](int v) { return v + 1; });
   // Built while the head is pending, so completing it resolves the whole chain at once.
   auto fake = FakeBackend::create("held");
-  auto gated = af::WorkflowEngine::create({.backends = {fake}, .work_dir = ::testing::TempDir(),
-                                           .dry_run = false});
+  auto gated = af::WorkflowEngine::create(
+      {.backends = {fake}, .work_dir = ::testing::TempDir(), .dry_run = false});
   auto ginc = gated->function_task("inc", [](int v) { return v + 1; });
   auto head = ginc(0);
   auto h = head;
@@ -244,7 +247,7 @@ TEST(Engine, ShutdownWaitsForRunningAndCancelsWhatHasNotStarted) {
   });
   auto quick = flow->function_task("quick", [](int v) { return v; });
   auto running = slow();
-  auto queued = quick(1);         // behind `slow` on the single worker
+  auto queued = quick(1);           // behind `slow` on the single worker
   auto dependent = quick(running);  // pending until `slow` finishes
   ASSERT_TRUE(started.wait_for(30s));
   flow->shutdown();
@@ -296,8 +299,8 @@ TEST(Engine, ShutdownWaitsForThreadsStillInsideABackendCall) {
   // test thread can shut down while that pool thread is still inside submit(). The lingering
   // backend comes first: shutdown releases it before the pool (whose destructor would join the
   // thread inside submit()).
-  auto flow = engine_with({std::make_shared<LingeringBackend>(),
-                           af::ThreadPoolBackend::create({.threads = 1})});
+  auto flow = engine_with(
+      {std::make_shared<LingeringBackend>(), af::ThreadPoolBackend::create({.threads = 1})});
   auto gate = flow->function_task("gate", [] { return 1; }, {.backend = "thread_pool"});
   auto inc = flow->function_task("inc", [](int v) { return v + 1; });
   EXPECT_EQ(inc(gate()).get(), 2);

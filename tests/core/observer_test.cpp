@@ -53,7 +53,8 @@ TEST(Observer, FailuresCancelsAndRealBackendNames) {
   auto obs = std::make_shared<RecordingObserver>();
   auto cpu = FakeBackend::create("cpu");
   auto gpu = FakeBackend::create("gpu");
-  auto flow = af::WorkflowEngine::create({.backends = {cpu, gpu}, .work_dir = ::testing::TempDir()});
+  auto flow =
+      af::WorkflowEngine::create({.backends = {cpu, gpu}, .work_dir = ::testing::TempDir()});
   flow->set_observer(obs);
   auto bad = flow->function_task("bad", []() -> int { throw std::runtime_error("x"); },
                                  {.backend = "gpu"});

@@ -49,7 +49,7 @@ TEST(Scopes, StampsTasksInsideAndResetsAfterExit) {
   EXPECT_EQ(fx.wid(outside), "");
   outside.get();
   EXPECT_EQ(fx.obs->scopes(), (std::vector<std::string>{"begin:etl-run-42", "begin:inner",
-                                                         "end:inner", "end:etl-run-42"}));
+                                                        "end:inner", "end:etl-run-42"}));
 }
 
 TEST(Scopes, ExplicitWorkflowIdBeatsTheScope) {

@@ -7,15 +7,15 @@
 #include <unistd.h>
 
 #include <asyncflow/common/error.hpp>
-#include <asyncflow/telemetry/log.hpp>
 #include <asyncflow/exporters/jsonl/checkpoint_reader.hpp>
 #include <asyncflow/exporters/jsonl/checkpoint_writer.hpp>
 #include <asyncflow/exporters/jsonl/jsonl_format.hpp>
+#include <asyncflow/telemetry/log.hpp>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -125,7 +125,6 @@ TEST_F(Checkpoint, WriterCreatesTheDirectoryAndNamesTheFile) {
   EXPECT_FALSE(w.is_open());
   EXPECT_EQ(w.last_error(), "");
   EXPECT_EQ(read_all(w.path()), "{\"x\": 1}\n");
-
 }
 
 TEST_F(Checkpoint, ATakenNameGetsASuffixAndTheEarlierFileIsKept) {
@@ -169,7 +168,8 @@ TEST_F(Checkpoint, WriterErrorsNameThePathAndTheReason) {
   EXPECT_NE(under_file.find("Not a directory"), std::string::npos) << under_file;
 
   // The directory is a regular file.
-  const std::string is_file = error_of([&] { af::CheckpointWriter w(dir_ / "regular", "s", kEpoch); });
+  const std::string is_file =
+      error_of([&] { af::CheckpointWriter w(dir_ / "regular", "s", kEpoch); });
   EXPECT_NE(is_file.find((dir_ / "regular").string()), std::string::npos) << is_file;
 
   // /proc refuses new entries, even to root (the tests run as root, so a chmod-ed directory
@@ -179,8 +179,7 @@ TEST_F(Checkpoint, WriterErrorsNameThePathAndTheReason) {
 
   // The file itself cannot be created: /proc/self exists but takes no new files.
   const std::string open = error_of([&] { af::CheckpointWriter w("/proc/self", "s", 1); });
-  EXPECT_NE(open.find("cannot create '/proc/self/s.1.telemetry.jsonl'"), std::string::npos)
-      << open;
+  EXPECT_NE(open.find("cannot create '/proc/self/s.1.telemetry.jsonl'"), std::string::npos) << open;
 
   EXPECT_NE(error_of([&] { af::CheckpointWriter w(dir_, "../escape", kEpoch); }), "(no error)");
 }
@@ -278,15 +277,15 @@ TEST_F(Checkpoint, RoundTripsEventsSpansAndMetrics) {
                         {.session_id = "asyncflow.session.0001", .backend = "asyncflow"}, {}),
       lifecycle(af::events::TaskCreated(), "e1", 1775068460.25),
       lifecycle(af::events::TaskResolved(), "e2", 1775068460.5),
-      lifecycle(af::events::TaskFailed(), "e3", 1775068461.125,
-                {1.5, std::string("ValueError")}),
-      af::restore_event(af::events::ResourceUpdate(), "e4", 1775068461.5, 1775068461.5,
-                        {.session_id = "asyncflow.session.0001", .backend = "thread_pool",
-                         .node_id = "node-a"},
-                        {12.5, 40.0, std::monostate{}, std::monostate{}, 1024.0, 0.0,
-                         std::monostate{}, std::monostate{}, std::string("per_node")}),
+      lifecycle(af::events::TaskFailed(), "e3", 1775068461.125, {1.5, std::string("ValueError")}),
+      af::restore_event(
+          af::events::ResourceUpdate(), "e4", 1775068461.5, 1775068461.5,
+          {.session_id = "asyncflow.session.0001", .backend = "thread_pool", .node_id = "node-a"},
+          {12.5, 40.0, std::monostate{}, std::monostate{}, 1024.0, 0.0, std::monostate{},
+           std::monostate{}, std::string("per_node")}),
       af::restore_event(result_type, "e5", 1775068462.0, 1775068462.0,
-                        {.session_id = "asyncflow.session.0001", .backend = "pipeline",
+                        {.session_id = "asyncflow.session.0001",
+                         .backend = "pipeline",
                          .task_id = "exp-1",
                          .attributes = {{"n", std::int64_t{-3}}, {"x", std::monostate{}}}},
                         {0.93, std::string("caf\xc3\xa9 \"v2\"\n"), std::int64_t{12}, true}),
@@ -391,8 +390,7 @@ TEST_F(Checkpoint, NonFiniteNumbersRoundTrip) {
   EXPECT_EQ(cp.events[0].event.number("memory_percent"), inf);
   EXPECT_EQ(cp.events[0].event.number("gpu_percent"), -inf);
   // Tokens inside strings are text.
-  EXPECT_EQ(std::get<std::string>(*cp.events[0].event.attribute("text")),
-            "NaN Infinity -Infinity");
+  EXPECT_EQ(std::get<std::string>(*cp.events[0].event.attribute("text")), "NaN Infinity -Infinity");
 }
 
 TEST_F(Checkpoint, TornLastLineIsSkipped) {
@@ -425,17 +423,17 @@ TEST_F(Checkpoint, CorruptMiddleLineIsAnErrorWithItsLineNumber) {
   EXPECT_NE(msg.find("line 3"), std::string::npos) << msg;  // 1-based, blank lines counted
 
   // Valid JSON that is not a checkpoint line is an error too, even at the end.
-  const std::string wrong =
-      error_of([&] { af::read_checkpoint(write_file(line + R"({"section": "span", "name": "x"})")); });
+  const std::string wrong = error_of(
+      [&] { af::read_checkpoint(write_file(line + R"({"section": "span", "name": "x"})")); });
   EXPECT_NE(wrong.find("line 2"), std::string::npos) << wrong;
   EXPECT_NE(wrong.find("span_id"), std::string::npos) << wrong;
-  const std::string no_type = error_of([&] {
-    af::read_checkpoint(write_file(R"({"event_id": "a", "event_time": 1.0})"));
-  });
+  const std::string no_type =
+      error_of([&] { af::read_checkpoint(write_file(R"({"event_id": "a", "event_time": 1.0})")); });
   EXPECT_NE(no_type.find("line 1"), std::string::npos) << no_type;
   EXPECT_NE(no_type.find("event_type"), std::string::npos) << no_type;
-  EXPECT_NE(error_of([&] { af::read_checkpoint(write_file(R"({"section": "other"})")); })
-                .find("unknown section"),
+  EXPECT_NE(error_of([&] {
+              af::read_checkpoint(write_file(R"({"section": "other"})"));
+            }).find("unknown section"),
             std::string::npos);
   EXPECT_NE(error_of([&] { af::read_checkpoint(dir_ / "missing.jsonl"); }).find("cannot open"),
             std::string::npos);
@@ -485,7 +483,6 @@ TEST_F(Checkpoint, LinesWithoutSectionAreEventsAndUnknownTypesWiden) {
   EXPECT_EQ(widened[0].second.type, af::FieldType::kInt);
   EXPECT_TRUE(widened[0].second.nullable);
   EXPECT_EQ(widened[1].second.type, af::FieldType::kDouble);
-
 }
 
 TEST_F(Checkpoint, TwoLayoutsOfOneNameReadAsTwoTypes) {
@@ -530,11 +527,13 @@ TEST_F(Checkpoint, EveryWrittenLineParsesWithNlohmann) {
   std::string batch;
   af::jsonl::append_event_line(batch, lifecycle(af::events::TaskCompleted(), "e", 1.5, {0.25}),
                                kTrace, 2);
-  af::Event odd = af::restore_event(
-      af::events::TaskFailed(), "f", 0.0, -0.0,
-      {.session_id = std::string("\x01\"\\\n\x7f\xff", 6),
-       .attributes = {{"big", 1.7976931348623157e308}, {"tiny", 5e-324}, {"i", std::numeric_limits<std::int64_t>::min()}}},
-      {1e-5, std::string("caf\xc3\xa9")});
+  af::Event odd =
+      af::restore_event(af::events::TaskFailed(), "f", 0.0, -0.0,
+                        {.session_id = std::string("\x01\"\\\n\x7f\xff", 6),
+                         .attributes = {{"big", 1.7976931348623157e308},
+                                        {"tiny", 5e-324},
+                                        {"i", std::numeric_limits<std::int64_t>::min()}}},
+                        {1e-5, std::string("caf\xc3\xa9")});
   af::jsonl::append_event_line(batch, odd, af::TraceId{~0ull, ~0ull}, ~0ull);
   af::jsonl::append_span_line(batch, span("task", 2, 1, 1775068461000000000));
   af::jsonl::append_metric_line(batch, 3.0, counters(1));
@@ -554,7 +553,8 @@ TEST_F(Checkpoint, EveryWrittenLineParsesWithNlohmann) {
   EXPECT_EQ(parsed[1]["session_id"], "\x01\"\\\n\x7f\xef\xbf\xbd");  // invalid byte: U+FFFD
   EXPECT_EQ(parsed[1]["trace_id"], "0xffffffffffffffffffffffffffffffff");
   EXPECT_EQ(parsed[1]["attributes"]["big"].get<double>(), 1.7976931348623157e308);
-  EXPECT_EQ(parsed[1]["attributes"]["i"].get<std::int64_t>(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(parsed[1]["attributes"]["i"].get<std::int64_t>(),
+            std::numeric_limits<std::int64_t>::min());
   EXPECT_EQ(parsed[2]["section"], "span");
   EXPECT_EQ(parsed[3]["tasks_submitted"], 1);
   EXPECT_EQ(parsed[3]["section"], "metric");

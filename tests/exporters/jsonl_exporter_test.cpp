@@ -10,8 +10,8 @@
 
 #include <asyncflow/exporters/jsonl/checkpoint_reader.hpp>
 #include <asyncflow/exporters/jsonl/checkpoint_writer.hpp>
-#include <asyncflow/exporters/jsonl/jsonl_format.hpp>
 #include <asyncflow/exporters/jsonl/jsonl_exporter.hpp>
+#include <asyncflow/exporters/jsonl/jsonl_format.hpp>
 #include <asyncflow/exporters/memory/memory_exporter.hpp>
 #include <asyncflow/telemetry/log.hpp>
 #include <atomic>
@@ -110,7 +110,8 @@ TEST(JsonlExporter, WritesEventsSpansAndMetricsInOrderInOneFile) {
   const af::Checkpoint cp = af::read_checkpoint(exporter->path());
   ASSERT_EQ(cp.events.size(), 100u);
   for (std::size_t i = 0; i < cp.events.size(); ++i)
-    EXPECT_EQ(std::get<std::int64_t>(cp.events[i].event.field("seq")), static_cast<std::int64_t>(i));
+    EXPECT_EQ(std::get<std::int64_t>(cp.events[i].event.field("seq")),
+              static_cast<std::int64_t>(i));
   ASSERT_EQ(cp.spans.size(), 1u);
   EXPECT_EQ(cp.spans[0].span_id, 3u);
   ASSERT_EQ(cp.metrics.size(), 1u);
@@ -142,8 +143,8 @@ TEST(JsonlExporter, NoLineCrossesAPageBoundary) {
     } else {
       ++lines;
       // The line and its newline sit in one page.
-      EXPECT_EQ(start / kPage, end / kPage) << "line at offset " << start << ", " << line.size()
-                                            << " bytes";
+      EXPECT_EQ(start / kPage, end / kPage)
+          << "line at offset " << start << ", " << line.size() << " bytes";
     }
     start = end + 1;
   }

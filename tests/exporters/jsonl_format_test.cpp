@@ -3,12 +3,12 @@
 // reference's (rhapsody-telemetry.md §3.2).
 #include <gtest/gtest.h>
 
-#include <asyncflow/telemetry/event.hpp>
 #include <asyncflow/exporters/jsonl/jsonl_format.hpp>
+#include <asyncflow/telemetry/event.hpp>
 #include <charconv>
 #include <cmath>
-#include <random>
 #include <limits>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,15 +103,16 @@ TEST(Jsonl, FixedNotationDoublesAreShortestAndRoundTrip) {
   std::uniform_real_distribution<double> epoch(1.6e9, 2.2e9);
   std::uniform_real_distribution<double> exponent(-4.0, 16.0);
   for (int i = 0; i < 200000; ++i) {
-    values.push_back(epoch(rng));                                        // event times
-    values.push_back(std::pow(10.0, exponent(rng)));                     // durations, sizes
-    values.push_back(std::round(epoch(rng) * 1e6) / 1e6);                // microsecond clocks
-    values.push_back(static_cast<double>(rng() % 100000000) / 1000.0);   // short decimals
+    values.push_back(epoch(rng));                                       // event times
+    values.push_back(std::pow(10.0, exponent(rng)));                    // durations, sizes
+    values.push_back(std::round(epoch(rng) * 1e6) / 1e6);               // microsecond clocks
+    values.push_back(static_cast<double>(rng() % 100000000) / 1000.0);  // short decimals
     const double lo = std::log2(1e-4);
     const double hi = std::log2(1e16);
-    const double x = std::ldexp(1.0 + static_cast<double>(rng() >> 12) * 0x1p-52,
-                                static_cast<int>(lo + (hi - lo) * static_cast<double>(rng() % 1000) / 1000.0));
-    values.push_back((rng() & 1) != 0 ? -x : x);                         // any bit pattern
+    const double x =
+        std::ldexp(1.0 + static_cast<double>(rng() >> 12) * 0x1p-52,
+                   static_cast<int>(lo + (hi - lo) * static_cast<double>(rng() % 1000) / 1000.0));
+    values.push_back((rng() & 1) != 0 ? -x : x);  // any bit pattern
   }
   for (int p = -4; p <= 15; ++p) {  // around powers of ten, where the digit count changes
     double x = std::pow(10.0, p);
@@ -153,7 +154,7 @@ TEST(Jsonl, SmallDoublesAreScientificLikeRepr) {
   for (int i = 0; i < 300000; ++i) {
     values.push_back(std::pow(10.0, exponent(rng)));
     const double t = epoch(rng);
-    values.push_back(std::nextafter(t, 3e9) - t);                  // one ulp of an epoch time
+    values.push_back(std::nextafter(t, 3e9) - t);  // one ulp of an epoch time
     values.push_back((t + static_cast<double>(rng() % 100000) * 1e-9) - t);
     values.push_back(static_cast<double>(rng() % 100000 + 1) * 1e-9);  // whole nanoseconds
   }
@@ -209,33 +210,35 @@ TEST(Jsonl, StringsEscapeLikeJsonDumps) {
   EXPECT_EQ(str("caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80"),
             "\"caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\"");
   // Bytes that are not UTF-8 would make the line unreadable; each becomes U+FFFD.
-  EXPECT_EQ(str("a\xff" "b\xc3"), R"("a\ufffdb\ufffd")");
+  EXPECT_EQ(str("a\xff"
+                "b\xc3"),
+            R"("a\ufffdb\ufffd")");
   EXPECT_EQ(str("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");  // a UTF-16 surrogate
-  EXPECT_EQ(str("\xc0\xaf"), R"("\ufffd\ufffd")");              // overlong '/'
+  EXPECT_EQ(str("\xc0\xaf"), R"("\ufffd\ufffd")");            // overlong '/'
 }
 
 TEST(Jsonl, EventLineMatchesJsonDumps) {
-  af::Event e = af::restore_event(
-      af::events::TaskCompleted(), "5f3a9c0e2b7d4e1a8c6f0b3d2e9a7c41", 1775068460.123456,
-      1775068460.1234572,
-      {.session_id = "asyncflow.session.0001",
-       .backend = "thread_pool",
-       .task_id = "task.000007",
-       .attributes = {{"executable", std::string("train")},
-                      {"task_type", std::string("function")},
-                      {"asyncflow.workflow_id", std::string("exp-3")}}},
-      {0.25});
+  af::Event e = af::restore_event(af::events::TaskCompleted(), "5f3a9c0e2b7d4e1a8c6f0b3d2e9a7c41",
+                                  1775068460.123456, 1775068460.1234572,
+                                  {.session_id = "asyncflow.session.0001",
+                                   .backend = "thread_pool",
+                                   .task_id = "task.000007",
+                                   .attributes = {{"executable", std::string("train")},
+                                                  {"task_type", std::string("function")},
+                                                  {"asyncflow.workflow_id", std::string("exp-3")}}},
+                                  {0.25});
   std::string out = "keep:";
   jsonl::append_event_line(out, e, kTrace, 0xdeadbeef);
-  EXPECT_EQ(out,
-            R"(keep:{"event_id": "5f3a9c0e2b7d4e1a8c6f0b3d2e9a7c41", "event_type": "TaskCompleted", )"
-            R"("event_time": 1775068460.123456, "emit_time": 1775068460.1234572, )"
-            R"("session_id": "asyncflow.session.0001", "backend": "thread_pool", )"
-            R"("task_id": "task.000007", "node_id": null, "attributes": {"executable": "train", )"
-            R"("task_type": "function", "asyncflow.workflow_id": "exp-3"}, "duration_seconds": 0.25, )"
-            R"("trace_id": "0xaf1b2c3d4e5f6070011223344556677", "span_id": "0xdeadbeef", )"
-            R"("name": "TaskCompleted", "section": "event"})"
-            "\n");
+  EXPECT_EQ(
+      out,
+      R"(keep:{"event_id": "5f3a9c0e2b7d4e1a8c6f0b3d2e9a7c41", "event_type": "TaskCompleted", )"
+      R"("event_time": 1775068460.123456, "emit_time": 1775068460.1234572, )"
+      R"("session_id": "asyncflow.session.0001", "backend": "thread_pool", )"
+      R"("task_id": "task.000007", "node_id": null, "attributes": {"executable": "train", )"
+      R"("task_type": "function", "asyncflow.workflow_id": "exp-3"}, "duration_seconds": 0.25, )"
+      R"("trace_id": "0xaf1b2c3d4e5f6070011223344556677", "span_id": "0xdeadbeef", )"
+      R"("name": "TaskCompleted", "section": "event"})"
+      "\n");
 }
 
 TEST(Jsonl, CustomEventLineKeepsFieldOrderAndTypes) {
@@ -259,23 +262,31 @@ TEST(Jsonl, CustomEventLineKeepsFieldOrderAndTypes) {
   jsonl::append_event_line(out, e, af::TraceId{0, 0x0011223344556677ull}, 0);
   // json.dumps(..., ensure_ascii=False): the only difference from the default is that the
   // non-ASCII characters of "model" are not \u-escaped.
-  EXPECT_EQ(out,
-            R"({"event_id": "0123456789abcdef0123456789abcdef", "event_type": "experiment.Result", )"
-            R"("event_time": 1e-05, "emit_time": 1e+16, "session_id": "s", "backend": "", )"
-            R"("task_id": null, "node_id": null, "attributes": {"ok": true, "n": -3, "x": null, )"
-            R"("f": 0.30000000000000004, "s": "tab\there \"q\" back\\slash \u0001\u001f"}, )"
-            R"("accuracy": 0.93, "model": "r)" "\xc3\xa9snet \xe2\x9c\x93 \xf0\x9f\x98\x80"
-            R"(", "epochs": 12, "converged": false, "note": null, )"
-            R"("trace_id": "0x11223344556677", "span_id": null, "name": "experiment.Result", )"
-            R"("section": "event"})"
-            "\n");
+  EXPECT_EQ(
+      out, R"({"event_id": "0123456789abcdef0123456789abcdef", "event_type": "experiment.Result", )"
+           R"("event_time": 1e-05, "emit_time": 1e+16, "session_id": "s", "backend": "", )"
+           R"("task_id": null, "node_id": null, "attributes": {"ok": true, "n": -3, "x": null, )"
+           R"("f": 0.30000000000000004, "s": "tab\there \"q\" back\\slash \u0001\u001f"}, )"
+           R"("accuracy": 0.93, "model": "r)"
+           "\xc3\xa9snet \xe2\x9c\x93 \xf0\x9f\x98\x80"
+           R"(", "epochs": 12, "converged": false, "note": null, )"
+           R"("trace_id": "0x11223344556677", "span_id": null, "name": "experiment.Result", )"
+           R"("section": "event"})"
+           "\n");
 }
 
 TEST(Jsonl, IntegersAreWrittenLikeToChars) {
   // Every digit count and sign, the limits, and values either side of each power of ten:
   // the JSONL writer has its own integer digits (two per step), checked against to_chars.
   auto type = af::define_event("experiment.Count", {{"n", af::FieldType::kInt}});
-  std::vector<std::int64_t> values = {0, 1, -1, 9, 10, -10, 99, 100,
+  std::vector<std::int64_t> values = {0,
+                                      1,
+                                      -1,
+                                      9,
+                                      10,
+                                      -10,
+                                      99,
+                                      100,
                                       std::numeric_limits<std::int64_t>::max(),
                                       std::numeric_limits<std::int64_t>::min(),
                                       std::numeric_limits<std::int64_t>::min() + 1};
@@ -286,7 +297,8 @@ TEST(Jsonl, IntegersAreWrittenLikeToChars) {
     }
   }
   std::mt19937_64 rng(7);
-  for (int i = 0; i < 10000; ++i) values.push_back(static_cast<std::int64_t>(rng() >> (rng() % 64)));
+  for (int i = 0; i < 10000; ++i)
+    values.push_back(static_cast<std::int64_t>(rng() >> (rng() % 64)));
   for (std::int64_t v : values) {
     af::Event e = af::restore_event(type, "id", 1.5, 1.5, {.session_id = "s"}, {v});
     std::string out;
@@ -299,27 +311,27 @@ TEST(Jsonl, IntegersAreWrittenLikeToChars) {
 
 TEST(Jsonl, ResourceUpdateLineEndsWithResourceScope) {
   auto values = std::vector<af::FieldValue>(9, std::monostate{});
-  values[2] = 87.5;             // gpu_percent
-  values[3] = std::int64_t{1};  // gpu_id
+  values[2] = 87.5;                     // gpu_percent
+  values[3] = std::int64_t{1};          // gpu_id
   values[8] = std::string("per_node");  // derived again from gpu_id: per_gpu
-  af::Event e = af::restore_event(af::events::ResourceUpdate(), "fedcba9876543210fedcba9876543210",
-                                  1775068461.0, 1775068461.0000002,
-                                  {.session_id = "asyncflow.session.0001",
-                                   .backend = "thread_pool",
-                                   .node_id = "node-a"},
-                                  std::move(values));
+  af::Event e = af::restore_event(
+      af::events::ResourceUpdate(), "fedcba9876543210fedcba9876543210", 1775068461.0,
+      1775068461.0000002,
+      {.session_id = "asyncflow.session.0001", .backend = "thread_pool", .node_id = "node-a"},
+      std::move(values));
   std::string out;
   jsonl::append_event_line(out, e, kTrace, 0x1122334455667788ull);
-  EXPECT_EQ(out,
-            R"({"event_id": "fedcba9876543210fedcba9876543210", "event_type": "ResourceUpdate", )"
-            R"("event_time": 1775068461.0, "emit_time": 1775068461.0000002, )"
-            R"("session_id": "asyncflow.session.0001", "backend": "thread_pool", "task_id": null, )"
-            R"("node_id": "node-a", "attributes": {}, "cpu_percent": null, "memory_percent": null, )"
-            R"("gpu_percent": 87.5, "gpu_id": 1, "disk_read_bytes": null, "disk_write_bytes": null, )"
-            R"("net_sent_bytes": null, "net_recv_bytes": null, "resource_scope": "per_gpu", )"
-            R"("trace_id": "0xaf1b2c3d4e5f6070011223344556677", "span_id": "0x1122334455667788", )"
-            R"("name": "ResourceUpdate", "section": "event"})"
-            "\n");
+  EXPECT_EQ(
+      out,
+      R"({"event_id": "fedcba9876543210fedcba9876543210", "event_type": "ResourceUpdate", )"
+      R"("event_time": 1775068461.0, "emit_time": 1775068461.0000002, )"
+      R"("session_id": "asyncflow.session.0001", "backend": "thread_pool", "task_id": null, )"
+      R"("node_id": "node-a", "attributes": {}, "cpu_percent": null, "memory_percent": null, )"
+      R"("gpu_percent": 87.5, "gpu_id": 1, "disk_read_bytes": null, "disk_write_bytes": null, )"
+      R"("net_sent_bytes": null, "net_recv_bytes": null, "resource_scope": "per_gpu", )"
+      R"("trace_id": "0xaf1b2c3d4e5f6070011223344556677", "span_id": "0x1122334455667788", )"
+      R"("name": "ResourceUpdate", "section": "event"})"
+      "\n");
 }
 
 TEST(Jsonl, SpanLinesMatchJsonDumps) {
@@ -366,15 +378,31 @@ TEST(Jsonl, SpanDurationRoundsLikePython) {
   // python3 -c 'print(round(ns / 1e6, 3))'. Ties (a remainder of exactly 500 ns) follow the
   // binary value; the rest take the integer fast path, checked here up to and past 1e15 ns.
   const std::vector<std::pair<std::int64_t, std::string>> table = {
-      {187500, "0.188"}, {1062500, "1.062"}, {1234567, "1.235"},
-      {1, "0.0"},        {0, "0.0"},         {999999999999, "1000000.0"},
-      {499, "0.0"}, {500, "0.001"}, {501, "0.001"}, {1500, "0.002"}, {2500, "0.003"},
-      {123456500, "123.457"}, {987654321499, "987654.321"}, {987654321501, "987654.322"},
-      {1499999, "1.5"}, {4503599627370497, "4503599627.37"},
-      {1000000000000000, "1000000000.0"}, {1000000000000500, "1000000000.0"},
-      {1234567890123456789, "1234567890123.457"}, {114462464, "114.462"},
-      {6945610009911, "6945610.01"}, {848904299600, "848904.3"}, {1655864004651, "1655864.005"},
-      {3777455673077, "3777455.673"}, {1511989530840, "1511989.531"},
+      {187500, "0.188"},
+      {1062500, "1.062"},
+      {1234567, "1.235"},
+      {1, "0.0"},
+      {0, "0.0"},
+      {999999999999, "1000000.0"},
+      {499, "0.0"},
+      {500, "0.001"},
+      {501, "0.001"},
+      {1500, "0.002"},
+      {2500, "0.003"},
+      {123456500, "123.457"},
+      {987654321499, "987654.321"},
+      {987654321501, "987654.322"},
+      {1499999, "1.5"},
+      {4503599627370497, "4503599627.37"},
+      {1000000000000000, "1000000000.0"},
+      {1000000000000500, "1000000000.0"},
+      {1234567890123456789, "1234567890123.457"},
+      {114462464, "114.462"},
+      {6945610009911, "6945610.01"},
+      {848904299600, "848904.3"},
+      {1655864004651, "1655864.005"},
+      {3777455673077, "3777455.673"},
+      {1511989530840, "1511989.531"},
       {7354846504794, "7354846.505"}};
   for (const auto& [ns, expected] : table) {
     af::SpanData span;
@@ -412,11 +440,10 @@ TEST(Jsonl, MetricLineSumsPointsPerInstrument) {
   };
   std::string out;
   jsonl::append_metric_line(out, 1775068470.5, snap);
-  EXPECT_EQ(out,
-            R"({"checkpoint_time": 1775068470.5, "tasks_submitted": 3, "tasks_running": 0, )"
-            R"("task_duration_seconds_count": 3, "task_duration_seconds_sum": 0.85, )"
-            R"("node_cpu_utilization": 52.5, "work_units": 2.5, "section": "metric"})"
-            "\n");
+  EXPECT_EQ(out, R"({"checkpoint_time": 1775068470.5, "tasks_submitted": 3, "tasks_running": 0, )"
+                 R"("task_duration_seconds_count": 3, "task_duration_seconds_sum": 0.85, )"
+                 R"("node_cpu_utilization": 52.5, "work_units": 2.5, "section": "metric"})"
+                 "\n");
 
   out.clear();
   jsonl::append_metric_line(out, 1.0, af::MetricsSnapshot{});

@@ -28,7 +28,9 @@ constexpr double kStart = 1775068460.0;
 constexpr af::TraceId kTrace{0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull};
 constexpr std::uint64_t kSessionSpan = 0x00f067aa0ba902b7ull;
 
-std::int64_t to_ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
+std::int64_t to_ns(double seconds) {
+  return static_cast<std::int64_t>(seconds * 1e9);
+}
 
 class Sample {
  public:
@@ -100,18 +102,17 @@ af::MetricsSnapshot metrics(int submitted, int started, int completed, int faile
   h.sum = duration_sum;
   af::MetricsSnapshot m;
   using K = af::InstrumentKind;
-  m.metrics = {
-      metric("tasks_submitted", K::kCounter, {value_point(submitted)}),
-      metric("tasks_started", K::kCounter, {value_point(started)}),
-      metric("tasks_completed", K::kCounter, {value_point(completed)}),
-      metric("tasks_failed", K::kCounter,
-             failed ? std::vector{value_point(failed)} : std::vector<af::MetricPoint>{}),
-      metric("tasks_canceled", K::kCounter, {}),  // no data yet: not written
-      metric("tasks_running", K::kUpDownCounter, {value_point(running)}),
-      metric("task_duration_seconds", K::kHistogram, {h}),
-      metric("node_cpu_utilization", K::kGauge, {value_point(63.5)}),
-      metric("node_memory_utilization", K::kGauge, {value_point(41.25)}),
-      metric("node_gpu_utilization", K::kGauge, {value_point(88.0)})};
+  m.metrics = {metric("tasks_submitted", K::kCounter, {value_point(submitted)}),
+               metric("tasks_started", K::kCounter, {value_point(started)}),
+               metric("tasks_completed", K::kCounter, {value_point(completed)}),
+               metric("tasks_failed", K::kCounter,
+                      failed ? std::vector{value_point(failed)} : std::vector<af::MetricPoint>{}),
+               metric("tasks_canceled", K::kCounter, {}),  // no data yet: not written
+               metric("tasks_running", K::kUpDownCounter, {value_point(running)}),
+               metric("task_duration_seconds", K::kHistogram, {h}),
+               metric("node_cpu_utilization", K::kGauge, {value_point(63.5)}),
+               metric("node_memory_utilization", K::kGauge, {value_point(41.25)}),
+               metric("node_gpu_utilization", K::kGauge, {value_point(88.0)})};
   return m;
 }
 
@@ -122,10 +123,10 @@ void write_sample(const std::string& dir) {
   Sample out(writer);
   const auto& workflow_started = af::events::WorkflowStarted();
   const auto& workflow_ended = af::events::WorkflowEnded();
-  const auto result = af::define_event(
-      "experiment.Result", {{"experiment_id", af::FieldType::kString},
-                            {"loss", af::FieldType::kDouble},
-                            {"accuracy", af::FieldType::kDouble}});
+  const auto result =
+      af::define_event("experiment.Result", {{"experiment_id", af::FieldType::kString},
+                                             {"loss", af::FieldType::kDouble},
+                                             {"accuracy", af::FieldType::kDouble}});
 
   out.event(af::events::SessionStarted(), kStart, {.backend = "asyncflow"}, {}, kSessionSpan);
 
@@ -137,11 +138,11 @@ void write_sample(const std::string& dir) {
                std::string()},
               kSessionSpan);
     for (std::int64_t gpu = 0; gpu < 2; ++gpu) {
-      out.event(af::events::ResourceUpdate(), t, {.backend = "thread_pool", .node_id = "node-a"},
-                {std::monostate{}, std::monostate{}, 75.0 + 5.0 * static_cast<double>(gpu), gpu,
-                 std::monostate{}, std::monostate{}, std::monostate{}, std::monostate{},
-                 std::string()},
-                kSessionSpan);
+      out.event(
+          af::events::ResourceUpdate(), t, {.backend = "thread_pool", .node_id = "node-a"},
+          {std::monostate{}, std::monostate{}, 75.0 + 5.0 * static_cast<double>(gpu), gpu,
+           std::monostate{}, std::monostate{}, std::monostate{}, std::monostate{}, std::string()},
+          kSessionSpan);
     }
   }
 
@@ -153,9 +154,9 @@ void write_sample(const std::string& dir) {
     const std::string wid = "exp-" + std::to_string(w);
     const double w_start = kStart + 0.02 + 0.01 * w;
     const std::uint64_t w_span = next_span++;
-    out.event(workflow_started, w_start, {.backend = "asyncflow",
-                                          .attributes = {{"asyncflow.workflow_id", wid}}},
-              {}, kSessionSpan);
+    out.event(workflow_started, w_start,
+              {.backend = "asyncflow", .attributes = {{"asyncflow.workflow_id", wid}}}, {},
+              kSessionSpan);
     double t = w_start;
     for (int s = 0; s < 4; ++s) {
       const std::string task_id = "task.0000" + std::to_string(w * 4 + s);
@@ -177,8 +178,7 @@ void write_sample(const std::string& dir) {
       const double end = created + 0.004 + run;
       const bool fails = w == 2 && s == 3;
       if (fails) {
-        out.event(af::events::TaskFailed(), end, base(), {run, std::string("ValueError")},
-                  span_id);
+        out.event(af::events::TaskFailed(), end, base(), {run, std::string("ValueError")}, span_id);
         ++failed;
       } else {
         out.event(af::events::TaskCompleted(), end, base(), {run}, span_id);
@@ -198,9 +198,9 @@ void write_sample(const std::string& dir) {
       out.span(std::move(task));
       t = end + 0.001;
     }
-    out.event(workflow_ended, t, {.backend = "asyncflow",
-                                  .attributes = {{"asyncflow.workflow_id", wid}}},
-              {}, kSessionSpan);
+    out.event(workflow_ended, t,
+              {.backend = "asyncflow", .attributes = {{"asyncflow.workflow_id", wid}}}, {},
+              kSessionSpan);
     out.event(result, t, {.backend = "pipeline", .task_id = wid},
               {wid, 0.5 / (1 + w), 0.8 + 0.05 * w}, kSessionSpan);
     out.span(span("workflow", w_span, kSessionSpan, w_start, t, {{"asyncflow.workflow_id", wid}}));

@@ -52,8 +52,8 @@ std::string text_attr(const Event& e, const char* key) {
 }
 
 TEST(EngineTelemetry, LifecycleEventsInOrderWithTheRealBackend) {
-  auto flow = WorkflowEngine::create({.backends = {ThreadPoolBackend::create({.name = "cpu"})},
-                                      .work_dir = ::testing::TempDir()});
+  auto flow = WorkflowEngine::create(
+      {.backends = {ThreadPoolBackend::create({.name = "cpu"})}, .work_dir = ::testing::TempDir()});
   auto tm = flow->start_telemetry();
   auto rec = record(*tm);
   auto one = flow->function_task("one", [] { return 1; });
@@ -64,9 +64,9 @@ TEST(EngineTelemetry, LifecycleEventsInOrderWithTheRealBackend) {
   flow->shutdown();
   EXPECT_FALSE(tm->running());
 
-  const std::vector<std::string> expected_a = {"TaskCreated", "asyncflow.TaskResolved",
-                                               "TaskSubmitted", "TaskQueued", "TaskStarted",
-                                               "TaskCompleted"};
+  const std::vector<std::string> expected_a = {"TaskCreated",   "asyncflow.TaskResolved",
+                                               "TaskSubmitted", "TaskQueued",
+                                               "TaskStarted",   "TaskCompleted"};
   auto ta = rec->types_of(a.uid());
   // TaskQueued is reported by the pool when the task waits in its queue.
   ta.erase(std::remove(ta.begin(), ta.end(), "TaskQueued"), ta.end());
@@ -320,7 +320,8 @@ TEST(EngineTelemetry, EventsEmittedInsideATaskAreCorrelatedToIt) {
   auto tm = flow->start_telemetry({.checkpoint_path = dir});
   static const auto Progress = define_event("user.Progress", {{"step", FieldType::kInt}});
   auto work = flow->function_task("work", [tm](int n) {
-    for (int i = 0; i < n; ++i) tm->emit(Progress, EventBase{.backend = "user"}, {{"step", std::int64_t{i}}});
+    for (int i = 0; i < n; ++i)
+      tm->emit(Progress, EventBase{.backend = "user"}, {{"step", std::int64_t{i}}});
     return n;
   });
   std::vector<TaskHandle<int>> hs;
@@ -400,12 +401,14 @@ TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
       "event_id", "event_type", "event_time", "emit_time", "session_id", "backend", "task_id",
       "node_id",  "attributes", "trace_id",   "span_id",   "name",       "section"};
   const std::vector<std::string> ended_keys = {
-      "event_id", "event_type", "event_time", "emit_time", "session_id", "backend", "task_id",
-      "node_id",  "attributes", "duration_seconds", "trace_id", "span_id", "name", "section"};
+      "event_id", "event_type", "event_time", "emit_time",  "session_id",
+      "backend",  "task_id",    "node_id",    "attributes", "duration_seconds",
+      "trace_id", "span_id",    "name",       "section"};
   const std::vector<std::string> span_keys = {
-      "name",   "span_id",      "trace_id",   "parent_span_id", "start_ns",
-      "end_ns", "start_time_s", "end_time_s", "duration_ms",    "status_code",
-      "status_description", "attributes", "section"};
+      "name",        "span_id",     "trace_id",           "parent_span_id",
+      "start_ns",    "end_ns",      "start_time_s",       "end_time_s",
+      "duration_ms", "status_code", "status_description", "attributes",
+      "section"};
   std::ifstream in(file);
   std::string line;
   int events = 0, spans = 0, metrics = 0;
@@ -451,7 +454,7 @@ TEST(EngineTelemetry, CheckpointLinesHaveTheReferenceKeysInOrder) {
   EXPECT_GE(events, 14);
   EXPECT_EQ(spans, 4);  // session, workflow, 2 tasks
   EXPECT_EQ(metrics, 1);
-  EXPECT_EQ(last_section, "metric");  // the final snapshot closes the file
+  EXPECT_EQ(last_section, "metric");    // the final snapshot closes the file
   EXPECT_EQ(session_trace.size(), 1u);  // one trace per session
 
   // The reader agrees, and the lifecycle of each task shares the task span's id.

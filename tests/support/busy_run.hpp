@@ -84,8 +84,8 @@ inline void run_and_count_everything(std::size_t n) {
 
   const LineCounts lines = count_lines(*tm->checkpoint_file());
   EXPECT_TRUE(lines.ends_whole);
-  for (const char* type : {"TaskCreated", "asyncflow.TaskResolved", "TaskSubmitted",
-                           "TaskStarted", "TaskCompleted"}) {
+  for (const char* type :
+       {"TaskCreated", "asyncflow.TaskResolved", "TaskSubmitted", "TaskStarted", "TaskCompleted"}) {
     EXPECT_EQ(lines.events.at(type), n) << type;
   }
   EXPECT_EQ(lines.events.at("SessionStarted"), 1u);

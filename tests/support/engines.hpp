@@ -10,7 +10,8 @@
 namespace asyncflow::testing {
 
 inline std::unique_ptr<WorkflowEngine> engine_with(std::vector<std::shared_ptr<Backend>> backends) {
-  return WorkflowEngine::create({.backends = std::move(backends), .work_dir = ::testing::TempDir()});
+  return WorkflowEngine::create(
+      {.backends = std::move(backends), .work_dir = ::testing::TempDir()});
 }
 
 inline std::unique_ptr<WorkflowEngine> pool_engine(std::size_t threads = 0) {

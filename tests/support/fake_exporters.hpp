@@ -85,8 +85,8 @@ class RecordingExporter final : public EventExporter, public SpanExporter, publi
  private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::vector<Event> events_;            // guarded by mu_
-  std::vector<SpanData> spans_;          // guarded by mu_
+  std::vector<Event> events_;             // guarded by mu_
+  std::vector<SpanData> spans_;           // guarded by mu_
   std::vector<MetricsSnapshot> metrics_;  // guarded by mu_
   std::atomic<bool> hold_{false};
   std::atomic<int> flushes_{0};

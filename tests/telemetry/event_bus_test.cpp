@@ -159,8 +159,7 @@ TEST(EventBus, ManyProducersDeliverEveryEventOnceInProducerOrder) {
 
 TEST(EventBus, DropNewestDropsExactlyWhatDoesNotFit) {
   // Requested capacity -> effective capacity (power of two, at least 2; 0 is an error).
-  const std::vector<std::pair<std::size_t, std::int64_t>> cases = {
-      {1, 2}, {5, 8}, {64, 64}};
+  const std::vector<std::pair<std::size_t, std::int64_t>> cases = {{1, 2}, {5, 8}, {64, 64}};
   for (const auto& [requested, capacity] : cases) {
     SCOPED_TRACE(requested);
     constexpr std::int64_t kExtra = 13;
@@ -454,8 +453,8 @@ TEST(EventBus, IdleDispatcherSleeps) {
   // The dispatcher's CPU time while the queue stays empty: a polling loop would burn most of
   // the idle period, a sleeping dispatcher next to nothing.
   std::atomic<long> tid{0};
-  af::EventBus bus({},
-                   [&](std::vector<af::Event>&) { tid = static_cast<long>(::syscall(SYS_gettid)); });
+  af::EventBus bus(
+      {}, [&](std::vector<af::Event>&) { tid = static_cast<long>(::syscall(SYS_gettid)); });
   ASSERT_TRUE(bus.emit(make(0)));
   ASSERT_TRUE(bus.flush(kLong));
   auto cpu_ticks = [&] {

@@ -33,7 +33,9 @@ TEST(Events, DefineEventRejectsBaseFieldsAndJsonlColumns) {
   EXPECT_NE(msg.find("fields ['event_id', 'task_id'] shadow core event fields"), std::string::npos)
       << msg;
   for (const char* column : {"trace_id", "span_id", "name", "section"}) {
-    EXPECT_NE(error_of([&] { af::define_event("my.Col", {{column, FieldType::kString}}); }),
+    EXPECT_NE(error_of([&] {
+                af::define_event("my.Col", {{column, FieldType::kString}});
+              }),
               "(no error)")
         << column;
   }
@@ -72,13 +74,21 @@ TEST(Events, MakeEventChecksNamesAndTypes) {
   EXPECT_EQ(e.text("model"), "baseline");
   // An int is accepted for a double field.
   EXPECT_DOUBLE_EQ(af::make_event(t, {}, {{"accuracy", std::int64_t{1}}}).number("accuracy"), 1.0);
-  EXPECT_EQ(error_of([&] { af::make_event(t, {}, {{"acuracy", 0.5}}); }),
+  EXPECT_EQ(error_of([&] {
+              af::make_event(t, {}, {{"acuracy", 0.5}});
+            }),
             "event 'experiment.Result': unknown field 'acuracy' (fields: accuracy, model, epochs)");
-  EXPECT_EQ(error_of([&] { af::make_event(t, {}, {{"accuracy", std::string("high")}}); }),
+  EXPECT_EQ(error_of([&] {
+              af::make_event(t, {}, {{"accuracy", std::string("high")}});
+            }),
             "event 'experiment.Result': field 'accuracy' expects double, got string");
-  EXPECT_EQ(error_of([&] { af::make_event(t, {}, {{"epochs", 2.5}}); }),
+  EXPECT_EQ(error_of([&] {
+              af::make_event(t, {}, {{"epochs", 2.5}});
+            }),
             "event 'experiment.Result': field 'epochs' expects int, got double");
-  EXPECT_EQ(error_of([&] { af::make_event(t, {}, {{"model", std::monostate{}}}); }),
+  EXPECT_EQ(error_of([&] {
+              af::make_event(t, {}, {{"model", std::monostate{}}});
+            }),
             "event 'experiment.Result': field 'model' is not nullable");
   EXPECT_THROW(e.field("nope"), af::Error);
   EXPECT_THROW(e.text("accuracy"), af::Error);
@@ -87,10 +97,13 @@ TEST(Events, MakeEventChecksNamesAndTypes) {
 TEST(Events, IdsTimesAndBaseFields) {
   const double before = af::epoch_seconds();
   auto e = af::make_event(af::events::TaskStarted(),
-                          {.session_id = "sess", .backend = "thread_pool", .task_id = "task.000001",
+                          {.session_id = "sess",
+                           .backend = "thread_pool",
+                           .task_id = "task.000001",
                            .attributes = {{"executable", std::string("load")},
                                           {"task_type", std::string("function")}}});
-  EXPECT_TRUE(std::regex_match(std::string(e.event_id()), std::regex("[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")))
+  EXPECT_TRUE(std::regex_match(std::string(e.event_id()),
+                               std::regex("[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")))
       << e.event_id();
   EXPECT_GE(e.event_time(), before);
   EXPECT_GE(e.emit_time(), e.event_time());
@@ -146,17 +159,16 @@ TEST(Events, BuiltInTypesHaveTheReferenceFields) {
   EXPECT_EQ(names(af::events::TaskFailed()), (FieldNames{"duration_seconds", "error_type"}));
   EXPECT_EQ(names(af::events::TaskCanceled()), FieldNames{"duration_seconds"});
   EXPECT_EQ(names(af::events::ResourceUpdate()),
-            (FieldNames{"cpu_percent", "memory_percent", "gpu_percent", "gpu_id",
-                        "disk_read_bytes", "disk_write_bytes", "net_sent_bytes", "net_recv_bytes",
-                        "resource_scope"}));
+            (FieldNames{"cpu_percent", "memory_percent", "gpu_percent", "gpu_id", "disk_read_bytes",
+                        "disk_write_bytes", "net_sent_bytes", "net_recv_bytes", "resource_scope"}));
   EXPECT_EQ(af::events::TaskResolved()->name(), "asyncflow.TaskResolved");
   auto failed = af::make_event(af::events::TaskFailed(), {});
   EXPECT_EQ(failed.text("error_type"), "unknown");
 }
 
 TEST(Events, ResourceScopeIsDerivedNeverSet) {
-  auto node = af::make_event(af::events::ResourceUpdate(),
-                             {.node_id = "n1"}, {{"cpu_percent", 42.0}, {"memory_percent", 55.0}});
+  auto node = af::make_event(af::events::ResourceUpdate(), {.node_id = "n1"},
+                             {{"cpu_percent", 42.0}, {"memory_percent", 55.0}});
   EXPECT_EQ(node.text("resource_scope"), "per_node");
   EXPECT_TRUE(std::holds_alternative<std::monostate>(node.field("gpu_id")));
   EXPECT_TRUE(std::holds_alternative<std::monostate>(node.field("disk_read_bytes")));

@@ -3,10 +3,10 @@
 // options.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asyncflow/common/error.hpp>
 #include <asyncflow/telemetry/log.hpp>
 #include <asyncflow/telemetry/manager.hpp>
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -164,7 +164,8 @@ TEST(TelemetryManager, DropNewestIsAnExplicitChoiceThatCountsExactlyAndSaysSo) {
   EXPECT_EQ(refused, 1000);
   EXPECT_EQ(tm->dropped_events(), 1000u);
   // Said once when it first happened, with the policy that caused it.
-  EXPECT_EQ(log.count("events dropped: the bus is full (capacity 16, overflow policy kDropNewest)"), 1u);
+  EXPECT_EQ(log.count("events dropped: the bus is full (capacity 16, overflow policy kDropNewest)"),
+            1u);
   exporter->release.open();
   EXPECT_FALSE(tm->stop());  // events were lost: stop reports it
   EXPECT_EQ(tm->dropped_events(), 1000u);
@@ -219,7 +220,8 @@ TEST(TelemetryManager, ASlowSubscriberDoesNotStarveTheExporters) {
     }
   });
   constexpr int kEvents = 5000;
-  for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  for (int i = 0; i < kEvents; ++i)
+    ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
   ASSERT_TRUE(entered.wait_for(kLong));
   // The subscriber holds its first event; the exporter got every event regardless.
   EXPECT_TRUE(exporter->wait_for_events(static_cast<std::size_t>(kEvents + 1), kLong));
@@ -275,7 +277,8 @@ TEST(TelemetryManager, StopFromASubscriberIsRefusedWithAClearError) {
   EXPECT_FALSE(flushed.load());
   EXPECT_TRUE(tm->running());
   EXPECT_EQ(tm->subscriber_errors(), 1u);
-  EXPECT_EQ(log.count("stop() called from a telemetry subscriber or exporter of session s.self"), 1u);
+  EXPECT_EQ(log.count("stop() called from a telemetry subscriber or exporter of session s.self"),
+            1u);
   // From an ordinary thread it works, and the session ends properly.
   EXPECT_TRUE(tm->stop());
   EXPECT_EQ(tm->summary().losses.subscriber_errors, 1u);
@@ -304,7 +307,7 @@ TEST(TelemetryManager, EmitFromASubscriberNeverDeadlocksAndLosesNothing) {
   static const auto Echo = define_event("test.Echo", {{"n", FieldType::kInt}});
   auto exporter = std::make_shared<RecordingExporter>();
   TelemetryOptions opts;
-  opts.bus.capacity = 16;       // everything is full at once
+  opts.bus.capacity = 16;  // everything is full at once
   opts.subscriber_queue = 16;
   opts.exporters = {exporter};
   auto tm = TelemetryManager::start("s.echo", opts);
@@ -314,7 +317,8 @@ TEST(TelemetryManager, EmitFromASubscriberNeverDeadlocksAndLosesNothing) {
     ASSERT_TRUE(raw->emit(Echo, EventBase{}, {{"n", std::int64_t{echoed++}}}));
   });
   constexpr int kEvents = 3000;
-  for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
+  for (int i = 0; i < kEvents; ++i)
+    ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
   ASSERT_TRUE(tm->flush(60));
   EXPECT_TRUE(tm->stop());
   EXPECT_EQ(echoed.load(), kEvents);
@@ -411,7 +415,8 @@ TEST(TelemetryManager, EmitFromEightThreadsLosesNothingWithTheBlockingPolicy) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int n = 0; n < kPerThread; ++n) {
-        ASSERT_TRUE(tm->emit(Tick, EventBase{}, {{"thread", std::int64_t{t}}, {"n", std::int64_t{n}}}));
+        ASSERT_TRUE(
+            tm->emit(Tick, EventBase{}, {{"thread", std::int64_t{t}}, {"n", std::int64_t{n}}}));
       }
     });
   }

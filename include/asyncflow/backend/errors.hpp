@@ -19,16 +19,21 @@ class ProcessError : public Error {
     kExitCode,  ///< exited with a non-zero status: exit_code()
     kSignal,    ///< killed by a signal it did not expect: signal()
     kTimeout,   ///< ran past TaskDescription::timeout and was killed
-    kSpawn,     ///< could not be started (missing or non-executable program, bad cwd): errno_value()
+    kSpawn,  ///< could not be started (missing or non-executable program, bad cwd): errno_value()
   };
   ProcessError(std::string message, Cause cause, int code, std::string stderr_tail)
-      : Error(std::move(message)), cause_(cause), code_(code), stderr_tail_(std::move(stderr_tail)) {}
+      : Error(std::move(message)),
+        cause_(cause),
+        code_(code),
+        stderr_tail_(std::move(stderr_tail)) {}
 
   Cause cause() const noexcept { return cause_; }
   /// The exit status for kExitCode, else -1.
   int exit_code() const noexcept { return cause_ == Cause::kExitCode ? code_ : -1; }
   /// The terminating signal for kSignal and kTimeout (0 when it exited on its own), else 0.
-  int signal() const noexcept { return cause_ == Cause::kSignal || cause_ == Cause::kTimeout ? code_ : 0; }
+  int signal() const noexcept {
+    return cause_ == Cause::kSignal || cause_ == Cause::kTimeout ? code_ : 0;
+  }
   /// The errno of the failed start for kSpawn, else 0.
   int errno_value() const noexcept { return cause_ == Cause::kSpawn ? code_ : 0; }
   /// The last lines of stderr (at most a few KiB), empty when none was written.

@@ -52,10 +52,8 @@ struct TaskPromise : TaskPromiseBase<T> {
   std::optional<T> value;
   Task<T> get_return_object() noexcept;
   template <class U>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) {
-    value.emplace(std::forward<U>(v));
-  }
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) { value.emplace(std::forward<U>(v)); }
 };
 
 template <>

@@ -84,7 +84,7 @@ template <class F>
 class FunctionTask {
  public:
   template <class... Args>
-    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
   auto operator()(Args&&... args) const {
     using R = std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>;
     static_assert(!detail::is_coro_task<std::remove_cvref_t<R>>::value,
@@ -112,13 +112,15 @@ class FunctionTask {
     def->kind = kind;
     def->registered = registered;
     if (kind == TaskKind::kFunction) {
-      def->backend = detail::engine_function_backend(core_.get(), options.backend, def->name,
-                                                     registered);
+      def->backend =
+          detail::engine_function_backend(core_.get(), options.backend, def->name, registered);
     } else if (kind == TaskKind::kExecutable) {
       def->backend = detail::engine_executable_backend(core_.get(), options.backend, def->name);
     } else if (!options.backend.empty()) {
-      throw Error("block '" + def->name + "': blocks run in the engine and cannot be routed "
-                  "to backend '" + options.backend + "'; route the tasks inside it instead");
+      throw Error("block '" + def->name +
+                  "': blocks run in the engine and cannot be routed "
+                  "to backend '" +
+                  options.backend + "'; route the tasks inside it instead");
     }
     def->description = options.description;
     if (!options.workflow_id.empty())
@@ -160,7 +162,7 @@ template <class F>
 class BlockTask : private FunctionTask<F> {
  public:
   template <class... Args>
-    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
   auto operator()(Args&&... args) const {
     using R = std::remove_cvref_t<
         std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
@@ -194,8 +196,8 @@ template <class F>
 class ExecutableTask : private FunctionTask<F> {
  public:
   template <class... Args>
-    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
-  TaskHandle<std::string> operator()(Args&&... args) const {
+  requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...> TaskHandle<std::string>
+  operator()(Args&&... args) const {
     using R = std::remove_cvref_t<
         std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
     static_assert(std::is_same_v<R, std::vector<std::string>> || std::is_same_v<R, Command> ||
@@ -214,8 +216,8 @@ class ExecutableTask : private FunctionTask<F> {
   friend class WorkflowEngine;
   ExecutableTask(std::shared_ptr<detail::EngineCore> core, std::string task_name,
                  std::shared_ptr<const F> fn, const TaskOptions& options)
-      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kExecutable,
-                        std::move(fn), options) {}
+      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kExecutable, std::move(fn),
+                        options) {}
 };
 
 /// The workflow engine: task factories, dependency scheduling, scopes, backends.
@@ -281,8 +283,8 @@ class WorkflowEngine {
   template <class F>
   BlockTask<std::decay_t<F>> block(std::string name, F&& body, TaskOptions options = {}) {
     using Fn = std::decay_t<F>;
-    return BlockTask<Fn>(core_, std::move(name),
-                         std::make_shared<const Fn>(std::forward<F>(body)), options);
+    return BlockTask<Fn>(core_, std::move(name), std::make_shared<const Fn>(std::forward<F>(body)),
+                         options);
   }
 
   /// Opens a workflow scope (RAII). `id` empty: generates "wf-<8 hex>".

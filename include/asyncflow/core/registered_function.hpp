@@ -42,8 +42,7 @@ template <class F, class Tuple, std::size_t... I>
 nlohmann::json call_from_json(const F& fn, const nlohmann::json& args, std::index_sequence<I...>) {
   if (!args.is_array() || args.size() != sizeof...(I)) {
     throw nlohmann::json::type_error::create(
-        302, "expected " + std::to_string(sizeof...(I)) + " arguments, got " + args.dump(),
-        &args);
+        302, "expected " + std::to_string(sizeof...(I)) + " arguments, got " + args.dump(), &args);
   }
   using R = decltype(fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...));
   if constexpr (std::is_void_v<R>) {
@@ -77,7 +76,8 @@ class RegisteredFunction {
 /// Its arguments and result travel as JSON, so each type needs nlohmann's to_json/from_json
 /// (the standard types have them). A worker process finds functions in its own registry, so
 /// register them where every process of the program does it: at namespace scope,
-///   static const auto square = asyncflow::register_function("square", [](int x) { return x * x; });
+///   static const auto square = asyncflow::register_function("square", [](int x) { return x * x;
+///   });
 /// Throws asyncflow::Error when `name` is already registered.
 template <class F>
 RegisteredFunction<std::decay_t<F>> register_function(std::string name, F&& fn) {
@@ -120,7 +120,7 @@ template <class F>
 class RegisteredTask : private FunctionTask<F> {
  public:
   template <class... Args>
-    requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
+  requires std::invocable<const F&, detail::passed_t<std::decay_t<Args>>...>
   auto operator()(Args&&... args) const {
     using R = std::remove_cvref_t<
         std::invoke_result_t<const F&, detail::passed_t<std::decay_t<Args>>...>>;
@@ -136,8 +136,8 @@ class RegisteredTask : private FunctionTask<F> {
   friend class WorkflowEngine;
   RegisteredTask(std::shared_ptr<detail::EngineCore> core, std::string task_name,
                  std::shared_ptr<const F> fn, const TaskOptions& options)
-      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kFunction,
-                        std::move(fn), options, /*registered=*/true) {}
+      : FunctionTask<F>(std::move(core), std::move(task_name), TaskKind::kFunction, std::move(fn),
+                        options, /*registered=*/true) {}
 };
 
 template <class F>

@@ -142,6 +142,7 @@ class TaskHandle<void> : public AnyTask {
   detail::HandleAwaiter<void> operator co_await() const noexcept {
     return detail::HandleAwaiter<void>(node_.get());
   }
+
  private:
   friend struct detail::HandleAccess;
   explicit TaskHandle(detail::NodeRef node) noexcept : AnyTask(std::move(node)) {}

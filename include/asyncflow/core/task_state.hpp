@@ -21,7 +21,9 @@ enum class TaskState : std::uint8_t {
 };
 
 /// True for kDone, kFailed and kCanceled.
-constexpr bool is_terminal(TaskState s) noexcept { return s >= TaskState::kDone; }
+constexpr bool is_terminal(TaskState s) noexcept {
+  return s >= TaskState::kDone;
+}
 
 /// The reference's state names: "PENDING", "RESOLVED", "SUBMITTED", "RUNNING", "DONE",
 /// "FAILED", "CANCELED".

@@ -77,7 +77,7 @@ arg_value_t<T> arg_value(const T& v) {
 }
 
 template <class C>
-  requires kHasDeps<C>
+requires kHasDeps<C>
 struct ArgTraits<std::vector<C>> {
   static constexpr bool kHasDeps = true;
   using value_type = std::vector<arg_value_t<C>>;
@@ -95,7 +95,7 @@ struct ArgTraits<std::vector<C>> {
 };
 
 template <class C, std::size_t N>
-  requires kHasDeps<C>
+requires kHasDeps<C>
 struct ArgTraits<std::array<C, N>> {
   static constexpr bool kHasDeps = true;
   using value_type = std::array<arg_value_t<C>, N>;
@@ -106,7 +106,8 @@ struct ArgTraits<std::array<C, N>> {
   static value_type value(const std::array<C, N>& v) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       return value_type{arg_value(v[I])...};
-    }(std::make_index_sequence<N>{});
+    }
+    (std::make_index_sequence<N>{});
   }
   static value_type pass(const std::array<C, N>& v) { return value(v); }
 };
@@ -128,16 +129,18 @@ struct MapArgTraits {
 };
 
 template <class K, class C, class Cmp, class A>
-  requires kHasDeps<C>
-struct ArgTraits<std::map<K, C, Cmp, A>> : MapArgTraits<std::map, K, C, Cmp, A> {};
+requires kHasDeps<C>
+struct ArgTraits<std::map<K, C, Cmp, A>> : MapArgTraits<std::map, K, C, Cmp, A> {
+};
 
 template <class K, class C, class H, class E, class A>
-  requires kHasDeps<C>
+requires kHasDeps<C>
 struct ArgTraits<std::unordered_map<K, C, H, E, A>>
-    : MapArgTraits<std::unordered_map, K, C, H, E, A> {};
+    : MapArgTraits<std::unordered_map, K, C, H, E, A> {
+};
 
 template <class C>
-  requires kHasDeps<C>
+requires kHasDeps<C>
 struct ArgTraits<std::optional<C>> {
   static constexpr bool kHasDeps = true;
   using value_type = std::optional<arg_value_t<C>>;
@@ -152,14 +155,14 @@ struct ArgTraits<std::optional<C>> {
 };
 
 template <class... C>
-  requires(kHasDeps<C> || ...)
-struct ArgTraits<std::tuple<C...>> {
+requires(kHasDeps<C> || ...) struct ArgTraits<std::tuple<C...>> {
   static constexpr bool kHasDeps = true;
   using value_type = std::tuple<arg_value_t<C>...>;
   template <class Visit>
   static void visit(const std::tuple<C...>& t, Visit&& f) {
-    std::apply([&](const auto&... e) { (ArgTraits<std::remove_cvref_t<decltype(e)>>::visit(e, f), ...); },
-               t);
+    std::apply(
+        [&](const auto&... e) { (ArgTraits<std::remove_cvref_t<decltype(e)>>::visit(e, f), ...); },
+        t);
   }
   static value_type value(const std::tuple<C...>& t) {
     return std::apply([](const auto&... e) { return value_type(arg_value(e)...); }, t);
@@ -168,8 +171,7 @@ struct ArgTraits<std::tuple<C...>> {
 };
 
 template <class A, class B>
-  requires(kHasDeps<A> || kHasDeps<B>)
-struct ArgTraits<std::pair<A, B>> {
+requires(kHasDeps<A> || kHasDeps<B>) struct ArgTraits<std::pair<A, B>> {
   static constexpr bool kHasDeps = true;
   using value_type = std::pair<arg_value_t<A>, arg_value_t<B>>;
   template <class Visit>

@@ -48,7 +48,7 @@ struct Definition {
   Backend* backend = nullptr;  // owning backend; null for blocks
   TaskDescription description;
   std::shared_ptr<const std::string> workflow_id;  // call-time override; null = use scope
-  bool registered = false;     // a registered function: may run in a worker process
+  bool registered = false;  // a registered function: may run in a worker process
   virtual ~Definition() = default;
 };
 
@@ -75,9 +75,7 @@ class Node : public BackendTask {
   TaskKind kind() const noexcept override { return def->kind; }
   const TaskDescription& description() const noexcept override { return def->description; }
   const std::filesystem::path& work_dir() const noexcept override;
-  bool stop_requested() const noexcept override {
-    return stop.load(std::memory_order_acquire);
-  }
+  bool stop_requested() const noexcept override { return stop.load(std::memory_order_acquire); }
   void run() noexcept override;
   void run_dry() noexcept override;
   void report_queued() noexcept override;
@@ -138,12 +136,12 @@ class Node : public BackendTask {
   std::atomic<Waiter*> waiters{nullptr};
   EngineCore* engine = nullptr;
   std::shared_ptr<const Definition> def;
-  std::uint64_t seq = 0;                              // the number in the uid
-  std::shared_ptr<const std::string> workflow_id;     // scope / block uid; may be null
-  Node* block = nullptr;                              // owning block (referenced) or null
-  std::exception_ptr error;                           // set when failed or canceled
+  std::uint64_t seq = 0;                           // the number in the uid
+  std::shared_ptr<const std::string> workflow_id;  // scope / block uid; may be null
+  Node* block = nullptr;                           // owning block (referenced) or null
+  std::exception_ptr error;                        // set when failed or canceled
   struct DepEdge;
-  DepEdge* deps = nullptr;                            // array of `dep_count` edges
+  DepEdge* deps = nullptr;  // array of `dep_count` edges
 
   ~Node() override;
 

@@ -12,7 +12,6 @@
 #include "asyncflow/core/coro_task.hpp"
 #include "asyncflow/detail/arguments.hpp"
 #include "asyncflow/detail/engine_hooks.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow::detail {
 
@@ -25,8 +24,8 @@ struct CallableDefinition final : Definition {
 /// Calls `fn` with the stored arguments, dependencies replaced by their values.
 template <class F, class... A>
 decltype(auto) call_with_arguments(const F& fn, std::tuple<A...>& args) {
-  return std::apply([&](A&... a) -> decltype(auto) { return std::invoke(fn, ArgTraits<A>::pass(a)...); },
-                    args);
+  return std::apply(
+      [&](A&... a) -> decltype(auto) { return std::invoke(fn, ArgTraits<A>::pass(a)...); }, args);
 }
 
 /// A task whose body is the definition's function called with the stored arguments.

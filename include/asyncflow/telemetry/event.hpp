@@ -59,9 +59,7 @@ class EventType {
  public:
   const std::string& name() const noexcept { return name_; }
   /// Extra fields in declaration order (their JSONL order, after the base fields).
-  const std::vector<std::pair<std::string, FieldSpec>>& fields() const noexcept {
-    return fields_;
-  }
+  const std::vector<std::pair<std::string, FieldSpec>>& fields() const noexcept { return fields_; }
   /// Index of `field` among fields(), or nullopt.
   std::optional<std::size_t> index_of(std::string_view field) const noexcept;
 

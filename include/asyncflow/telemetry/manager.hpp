@@ -118,9 +118,9 @@ struct TelemetrySummary {
 /// One finished task span, flattened (the reference's task_spans() dicts).
 struct TaskSpanInfo {
   std::string task_id, backend, executable, task_type, status;
-  std::string workflow_id;                  ///< asyncflow.workflow_id, empty when ungrouped
-  std::optional<double> duration_seconds;   ///< span end - start
-  std::string span_id, trace_id;            ///< "0x…" as in the checkpoint
+  std::string workflow_id;                 ///< asyncflow.workflow_id, empty when ungrouped
+  std::optional<double> duration_seconds;  ///< span end - start
+  std::string span_id, trace_id;           ///< "0x…" as in the checkpoint
   std::optional<std::string> error_type;
   bool incomplete_lifecycle = false;
 };

@@ -34,7 +34,7 @@ struct MetricPoint {
 struct MetricData {
   std::string name;
   std::string description;
-  std::string unit;                 ///< UCUM-style: "{task}", "s", "%", "{event}"
+  std::string unit;  ///< UCUM-style: "{task}", "s", "%", "{event}"
   InstrumentKind kind = InstrumentKind::kCounter;
   std::vector<double> bounds;       ///< histogram bucket upper bounds (explicit buckets)
   std::vector<MetricPoint> points;  ///< empty until the instrument has data

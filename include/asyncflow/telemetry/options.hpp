@@ -22,7 +22,7 @@ class TelemetryExporter;
 
 /// What emit() does when the bus is full.
 enum class OverflowPolicy {
-  kBlock,       ///< wait for room: nothing is lost (the default); a stalled pipeline stalls producers
+  kBlock,  ///< wait for room: nothing is lost (the default); a stalled pipeline stalls producers
   kDropNewest,  ///< drop the event being emitted, count it and warn (emit never waits)
 };
 

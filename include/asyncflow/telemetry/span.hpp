@@ -32,11 +32,11 @@ struct SpanEvent {
 /// A finished span: name, ids, parent, epoch-ns start/end, status, attributes.
 /// Thread-safety: a value.
 struct SpanData {
-  std::string name;                 ///< "session", "workflow", "block" or "task"
+  std::string name;  ///< "session", "workflow", "block" or "task"
   TraceId trace_id;
-  std::uint64_t span_id = 0;        ///< never 0 for a real span
-  std::uint64_t parent_span_id = 0; ///< 0 = root (the session span)
-  std::int64_t start_ns = 0;        ///< epoch nanoseconds
+  std::uint64_t span_id = 0;         ///< never 0 for a real span
+  std::uint64_t parent_span_id = 0;  ///< 0 = root (the session span)
+  std::int64_t start_ns = 0;         ///< epoch nanoseconds
   std::int64_t end_ns = 0;
   SpanStatus status = SpanStatus::kUnset;
   std::optional<std::string> status_description;
@@ -58,8 +58,8 @@ struct TaskSpan {
   enum class Outcome : std::uint8_t { kOpen, kCompleted, kFailed, kCanceled };
 
   std::shared_ptr<const EventContext> context;  ///< owns the strings pointed to below
-  const std::string* executable = nullptr;       ///< the factory name; null: not given
-  const std::string* task_type = nullptr;        ///< "function", "executable", "block"
+  const std::string* executable = nullptr;      ///< the factory name; null: not given
+  const std::string* task_type = nullptr;       ///< "function", "executable", "block"
   /// The scope or block the task was created in (the span's parent); null: ungrouped.
   const std::string* workflow_id = nullptr;
   std::string task_id;
@@ -67,9 +67,9 @@ struct TaskSpan {
   TraceId trace_id;
   std::uint64_t span_id = 0;
   std::uint64_t parent_span_id = 0;
-  std::int64_t start_ns = 0;   ///< epoch ns: TaskCreated
-  std::int64_t end_ns = 0;     ///< epoch ns: the terminal event (or the session's end)
-  std::int64_t queued_ns = -1; ///< the TaskQueued span event, when there was one
+  std::int64_t start_ns = 0;    ///< epoch ns: TaskCreated
+  std::int64_t end_ns = 0;      ///< epoch ns: the terminal event (or the session's end)
+  std::int64_t queued_ns = -1;  ///< the TaskQueued span event, when there was one
   Outcome outcome = Outcome::kOpen;
   bool block = false;
   bool incomplete = false;  ///< terminal event without TaskStarted (incomplete_lifecycle)

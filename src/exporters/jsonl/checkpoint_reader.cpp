@@ -110,7 +110,8 @@ double number_of(const Json& j, std::string_view key) {
 std::int64_t integer_of(const Json& j, std::string_view key) {
   if (j.is_number_integer()) {
     if (j.is_number_unsigned() &&
-        j.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        j.get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       throw LineError("'" + std::string(key) + "' is out of range");
     }
     return j.get<std::int64_t>();
@@ -287,7 +288,9 @@ class InferredType {
                             [&](const Field& field) { return field.name == name_of_field; });
       if (f == fields_.end() || !f->type) continue;
       const FieldType t = type_of(value);
-      const auto numeric = [](FieldType x) { return x == FieldType::kInt || x == FieldType::kDouble; };
+      const auto numeric = [](FieldType x) {
+        return x == FieldType::kInt || x == FieldType::kDouble;
+      };
       if (t != *f->type && !(numeric(t) && numeric(*f->type))) {
         throw LineError("field '" + key + "' of event '" + name + "' is " +
                         std::string(to_string(t)) + " here but " +
@@ -373,8 +376,7 @@ class Reader {
 
   /// The event as the built-in `type`, or nullopt when the line's fields do not fit it.
   std::optional<Event> restore_builtin(const EventTypePtr& type, const std::string& event_id,
-                                       double event_time, double emit_time,
-                                       const EventBase& base) {
+                                       double event_time, double emit_time, const EventBase& base) {
     std::vector<FieldValue> values;
     values.reserve(type->fields().size());
     for (const auto& [field, spec] : type->fields()) values.push_back(spec.default_value);

@@ -72,12 +72,15 @@ void CheckpointWriter::lose(std::string_view lines) noexcept {
   while (start < lines.size()) {
     std::size_t end = lines.find('\n', start);
     if (end == std::string_view::npos) end = lines.size();
-    if (lines.substr(start, end - start).find_first_not_of(' ') != std::string_view::npos) ++lines_lost_;
+    if (lines.substr(start, end - start).find_first_not_of(' ') != std::string_view::npos)
+      ++lines_lost_;
     start = end + 1;
   }
 }
 
-CheckpointWriter::~CheckpointWriter() { close(); }
+CheckpointWriter::~CheckpointWriter() {
+  close();
+}
 
 bool CheckpointWriter::append(std::string_view lines) noexcept {
   // Sticky failure (STYLE G15): after one failed or short write the file may end in a torn
@@ -127,12 +130,13 @@ void CheckpointWriter::fail(std::string_view lines, int err) noexcept {
   lose(cut ? lines : lines.substr(static_cast<std::size_t>(written_here)));
   try {
     last_error_ = "checkpoint: write to " + quoted(path_) + " failed: " + std::strerror(err);
-    log_message(LogLevel::kError,
-                last_error_ + (cut ? "; the file was cut back to its last whole line (" +
-                                         std::to_string(append_start_) + " bytes)"
-                                   : "; cutting the torn line failed too") +
-                    ", and nothing more is written to it (" + std::to_string(lines_lost_) +
-                    " lines lost so far; the session reports the total at stop)");
+    log_message(LogLevel::kError, last_error_ +
+                                      (cut ? "; the file was cut back to its last whole line (" +
+                                                 std::to_string(append_start_) + " bytes)"
+                                           : "; cutting the torn line failed too") +
+                                      ", and nothing more is written to it (" +
+                                      std::to_string(lines_lost_) +
+                                      " lines lost so far; the session reports the total at stop)");
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; bytes_lost_ still counts
   }
 }
@@ -145,8 +149,8 @@ void CheckpointWriter::reserve(std::size_t more) noexcept {
   // KEEP_SIZE leaves the file's size alone: readers never see the reserved blocks.
   constexpr std::uint64_t kMin = std::uint64_t{1} << 20;
   constexpr std::uint64_t kMax = std::uint64_t{64} << 20;
-  const std::uint64_t step = std::max<std::uint64_t>(
-      more, std::clamp<std::uint64_t>(bytes_written_, kMin, kMax));
+  const std::uint64_t step =
+      std::max<std::uint64_t>(more, std::clamp<std::uint64_t>(bytes_written_, kMin, kMax));
   const std::uint64_t from = std::max(reserved_, bytes_written_);
   if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
                   static_cast<off_t>(bytes_written_ + more + step - from)) == 0) {
@@ -170,8 +174,8 @@ void CheckpointWriter::close() noexcept {
   // EINVAL/EROFS: the file does not support syncing (a pipe or a device); nothing to lose.
   if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS && last_error_.empty()) {
     try {
-      last_error_ = "checkpoint: fdatasync of " + quoted(path_) + " failed: " +
-                    std::strerror(errno);
+      last_error_ =
+          "checkpoint: fdatasync of " + quoted(path_) + " failed: " + std::strerror(errno);
     } catch (...) {  // NOLINT(bugprone-empty-catch)
     }
   }

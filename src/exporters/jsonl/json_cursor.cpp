@@ -154,7 +154,9 @@ int decimal_length(std::uint64_t v) noexcept {
   return std::max(1, t + 1 - (v < kPow10U64[static_cast<std::size_t>(t)] ? 1 : 0));
 }
 
-char* write_uint(char* w, std::uint64_t v) noexcept { return write_digits(w, v, decimal_length(v)); }
+char* write_uint(char* w, std::uint64_t v) noexcept {
+  return write_digits(w, v, decimal_length(v));
+}
 
 char* write_int(char* w, std::int64_t value) noexcept {
   if (value >= 0) return write_uint(w, static_cast<std::uint64_t>(value));
@@ -179,7 +181,9 @@ char* write_hex(char* w, std::uint64_t v, int digits) noexcept {
   return w + digits;
 }
 
-int hex_digits(std::uint64_t v) noexcept { return (64 - std::countl_zero(v) + 3) / 4; }
+int hex_digits(std::uint64_t v) noexcept {
+  return (64 - std::countl_zero(v) + 3) / 4;
+}
 
 char* write_id(char* w, std::uint64_t id) noexcept {
   if (id == 0) return write_literal(w, "null");

@@ -116,7 +116,7 @@ class JsonCursor {
   }
   void grow(std::size_t n);
 
-  std::string* string_ = nullptr;                      // the target: one of the two
+  std::string* string_ = nullptr;  // the target: one of the two
   asyncflow::detail::LineBuffer* buffer_ = nullptr;
   char* begin_ = nullptr;  // the target's first byte
   char* p_ = nullptr;      // where the next byte goes

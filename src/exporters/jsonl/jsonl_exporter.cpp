@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
 #include "asyncflow/telemetry/options.hpp"
 #include "json_cursor.hpp"
@@ -18,7 +19,6 @@
 #include "line_writers.hpp"
 #include "render_cache.hpp"
 #include "write_behind.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
@@ -44,8 +44,7 @@ std::chrono::steady_clock::time_point deadline_after(std::chrono::microseconds t
 struct JsonlExporter::Impl {
   explicit Impl(const JsonlExporterOptions& o)
       : writer(o.dir, o.session_id,
-               o.epoch_seconds != 0 ? o.epoch_seconds
-                                    : static_cast<std::int64_t>(epoch_seconds())),
+               o.epoch_seconds != 0 ? o.epoch_seconds : static_cast<std::int64_t>(epoch_seconds())),
         aligned(o.whole_lines_on_kill),
         write_behind([this](std::string_view buffer) { write(buffer); },
                      [this](LineBuffer& buffer) { pull(buffer); }) {}
@@ -77,7 +76,9 @@ struct JsonlExporter::Impl {
   }
   /// How many bytes at the end of `lines` to keep: the last line, so that the next line can
   /// still pad it (whole_lines_on_kill) instead of starting with a blank line.
-  std::size_t held_back() const ASYNCFLOW_REQUIRES(mu) { return aligned ? lines.size() - last_line : 0; }
+  std::size_t held_back() const ASYNCFLOW_REQUIRES(mu) {
+    return aligned ? lines.size() - last_line : 0;
+  }
   /// Moves the last `keep` bytes of `from` (whole lines about to be handed over) to `lines`.
   void keep_tail(LineBuffer& from, std::size_t keep) ASYNCFLOW_REQUIRES(mu) {
     const std::size_t handed = from.size() - keep;
@@ -114,7 +115,7 @@ struct JsonlExporter::Impl {
   LineBuffer lines ASYNCFLOW_GUARDED_BY(mu);  // formatted, not yet handed over
   LineBuffer spare ASYNCFLOW_GUARDED_BY(mu);  // an empty buffer with capacity, for the next lines
   std::size_t last_line ASYNCFLOW_GUARDED_BY(mu) = 0;  // where the last line in `lines` starts
-  std::uint64_t offset ASYNCFLOW_GUARDED_BY(mu) = 0;  // file offset of lines' first byte
+  std::uint64_t offset ASYNCFLOW_GUARDED_BY(mu) = 0;   // file offset of lines' first byte
   jsonl::detail::RenderCache cache ASYNCFLOW_GUARDED_BY(mu);
   jsonl::detail::WriteBehind write_behind;  // last: its thread uses the members above
 };
@@ -129,9 +130,13 @@ JsonlExporter::~JsonlExporter() {
   if (!impl_->shut_down.load(std::memory_order_acquire)) shutdown(std::chrono::seconds(5));
 }
 
-const std::filesystem::path& JsonlExporter::path() const noexcept { return impl_->writer.path(); }
+const std::filesystem::path& JsonlExporter::path() const noexcept {
+  return impl_->writer.path();
+}
 
-std::string JsonlExporter::name() const { return "jsonl checkpoint '" + path().string() + "'"; }
+std::string JsonlExporter::name() const {
+  return "jsonl checkpoint '" + path().string() + "'";
+}
 
 ExportResult JsonlExporter::export_events(std::span<const Event> batch) noexcept {
   Impl& m = *impl_;
@@ -241,9 +246,9 @@ namespace detail {
 
 void install_jsonl_checkpoint() noexcept {
   set_checkpoint_exporter_factory([](const CheckpointRequest& request) {
-    auto exporter = JsonlExporter::create(
-        {.dir = request.dir, .session_id = request.session_id,
-         .epoch_seconds = request.epoch_seconds});
+    auto exporter = JsonlExporter::create({.dir = request.dir,
+                                           .session_id = request.session_id,
+                                           .epoch_seconds = request.epoch_seconds});
     std::filesystem::path file = exporter->path();
     return CheckpointExporter{std::move(exporter), std::move(file)};
   });

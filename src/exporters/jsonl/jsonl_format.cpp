@@ -87,7 +87,9 @@ void write_span_line_head(JsonCursor& w, std::string_view name, const TraceId& t
   w.literal(", \"attributes\": ");
 }
 
-void write_span_line_end(JsonCursor& w) { w.literal(", \"section\": \"span\"}\n"); }
+void write_span_line_end(JsonCursor& w) {
+  w.literal(", \"section\": \"span\"}\n");
+}
 
 /// The attributes after the context's ones: the block's parent workflow, then the outcome (in
 /// to_span_data()'s order).
@@ -140,7 +142,8 @@ void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id
   static const EventContext kNone;  // a moved-from event
   const auto& context = event.context();
   const EventContext& c = context ? *context : kNone;
-  const RenderCache::TypePieces* pieces = cache != nullptr ? &cache->type(event.event_type()) : nullptr;
+  const RenderCache::TypePieces* pieces =
+      cache != nullptr ? &cache->type(event.event_type()) : nullptr;
   w.literal("{\"event_id\": ");
   if (event.has_generated_id()) {
     w.plain_string(event.event_id());
@@ -207,8 +210,8 @@ void write_span_line(JsonCursor& w, const SpanData& span) {
 }
 
 void write_span_line(JsonCursor& w, const TaskSpan& s, RenderCache* cache) {
-  write_span_line_head(w, s.name(), s.trace_id, s.span_id, s.parent_span_id, s.start_ns,
-                       s.end_ns, s.status_code(), s.status_description());
+  write_span_line_head(w, s.name(), s.trace_id, s.span_id, s.parent_span_id, s.start_ns, s.end_ns,
+                       s.status_code(), s.status_description());
   // The attributes that come from the shared context, rendered once with it: valid while the
   // span's backend is the context's (TaskSubmitted may have changed it) and for task spans (a
   // block's workflow attribute is its own uid, not its context's).
@@ -326,8 +329,8 @@ void append_metric_line(std::string& out, double checkpoint_time, const MetricsS
 LineFormatter::LineFormatter() : cache_(std::make_unique<detail::RenderCache>()) {}
 LineFormatter::~LineFormatter() = default;
 
-void LineFormatter::append_event_line(std::string& out, const Event& event,
-                                      const TraceId& trace_id, std::uint64_t span_id) {
+void LineFormatter::append_event_line(std::string& out, const Event& event, const TraceId& trace_id,
+                                      std::uint64_t span_id) {
   detail::JsonCursor w(out, detail::kExpectedLineSize);
   detail::write_event_line(w, event, trace_id, span_id, cache_.get());
 }

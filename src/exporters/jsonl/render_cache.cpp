@@ -17,7 +17,8 @@ std::size_t slot_of(const void* p, std::size_t slots) {
 
 const RenderCache::TypePieces& RenderCache::type(const EventTypePtr& type) {
   const std::size_t slot = slot_of(type.get(), kTypeSlots);
-  if (const TypePieces* p = type_front_[slot]; p != nullptr && p->type.get() == type.get()) return *p;
+  if (const TypePieces* p = type_front_[slot]; p != nullptr && p->type.get() == type.get())
+    return *p;
   auto [it, inserted] = types_.try_emplace(type.get());
   TypePieces& pieces = it->second;
   if (inserted) {

@@ -27,9 +27,9 @@ class RenderCache {
   /// A shared context's fields as JSON.
   struct ContextPieces {
     std::shared_ptr<const EventContext> context;  // kept alive: its address is the key
-    std::string head;       // , "session_id": …, "backend": …, "task_id":
-    std::string tail;       // , "node_id": …, "attributes": {…}
-    std::string span_head;  // {"session_id": …, "backend": …, "task_id":
+    std::string head;                             // , "session_id": …, "backend": …, "task_id":
+    std::string tail;                             // , "node_id": …, "attributes": {…}
+    std::string span_head;                        // {"session_id": …, "backend": …, "task_id":
     std::string span_tail;  // , "executable": …, "task_type": …[, "asyncflow.workflow_id": …]
   };
 

@@ -14,7 +14,9 @@ WriteBehind::WriteBehind(std::function<void(std::string_view)> write,
   pthread_setname_np(thread_.native_handle(), "af-checkpoint");
 }
 
-WriteBehind::~WriteBehind() { stop(); }
+WriteBehind::~WriteBehind() {
+  stop();
+}
 
 void WriteBehind::submit(LineBuffer& buffer) {
   if (buffer.empty()) return;
@@ -40,8 +42,8 @@ void WriteBehind::poke() {
 
 bool WriteBehind::drain(std::chrono::steady_clock::time_point deadline) {
   MutexLock lock(mu_);
-  return done_cv_.wait_until(mu_, deadline,
-                             [this]() ASYNCFLOW_REQUIRES(mu_) { return queue_.empty() && !writing_; });
+  return done_cv_.wait_until(
+      mu_, deadline, [this]() ASYNCFLOW_REQUIRES(mu_) { return queue_.empty() && !writing_; });
 }
 
 void WriteBehind::stop() {
@@ -56,7 +58,8 @@ void WriteBehind::stop() {
 void WriteBehind::run() {
   MutexLock lock(mu_);
   for (;;) {
-    work_cv_.wait(mu_, [this]() ASYNCFLOW_REQUIRES(mu_) { return !queue_.empty() || stopping_ || pending_; });
+    work_cv_.wait(
+        mu_, [this]() ASYNCFLOW_REQUIRES(mu_) { return !queue_.empty() || stopping_ || pending_; });
     if (queue_.empty() && pending_ && !stopping_) {
       // Formatted lines wait: give the formatter the interval to fill a buffer, then pull.
       work_cv_.wait_for(mu_, kWriteInterval,

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "line_buffer.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
+#include "line_buffer.hpp"
 
 namespace asyncflow::jsonl::detail {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/exporter.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
-#include "asyncflow/common/thread_annotations.hpp"
 
 namespace asyncflow {
 
