@@ -16,6 +16,7 @@
 
 #include "support/busy_run.hpp"
 #include "support/engines.hpp"
+#include "support/fake_backend.hpp"
 #include "support/fake_exporters.hpp"
 #include "support/log_capture.hpp"
 #include "support/recording_observer.hpp"
@@ -184,6 +185,28 @@ TEST(Pipeline, ABlockSpanCarriesItsOwnUidAndItsScopeAsParent) {
   EXPECT_EQ(block->parent_span_id, workflow->span_id);
   EXPECT_EQ(task->text("asyncflow.workflow_id"), block_uid);
   EXPECT_EQ(task->parent_span_id, block->span_id);
+}
+
+TEST(Pipeline, ABackendThatFailsEveryTaskIsRecordedAsSuch) {
+  auto failing = std::make_shared<testing::FailingBackend>("flaky", "the node went away");
+  auto flow = testing::engine_with({failing});
+  auto tm = flow->start_telemetry();
+  auto f = flow->function_task("f", [](int x) { return x; });
+  auto g = flow->function_task("g", [](int x) { return x; });
+  std::vector<TaskHandle<int>> dependents;
+  for (int i = 0; i < 5; ++i) dependents.push_back(g(f(i)));
+  for (auto& d : dependents) EXPECT_THROW(d.get(), DependencyFailure);
+  EXPECT_TRUE(flow->shutdown());
+  const TaskCounts c = tm->task_count();
+  EXPECT_EQ(c.failed, 10);  // the five f, and their dependents
+  EXPECT_EQ(c.submitted, 10);
+  int failed_f = 0;
+  for (const TaskSpanInfo& t : tm->task_spans()) {
+    if (t.executable != "f") continue;
+    EXPECT_EQ(t.error_type, "std::runtime_error");
+    ++failed_f;
+  }
+  EXPECT_EQ(failed_f, 5);
 }
 
 TEST(Pipeline, SummaryCountsAddUpWhenDependenciesFail) {

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -114,6 +116,30 @@ class ShutdownSignalingBackend final : public Backend {
 
  private:
   std::shared_ptr<Backend> inner_;
+};
+
+}  // namespace asyncflow::testing
+
+namespace asyncflow::testing {
+
+/// Fails every task it is given at once, with `message` (as a backend whose resource went
+/// away): the engine's failure paths without processes. Thread-safe.
+class FailingBackend final : public Backend {
+ public:
+  explicit FailingBackend(std::string name, std::string message)
+      : name_(std::move(name)), message_(std::move(message)) {}
+  const std::string& name() const noexcept override { return name_; }
+  void submit(std::span<BackendTask* const> batch) override {
+    for (BackendTask* t : batch) {
+      if (!t->report_started()) continue;  // canceled meanwhile: already reported
+      t->report_failed(std::make_exception_ptr(std::runtime_error(message_)));
+    }
+  }
+  void cancel(BackendTask&) noexcept override {}  // nothing is ever left running
+
+ private:
+  std::string name_;
+  std::string message_;
 };
 
 }  // namespace asyncflow::testing

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/fake_exporters.hpp"
+#include "support/gated_subscriber.hpp"
 #include "support/log_capture.hpp"
 #include "support/sync.hpp"
 #include "support/temp_path.hpp"
@@ -210,25 +211,19 @@ TEST(TelemetryManager, ASlowSubscriberDoesNotStarveTheExporters) {
   TelemetryOptions opts;
   opts.exporters = {exporter};
   auto tm = TelemetryManager::start("s.slow", opts);
-  Gate entered, release;
-  std::atomic<int> seen{0};
-  tm->subscribe([&](const Event& e) {
-    if (e.type() != "TaskSubmitted") return;  // SessionStarted may come before the subscription
-    if (seen++ == 0) {
-      entered.open();
-      release.wait();  // stuck until the test says
-    }
-  });
+  // Counts TaskSubmitted only: SessionStarted may come before the subscription.
+  testing::GatedSubscriber stuck("TaskSubmitted");
+  tm->subscribe(stuck.subscriber());
   constexpr int kEvents = 5000;
   for (int i = 0; i < kEvents; ++i)
     ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
-  ASSERT_TRUE(entered.wait_for(kLong));
+  ASSERT_TRUE(stuck.entered().wait_for(kLong));
   // The subscriber holds its first event; the exporter got every event regardless.
   EXPECT_TRUE(exporter->wait_for_events(static_cast<std::size_t>(kEvents + 1), kLong));
-  EXPECT_EQ(seen.load(), 1);
-  release.open();
+  EXPECT_EQ(stuck.seen(), 1);
+  stuck.release().open();
   ASSERT_TRUE(tm->flush());
-  EXPECT_EQ(seen.load(), kEvents);  // and the subscriber got them all in the end
+  EXPECT_EQ(stuck.seen(), kEvents);  // and the subscriber got them all in the end
   EXPECT_TRUE(tm->stop());
 }
 
@@ -237,14 +232,10 @@ TEST(TelemetryManager, StopTimeoutHoldsWhileASubscriberIsStuck) {
   TelemetryOptions opts;
   opts.stop_timeout = 0.3;
   auto tm = TelemetryManager::start("s.stuck", opts);
-  Gate entered, release;
-  tm->subscribe([&](const Event& e) {
-    if (e.type() != "TaskSubmitted") return;
-    entered.open();
-    release.wait();
-  });
+  testing::GatedSubscriber stuck("TaskSubmitted");
+  tm->subscribe(stuck.subscriber());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
-  ASSERT_TRUE(entered.wait_for(kLong));
+  ASSERT_TRUE(stuck.entered().wait_for(kLong));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(tm->stop());
   const auto took = std::chrono::steady_clock::now() - start;
@@ -255,7 +246,7 @@ TEST(TelemetryManager, StopTimeoutHoldsWhileASubscriberIsStuck) {
   EXPECT_GE(l.events_undelivered, 99u);  // the rest of the TaskSubmitted, SessionEnded
   EXPECT_EQ(l.events_dropped, 0u);       // every event was processed and exported
   EXPECT_GE(log.count("a subscriber was still running when stop_timeout ran out"), 1u);
-  release.open();  // the subscriber's thread finishes its call and ends
+  stuck.release().open();  // the subscriber's thread finishes its call and ends
 }
 
 TEST(TelemetryManager, StopFromASubscriberIsRefusedWithAClearError) {

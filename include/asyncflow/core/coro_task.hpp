@@ -73,6 +73,7 @@ struct TaskPromise<void> : TaskPromiseBase<void> {
 ///     co_return co_await evaluate(model);
 ///   });
 /// @endcode
+/// Thread-safety: not thread-safe; a Task belongs to the coroutine that awaits it.
 template <class T>
 class Task {
  public:

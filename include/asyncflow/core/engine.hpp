@@ -56,6 +56,7 @@ class RegisteredTask;
 /// RAII guard returned by WorkflowEngine::workflow_scope(). Tasks created on this engine while
 /// it is alive — on this thread, or in this coroutine when opened inside a block body — carry
 /// its id as their workflow id. Not copyable or movable; destroy in reverse order of creation.
+/// Thread-safety: not thread-safe; it belongs to the thread (or coroutine) that opened it.
 class WorkflowScope {
  public:
   WorkflowScope(const WorkflowScope&) = delete;
@@ -158,6 +159,7 @@ class FunctionTask {
 /// WorkflowEngine::block(). The body is a coroutine returning Task<T>; the block's handle is a
 /// TaskHandle<T>, usable as a dependency. Tasks created in the body carry the block's uid as
 /// workflow id, are canceled with the block, and the block finishes only after all of them.
+/// Thread-safety: copyable; thread-safe to call, like FunctionTask.
 template <class F>
 class BlockTask : private FunctionTask<F> {
  public:
@@ -192,6 +194,7 @@ class BlockTask : private FunctionTask<F> {
 /// std::string command line (run by /bin/sh -c; requires TaskDescription::shell = true).
 /// The handle is a TaskHandle<std::string>: the program's stdout, or the path of the stdout
 /// file with TaskDescription::capture_stdio.
+/// Thread-safety: copyable; thread-safe to call, like FunctionTask.
 template <class F>
 class ExecutableTask : private FunctionTask<F> {
  public:

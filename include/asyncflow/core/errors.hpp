@@ -14,6 +14,7 @@
 namespace asyncflow {
 
 /// Thrown when work is given to an engine that has been shut down.
+/// Thread-safety: an immutable value.
 class EngineShutdownError : public Error {
  public:
   using Error::Error;
@@ -21,6 +22,7 @@ class EngineShutdownError : public Error {
 
 /// Thrown by get()/co_await of a task that was canceled (by cancel(), a canceled block or
 /// engine shutdown).
+/// Thread-safety: an immutable value.
 class TaskCanceledError : public Error {
  public:
   using Error::Error;
@@ -32,6 +34,7 @@ class TaskCanceledError : public Error {
 /// `failed_dependencies()` names every failed or canceled direct dependency ("name (uid)").
 /// `cause()` is the first such dependency's own error; `root_cause()` follows the chain of
 /// DependencyFailure causes down to the original error, so callers need no unwrapping loop.
+/// Thread-safety: an immutable value (shared by every dependent that reports it).
 class DependencyFailure : public Error {
  public:
   DependencyFailure(std::string message, std::vector<std::string> failed_dependencies,

@@ -56,6 +56,7 @@ nlohmann::json call_from_json(const F& fn, const nlohmann::json& args, std::inde
 }  // namespace detail
 
 /// A function registered by name. Copyable; obtain it from register_function().
+/// Thread-safety: immutable once registered; thread-safe to use from any thread.
 template <class F>
 class RegisteredFunction {
  public:
@@ -95,6 +96,7 @@ namespace detail {
 
 /// A registered function's task: called directly by in-process backends (run()), or turned
 /// into a JSON call line for a worker process, whose JSON result store_output() parses.
+/// Thread-safety: as every task node (detail/node.hpp).
 template <class R, class F, class... A>
 class RegisteredNode final : public CallNode<R, F, A...> {
  public:
@@ -116,6 +118,7 @@ class RegisteredNode final : public CallNode<R, F, A...> {
 /// A callable that creates one task of a registered function per call. Returned by
 /// WorkflowEngine::function_task(registered). Arguments and dependencies work as for
 /// FunctionTask; the handle is a TaskHandle<R> of the function's result.
+/// Thread-safety: copyable; thread-safe to call, like FunctionTask.
 template <class F>
 class RegisteredTask : private FunctionTask<F> {
  public:

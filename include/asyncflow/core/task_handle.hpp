@@ -106,6 +106,7 @@ struct HandleAwaiter final : Waiter {
 ///   int v = h.get();                      // blocks; rethrows the task's error
 ///   auto later = sum(h, 10);              // h is a dependency; its value is passed in
 /// @endcode
+/// Thread-safety: as AnyTask — every member may be called from any thread.
 template <class T>
 class TaskHandle : public AnyTask {
  public:
@@ -130,6 +131,7 @@ class TaskHandle : public AnyTask {
   explicit TaskHandle(detail::NodeRef node) noexcept : AnyTask(std::move(node)) {}
 };
 
+/// Thread-safety: as AnyTask — every member may be called from any thread.
 template <>
 class TaskHandle<void> : public AnyTask {
  public:

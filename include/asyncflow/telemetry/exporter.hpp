@@ -62,12 +62,14 @@ class TelemetryExporter {
 
 /// Takes the event stream: every event the session processed, in dispatch order, with its
 /// span correlation set (Event::trace_id() / span_id()).
+/// Thread-safety: as TelemetryExporter (export_events() from one thread at a time).
 class EventExporter : public virtual TelemetryExporter {
  public:
   virtual ExportResult export_events(std::span<const Event> batch) noexcept = 0;
 };
 
 /// Takes finished spans, in the order they ended, after the events of the batch that ended them.
+/// Thread-safety: as TelemetryExporter (export_spans() from one thread at a time).
 class SpanExporter : public virtual TelemetryExporter {
  public:
   virtual ExportResult export_spans(std::span<const SpanRecord> batch) noexcept = 0;
@@ -75,6 +77,7 @@ class SpanExporter : public virtual TelemetryExporter {
 
 /// Takes metric snapshots: one every TelemetryOptions::checkpoint_interval (when set) and a
 /// final one at stop, after the last events and spans.
+/// Thread-safety: as TelemetryExporter (export_metrics() from one thread at a time).
 class MetricExporter : public virtual TelemetryExporter {
  public:
   virtual ExportResult export_metrics(const MetricsSnapshot& snapshot) noexcept = 0;

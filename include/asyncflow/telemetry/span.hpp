@@ -109,6 +109,8 @@ SpanData to_span_data(const SpanRecord& span);
 /// Receives every span when it ends, on the telemetry dispatcher thread (an implementation
 /// that does slow I/O should hand spans to a thread of its own, as a batch processor does).
 /// Implementations are called by one thread at a time; force_flush() may come from any thread.
+/// Thread-safety: on_end() and shutdown() come from one thread at a time; force_flush() may
+/// come from any thread, so an implementation makes that one thread-safe.
 class SpanProcessor {
  public:
   virtual ~SpanProcessor() = default;
