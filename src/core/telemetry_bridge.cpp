@@ -4,11 +4,11 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <typeinfo>
 
+#include "asyncflow/telemetry/log.hpp"
 #include "asyncflow/telemetry/manager.hpp"
 #include "common/exception_text.hpp"
 
@@ -22,6 +22,15 @@ constexpr std::string_view kEngineBackend = "asyncflow";
 constexpr double kFilledByDispatcher = std::numeric_limits<double>::quiet_NaN();
 
 std::atomic<std::uint64_t> g_next_bridge_id{1};
+
+/// An event that could not even be built (out of memory): the task goes on, the log says it.
+void lost(std::string_view what, std::string_view about, const char* why) noexcept {
+  try {
+    log_message(LogLevel::kError, std::string(what) + " event for " + std::string(about) +
+                                      " lost: " + why);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory for the message too
+  }
+}
 
 // A task's events share their base fields with every task of the same factory, kind, backend
 // and group; a small per-thread cache hands out one shared context for them, so an engine
@@ -84,9 +93,8 @@ void TelemetryBridge::emit(const EventTypePtr& type, const TaskInfo& task, Attri
     }
     manager_->emit(make_event(type, std::move(shared), task.uid, std::move(values)));
   } catch (const std::exception& e) {
-    // Out of memory while building an event: lose the event, never the task.
-    std::fprintf(stderr, "asyncflow telemetry: %s event for %s lost: %s\n", type->name().c_str(),
-                 task.uid.c_str(), e.what());
+    // Out of memory while building an event: lose the event, never the task, and say so.
+    lost(type->name(), task.uid, e.what());
   }
 }
 
@@ -137,8 +145,7 @@ void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
       emit(events::TaskCanceled(), task, std::move(extra), {kFilledByDispatcher});
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "asyncflow telemetry: terminal event for %s lost: %s\n", task.uid.c_str(),
-                 e.what());
+    lost("terminal", task.uid, e.what());
   }
 }
 
@@ -151,7 +158,8 @@ void TelemetryBridge::emit_workflow(const EventTypePtr& type, std::string_view w
     if (!parent_workflow_id.empty())
       base.attributes.emplace_back("asyncflow.parent_workflow_id", std::string(parent_workflow_id));
     manager_->emit(make_event(type, std::move(base)));
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    lost(type->name(), std::string(workflow_id), e.what());
   }
 }
 
