@@ -26,8 +26,8 @@ std::atomic<std::uint64_t> g_next_bridge_id{1};
 /// An event that could not even be built (out of memory): the task goes on, the log says it.
 void lost(std::string_view what, std::string_view about, const char* why) noexcept {
   try {
-    log_message(LogLevel::kError, std::string(what) + " event for " + std::string(about) +
-                                      " lost: " + why);
+    log_message(LogLevel::kError,
+                std::string(what) + " event for " + std::string(about) + " lost: " + why);
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory for the message too
   }
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "support/error_text.hpp"
+#include "support/file_size_limit.hpp"
 
 namespace af = asyncflow;
 namespace fs = std::filesystem;
@@ -184,28 +185,7 @@ TEST_F(Checkpoint, WriterErrorsNameThePathAndTheReason) {
   EXPECT_NE(error_of([&] { af::CheckpointWriter w(dir_, "../escape", kEpoch); }), "(no error)");
 }
 
-/// Limits the size of files this process may write (RLIMIT_FSIZE) for the scope: writes past
-/// it fail with EFBIG, as a full disk fails them with ENOSPC. SIGXFSZ is ignored meanwhile.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_);
-    previous_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    std::signal(SIGXFSZ, previous_);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-
- private:
-  rlimit saved_{};
-  void (*previous_)(int) = nullptr;
-};
+using asyncflow::testing::FileSizeLimit;
 
 TEST_F(Checkpoint, AFailedWriteCutsTheFileBackToItsLastWholeLineAndIsSticky) {
   af::CheckpointWriter w(dir_, "s", 1);

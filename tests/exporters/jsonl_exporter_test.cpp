@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/file_size_limit.hpp"
 #include "support/temp_path.hpp"
 
 namespace af = asyncflow;
@@ -231,28 +232,7 @@ TEST(JsonlExporter, ASigkillWhileWritingLeavesOnlyWholeLines) {
   EXPECT_GT(torn_plain, 0) << "of " << kTrials << " kills";
 }
 
-/// Limits the size of files this process may write for the scope (RLIMIT_FSIZE): writes past
-/// it fail with EFBIG, as a full disk fails them with ENOSPC.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_);
-    previous_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    std::signal(SIGXFSZ, previous_);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-
- private:
-  rlimit saved_{};
-  void (*previous_)(int) = nullptr;
-};
+using asyncflow::testing::FileSizeLimit;
 
 TEST(JsonlExporter, AFailedWriteFailsWhatFollowsAndLeavesWholeLines) {
   const auto dir = af::testing::fresh_temp_path("jsonl_full");

@@ -99,6 +99,29 @@ struct JsonlExporter::Impl {
       write_behind.poke();
     }
   }
+  /// One export call: each record of `batch` becomes a line (`write(cursor, record)`), kept
+  /// within a page; kFailure once a write failed, after shutdown, or out of memory.
+  template <class Record, class Write>
+  ExportResult export_lines(std::span<const Record> batch, Write write) noexcept {
+    if (failed.load(std::memory_order_acquire) || shut_down.load(std::memory_order_relaxed)) {
+      return ExportResult::kFailure;
+    }
+    try {
+      MutexLock lock(mu);
+      {
+        JsonCursor w(lines, batch.size() * jsonl::detail::kExpectedLineSize);
+        for (const Record& r : batch) {
+          const std::size_t start = w.mark();
+          write(w, r);
+          end_line(w, start);
+        }
+      }
+      after_export_locked();
+    } catch (...) {  // out of memory
+      return ExportResult::kFailure;
+    }
+    return ExportResult::kSuccess;
+  }
   /// Keeps the line that began at `start` within a page (JsonlExporterOptions::
   /// whole_lines_on_kill); requires mu.
   void end_line(JsonCursor& w, std::size_t start) ASYNCFLOW_REQUIRES(mu) {
@@ -139,71 +162,28 @@ std::string JsonlExporter::name() const {
 }
 
 ExportResult JsonlExporter::export_events(std::span<const Event> batch) noexcept {
-  Impl& m = *impl_;
-  if (m.failed.load(std::memory_order_acquire) || m.shut_down.load(std::memory_order_relaxed)) {
-    return ExportResult::kFailure;
-  }
-  try {
-    MutexLock lock(m.mu);
-    {
-      JsonCursor w(m.lines, batch.size() * jsonl::detail::kExpectedLineSize);
-      for (const Event& e : batch) {
-        const std::size_t start = w.mark();
-        jsonl::detail::write_event_line(w, e, e.trace_id(), e.span_id(), &m.cache);
-        m.end_line(w, start);
-      }
-    }
-    m.after_export_locked();
-  } catch (...) {  // out of memory
-    return ExportResult::kFailure;
-  }
-  return ExportResult::kSuccess;
+  return impl_->export_lines(
+      batch, [&](JsonCursor& w, const Event& e) ASYNCFLOW_REQUIRES(impl_->mu) {
+        jsonl::detail::write_event_line(w, e, e.trace_id(), e.span_id(), &impl_->cache);
+      });
 }
 
 ExportResult JsonlExporter::export_spans(std::span<const SpanRecord> batch) noexcept {
-  Impl& m = *impl_;
-  if (m.failed.load(std::memory_order_acquire) || m.shut_down.load(std::memory_order_relaxed)) {
-    return ExportResult::kFailure;
-  }
-  try {
-    MutexLock lock(m.mu);
-    {
-      JsonCursor w(m.lines, batch.size() * jsonl::detail::kExpectedLineSize);
-      for (const SpanRecord& s : batch) {
-        const std::size_t start = w.mark();
-        if (const auto* task = std::get_if<TaskSpan>(&s)) {
-          jsonl::detail::write_span_line(w, *task, &m.cache);
-        } else {
-          jsonl::detail::write_span_line(w, std::get<SpanData>(s));
-        }
-        m.end_line(w, start);
-      }
-    }
-    m.after_export_locked();
-  } catch (...) {
-    return ExportResult::kFailure;
-  }
-  return ExportResult::kSuccess;
+  return impl_->export_lines(batch,
+                             [&](JsonCursor& w, const SpanRecord& s) ASYNCFLOW_REQUIRES(impl_->mu) {
+                               if (const auto* task = std::get_if<TaskSpan>(&s)) {
+                                 jsonl::detail::write_span_line(w, *task, &impl_->cache);
+                               } else {
+                                 jsonl::detail::write_span_line(w, std::get<SpanData>(s));
+                               }
+                             });
 }
 
 ExportResult JsonlExporter::export_metrics(const MetricsSnapshot& snapshot) noexcept {
-  Impl& m = *impl_;
-  if (m.failed.load(std::memory_order_acquire) || m.shut_down.load(std::memory_order_relaxed)) {
-    return ExportResult::kFailure;
-  }
-  try {
-    MutexLock lock(m.mu);
-    {
-      JsonCursor w(m.lines, jsonl::detail::kExpectedLineSize);
-      const std::size_t start = w.mark();
-      jsonl::detail::write_metric_line(w, static_cast<double>(snapshot.time_ns) / 1e9, snapshot);
-      m.end_line(w, start);
-    }
-    m.after_export_locked();
-  } catch (...) {
-    return ExportResult::kFailure;
-  }
-  return ExportResult::kSuccess;
+  return impl_->export_lines(
+      std::span<const MetricsSnapshot>(&snapshot, 1), [](JsonCursor& w, const MetricsSnapshot& m) {
+        jsonl::detail::write_metric_line(w, static_cast<double>(m.time_ns) / 1e9, m);
+      });
 }
 
 bool JsonlExporter::force_flush(std::chrono::microseconds timeout) noexcept {
