@@ -23,8 +23,15 @@ class LossCounters {
  public:
   explicit LossCounters(std::string session_id) : session_id_(std::move(session_id)) {}
 
-  /// An event the bus refused (full under kDropNewest) or discarded (stop_timeout).
+  /// An event the bus refused (full under kDropNewest) or discarded (stop_timeout); `why` is
+  /// said the first time.
   void dropped(std::uint64_t n, std::string_view why) noexcept;
+  /// The same, once the drop was said: a count only.
+  void dropped(std::uint64_t n) noexcept {
+    events_dropped_.fetch_add(n, std::memory_order_relaxed);
+  }
+  /// Whether a drop was said already.
+  bool said_dropped() const noexcept { return said_dropped_.load(std::memory_order_relaxed); }
   /// An event emitted after the session stopped.
   void emitted_after_stop(std::string_view event_type) noexcept;
   /// Events the subscribers never got.

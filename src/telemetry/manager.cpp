@@ -142,6 +142,10 @@ void TelemetryManager::Impl::add_context(Event& event) const {
 }
 
 bool TelemetryManager::Impl::emit(Event&& event) {
+  if (!event.event_type()) {  // a moved-from event: nothing to record
+    losses->note_error("an empty (moved-from) event was emitted and ignored");
+    return false;
+  }
   if (!running.load(std::memory_order_acquire)) {
     losses->emitted_after_stop(event.type());
     return false;
@@ -151,7 +155,9 @@ bool TelemetryManager::Impl::emit(Event&& event) {
   const bool queued = subscribers.on_delivery_thread() ? bus->emit_deferred(std::move(event))
                                                        : bus->emit(std::move(event));
   if (!queued) {
-    if (!bus->running()) {
+    if (losses->said_dropped()) {
+      losses->dropped(1);  // a drop storm costs a count, not a message per event
+    } else if (!bus->running()) {
       losses->dropped(1, "an event was emitted while the session was stopping");
     } else {
       losses->dropped(1, "the bus is full (capacity " + std::to_string(options.bus.capacity) +
@@ -280,13 +286,14 @@ bool TelemetryManager::Impl::stop() {
 TelemetryManager::TelemetryManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 TelemetryManager::~TelemetryManager() {
-  {
-    // The last reference can be dropped on a telemetry thread (a subscriber's callback that
-    // held the manager, released at stop): the session has stopped then.
-    MutexLock lock(impl_->stop_mu);
-    if (impl_->stopped) return;
+  // Unlike stop(), this may run on the subscribers' thread: a callback that held the last
+  // reference and was released by unsubscribe(). The subscribers' stage then lets its thread
+  // finish on its own instead of joining it.
+  MutexLock lock(impl_->stop_mu);
+  if (!impl_->stopped) {
+    impl_->stopped = true;
+    impl_->stop_result = impl_->stop();
   }
-  stop();
 }
 
 const std::string& TelemetryManager::session_id() const noexcept {
