@@ -26,6 +26,7 @@ namespace {
 
 using asyncflow::detail::LineBuffer;
 using jsonl::detail::JsonCursor;
+using jsonl::detail::RenderCache;
 
 // Lines are handed to the writer when this much has accumulated: one write() per event batch
 // cost more than formatting when batches are small. 1 MiB rather than 256 KiB: a quarter of
@@ -99,8 +100,9 @@ struct JsonlExporter::Impl {
       write_behind.poke();
     }
   }
-  /// One export call: each record of `batch` becomes a line (`write(cursor, record)`), kept
-  /// within a page; kFailure once a write failed, after shutdown, or out of memory.
+  /// One export call: each record of `batch` becomes a line (`write(cursor, record, cache)`,
+  /// called with mu held), kept within a page; kFailure once a write failed, after shutdown,
+  /// or out of memory.
   template <class Record, class Write>
   ExportResult export_lines(std::span<const Record> batch, Write write) noexcept {
     if (failed.load(std::memory_order_acquire) || shut_down.load(std::memory_order_relaxed)) {
@@ -112,7 +114,7 @@ struct JsonlExporter::Impl {
         JsonCursor w(lines, batch.size() * jsonl::detail::kExpectedLineSize);
         for (const Record& r : batch) {
           const std::size_t start = w.mark();
-          write(w, r);
+          write(w, r, cache);
           end_line(w, start);
         }
       }
@@ -162,28 +164,27 @@ std::string JsonlExporter::name() const {
 }
 
 ExportResult JsonlExporter::export_events(std::span<const Event> batch) noexcept {
-  return impl_->export_lines(
-      batch, [&](JsonCursor& w, const Event& e) ASYNCFLOW_REQUIRES(impl_->mu) {
-        jsonl::detail::write_event_line(w, e, e.trace_id(), e.span_id(), &impl_->cache);
-      });
+  return impl_->export_lines(batch, [](JsonCursor& w, const Event& e, RenderCache& cache) {
+    jsonl::detail::write_event_line(w, e, e.trace_id(), e.span_id(), &cache);
+  });
 }
 
 ExportResult JsonlExporter::export_spans(std::span<const SpanRecord> batch) noexcept {
-  return impl_->export_lines(batch,
-                             [&](JsonCursor& w, const SpanRecord& s) ASYNCFLOW_REQUIRES(impl_->mu) {
-                               if (const auto* task = std::get_if<TaskSpan>(&s)) {
-                                 jsonl::detail::write_span_line(w, *task, &impl_->cache);
-                               } else {
-                                 jsonl::detail::write_span_line(w, std::get<SpanData>(s));
-                               }
-                             });
+  return impl_->export_lines(batch, [](JsonCursor& w, const SpanRecord& s, RenderCache& cache) {
+    if (const auto* task = std::get_if<TaskSpan>(&s)) {
+      jsonl::detail::write_span_line(w, *task, &cache);
+    } else {
+      jsonl::detail::write_span_line(w, std::get<SpanData>(s));
+    }
+  });
 }
 
 ExportResult JsonlExporter::export_metrics(const MetricsSnapshot& snapshot) noexcept {
-  return impl_->export_lines(
-      std::span<const MetricsSnapshot>(&snapshot, 1), [](JsonCursor& w, const MetricsSnapshot& m) {
-        jsonl::detail::write_metric_line(w, static_cast<double>(m.time_ns) / 1e9, m);
-      });
+  return impl_->export_lines(std::span<const MetricsSnapshot>(&snapshot, 1),
+                             [](JsonCursor& w, const MetricsSnapshot& m, RenderCache&) {
+                               jsonl::detail::write_metric_line(
+                                   w, static_cast<double>(m.time_ns) / 1e9, m);
+                             });
 }
 
 bool JsonlExporter::force_flush(std::chrono::microseconds timeout) noexcept {
