@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace asyncflow::bench {
 namespace {
 
@@ -100,18 +102,10 @@ void BM_BareThreadPool(benchmark::State& state) {
       break;
     }
   }
-  state.counters["tasks_per_second"] =
-      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  set_throughput(state, n);
 }
 
-BENCHMARK(BM_BareThreadPool)
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Arg(1000000)
-    ->UseRealTime()
-    ->MinTime(1.0)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BareThreadPool)->Apply(throughput_sizes);
 
 }  // namespace
 }  // namespace asyncflow::bench

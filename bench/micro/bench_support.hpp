@@ -23,6 +23,14 @@ inline void set_throughput(benchmark::State& state, std::size_t n) {
                          benchmark::Counter::kIsRate);
 }
 
+/// The sizes and timing of the throughput benchmarks (1k, 100k and 1M tasks, wall clock, at
+/// least 1 s each): the 1M case runs a few iterations of a few hundred ms (1 when the machine
+/// is loaded); smaller n repeat more. Use as `BENCHMARK(f)->Apply(throughput_sizes)`.
+inline void throughput_sizes(benchmark::internal::Benchmark* b) {
+  b->Arg(1000)->Arg(100000)->Arg(1000000)->UseRealTime()->MinTime(1.0);
+  b->Unit(benchmark::kMillisecond);
+}
+
 /// Parent of every benchmark engine's work dir. An engine creates `{root}/{uid}` at once;
 /// keeping them out of the cwd means a benchmark run leaves nothing behind.
 inline std::filesystem::path work_root() {

@@ -68,29 +68,9 @@ void BM_IndependentNoopNoHandles(benchmark::State& state) {
   set_throughput(state, n);
 }
 
-// MinTime 1 s: the 1M case runs a few iterations of a few hundred ms (1 when the machine is
-// loaded); smaller n repeat more.
-BENCHMARK(BM_IndependentNoop)
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Arg(1000000)
-    ->UseRealTime()
-    ->MinTime(1.0)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_IndependentNoopNoHandles)
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Arg(1000000)
-    ->UseRealTime()
-    ->MinTime(1.0)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_IndependentThreadPool)
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Arg(1000000)
-    ->UseRealTime()
-    ->MinTime(1.0)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IndependentNoop)->Apply(throughput_sizes);
+BENCHMARK(BM_IndependentNoopNoHandles)->Apply(throughput_sizes);
+BENCHMARK(BM_IndependentThreadPool)->Apply(throughput_sizes);
 
 }  // namespace
 }  // namespace asyncflow::bench
