@@ -1,7 +1,8 @@
 // Cost of full telemetry per task, against the same workload with telemetry off, measured
 // alternately in the same run (issue #12's targets):
 //  - BM_IndependentNoopTelemetry: events, spans, metrics and the JSONL checkpoint;
-//  - BM_IndependentNoopTelemetryNoCheckpoint: the same without a file;
+//  - BM_IndependentNoopTelemetryNoCheckpoint: the same without a file (and ...NoLinger: with a
+//    dispatcher that does not wait for batches to fill);
 //  - BM_CheckpointBound: the checkpoint case beside what its bytes cost anyway on this machine
 //    in the same iteration: the JSONL formatter alone on the same lines, and dd writing the
 //    same number of bytes (the page cache's copy). Its ratio_to_bound is the checkpoint run's
@@ -48,18 +49,21 @@ double run_noop_tasks(WorkflowEngine& engine, std::size_t n) {
 /// lost anything or did not drain.
 struct TelemetryRun {
   double seconds = 0;
+  double engine_seconds = 0;  // of which until the last task was done (the rest: draining)
   std::uint64_t events = 0;
   std::uint64_t file_bytes = 0;
 };
 
 bool run_with_telemetry(std::size_t n, const std::filesystem::path& checkpoint_dir,
-                        TelemetryRun& out, benchmark::State& state) {
+                        TelemetryRun& out, benchmark::State& state,
+                        double linger = BusOptions{}.linger) {
   ScopedEngine engine(noop_options());
   TelemetryOptions options;
   options.checkpoint_path = checkpoint_dir;  // empty: no file
+  options.bus.linger = linger;
   auto telemetry = engine->start_telemetry(options);
   Stopwatch sw;
-  run_noop_tasks(*engine, n);
+  out.engine_seconds = run_noop_tasks(*engine, n);
   if (!telemetry->flush(600)) {
     state.SkipWithError("telemetry did not drain");
     return false;
@@ -75,11 +79,13 @@ bool run_with_telemetry(std::size_t n, const std::filesystem::path& checkpoint_d
 }
 
 /// Runs BM_IndependentNoopTelemetry's loop with or without a checkpoint.
-void telemetry_overhead(benchmark::State& state, bool checkpoint) {
+void telemetry_overhead(benchmark::State& state, bool checkpoint,
+                        double linger = BusOptions{}.linger) {
   const auto n = static_cast<std::size_t>(state.range(0));
   const auto dir = work_root() / "telemetry";
   double base_total = 0;
   double telemetry_total = 0;
+  double engine_total = 0;
   std::uint64_t events = 0;
   for (auto _ : state) {
     {
@@ -87,9 +93,11 @@ void telemetry_overhead(benchmark::State& state, bool checkpoint) {
       base_total += run_noop_tasks(*engine, n);
     }
     TelemetryRun run;
-    if (!run_with_telemetry(n, checkpoint ? dir : std::filesystem::path(), run, state)) break;
+    if (!run_with_telemetry(n, checkpoint ? dir : std::filesystem::path(), run, state, linger))
+      break;
     state.SetIterationTime(run.seconds);
     telemetry_total += run.seconds;
+    engine_total += run.engine_seconds;
     events += run.events;
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -100,6 +108,10 @@ void telemetry_overhead(benchmark::State& state, bool checkpoint) {
   state.counters["baseline_tasks_per_second"] = benchmark::Counter(tasks / base_total);
   state.counters["us_per_task_added"] =
       benchmark::Counter((telemetry_total - base_total) / tasks * 1e6);
+  // How much of the added time the engine's own threads spent; the rest is the dispatcher
+  // finishing behind them.
+  state.counters["us_per_task_added_in_engine"] =
+      benchmark::Counter((engine_total - base_total) / tasks * 1e6);
   state.counters["events_per_task"] = benchmark::Counter(static_cast<double>(events) / tasks);
 }
 
@@ -108,6 +120,11 @@ void BM_IndependentNoopTelemetry(benchmark::State& state) {
 }
 void BM_IndependentNoopTelemetryNoCheckpoint(benchmark::State& state) {
   telemetry_overhead(state, false);
+}
+// The same with BusOptions::linger = 0: the dispatcher takes events as they arrive, chasing
+// the producers slot by slot (the cost that lingering removes).
+void BM_IndependentNoopTelemetryNoCheckpointNoLinger(benchmark::State& state) {
+  telemetry_overhead(state, false, 0.0);
 }
 
 BENCHMARK(BM_IndependentNoopTelemetry)
@@ -119,6 +136,11 @@ BENCHMARK(BM_IndependentNoopTelemetry)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_IndependentNoopTelemetryNoCheckpoint)
     ->Arg(100000)
+    ->Arg(1000000)
+    ->UseManualTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IndependentNoopTelemetryNoCheckpointNoLinger)
     ->Arg(1000000)
     ->UseManualTime()
     ->MinTime(1.0)

@@ -91,7 +91,7 @@ void TelemetryBridge::emit(const EventTypePtr& type, const TaskInfo& task, Attri
       for (auto& a : extra) own->attributes.push_back(std::move(a));
       shared = std::move(own);
     }
-    manager_->emit(make_event(type, std::move(shared), task.uid, std::move(values)));
+    manager_->emit(type, std::move(shared), std::string(task.uid), std::move(values));
   } catch (const std::exception& e) {
     // Out of memory while building an event: lose the event, never the task, and say so.
     lost(type->name(), task.uid, e.what());
@@ -127,9 +127,10 @@ void TelemetryBridge::on_task_started(const TaskInfo& task) noexcept {
 
 void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
                                        const std::exception_ptr& error) noexcept {
-  // duration_seconds NaN: the dispatcher fills it from the TaskStarted it processed.
+  // duration_seconds NaN (no values: NaN, with nothing to allocate here): the dispatcher
+  // fills it from the TaskStarted it processed.
   if (state == TaskState::kDone) {
-    emit(events::TaskCompleted(), task, {}, {kFilledByDispatcher});
+    emit(events::TaskCompleted(), task);
     return;
   }
   try {

@@ -81,7 +81,8 @@ std::string known_fields(const EventType& type) {
 }
 
 bool is_resource_update(const EventType& type) {
-  return type.name() == "ResourceUpdate";
+  // By identity: its name cannot be defined again (define_event refuses built-in names).
+  return &type == events::ResourceUpdate().get();
 }
 
 /// ResourceUpdate's resource_scope is derived, never set by callers (reference §1.4).
@@ -260,14 +261,26 @@ Event make_event(const EventTypePtr& type, EventBase base,
 
 Event make_event(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
                  std::string task_id, std::vector<FieldValue> values) {
+  return detail::EventAccess::context_event(type, std::move(context), std::move(task_id),
+                                            std::move(values), /*pending=*/false);
+}
+
+Event detail::EventAccess::context_event(const EventTypePtr& type,
+                                         std::shared_ptr<const EventContext> context,
+                                         std::string task_id, std::vector<FieldValue> values,
+                                         bool pending) {
   if (!type) throw Error("make_event: null event type");
   if (!context) throw Error("make_event '" + type->name() + "': null context");
   const auto& fields = type->fields();
-  if (values.size() != fields.size()) {
+  const bool nan_values =
+      pending && values.empty() && std::all_of(fields.begin(), fields.end(), [](const auto& f) {
+        return f.second.type == FieldType::kDouble;
+      });
+  if (values.size() != fields.size() && !nan_values) {
     throw Error("event '" + type->name() + "': " + std::to_string(values.size()) + " values for " +
                 std::to_string(fields.size()) + " fields (" + known_fields(*type) + ")");
   }
-  for (std::size_t i = 0; i < fields.size(); ++i) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
     const FieldSpec& spec = fields[i].second;
     // The usual case (a value of the field's own type) is checked without a copy.
     const bool fits =
@@ -275,16 +288,20 @@ Event make_event(const EventTypePtr& type, std::shared_ptr<const EventContext> c
         (spec.type == FieldType::kString && std::holds_alternative<std::string>(values[i]));
     if (!fits) values[i] = checked_value(*type, fields[i].first, spec, values[i]);
   }
-  derive_resource_scope(*type, values);
+  if (!nan_values) derive_resource_scope(*type, values);  // (ResourceUpdate has an int field)
   Event e;
   e.type_ = detail::EventAccess::type_ref(type);
   e.context_ = std::move(context);
   e.task_id_ = std::move(task_id);
   e.values_ = std::move(values);
   e.event_time_ = e.emit_time_ = epoch_seconds();
-  detail::fill_uuid4_hex(e.event_id_.data());
-  e.event_id_size_ = 32;
-  e.event_id_is_uuid4_ = true;
+  if (pending) {
+    e.event_id_pending_ = true;
+  } else {
+    detail::fill_uuid4_hex(e.event_id_.data());
+    e.event_id_size_ = 32;
+    e.event_id_is_uuid4_ = true;
+  }
   return e;
 }
 

@@ -3,6 +3,7 @@
 // dispatcher), and the built-in types' construction.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +28,24 @@ struct EventAccess {
   /// The pointer an event keeps to `type`: a control-block-free alias for immortal types.
   static EventTypePtr type_ref(const EventTypePtr& type) {
     return type->immortal_ ? EventTypePtr(EventTypePtr(), type.get()) : type;
+  }
+  /// make_event(type, context, task_id, values); with `pending` the event_id is left for
+  /// complete_pending() on the dispatcher thread (the engine's events: nobody sees them
+  /// before), and empty `values` for a type of double fields only mean each is NaN, to be
+  /// filled there too (a terminal event's duration): the engine's thread allocates nothing.
+  static Event context_event(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
+                             std::string task_id, std::vector<FieldValue> values, bool pending);
+  /// Gives a pending context_event() its uuid4 and its NaN values; other events are left
+  /// alone. Throws std::bad_alloc (the event keeps an empty values()).
+  static void complete_pending(Event& e) {
+    if (!e.event_id_pending_) return;
+    fill_uuid4_hex(e.event_id_.data());
+    e.event_id_size_ = 32;
+    e.event_id_is_uuid4_ = true;
+    e.event_id_pending_ = false;
+    const std::size_t fields = e.type_->fields().size();
+    if (e.values_.size() != fields)
+      e.values_.assign(fields, std::numeric_limits<double>::quiet_NaN());
   }
   /// Whether the event's type is built in (the engine's and the session's own events).
   static bool is_builtin(const Event& e) noexcept { return e.type_->immortal_; }

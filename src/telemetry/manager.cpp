@@ -316,6 +316,12 @@ bool TelemetryManager::emit(const EventTypePtr& type, EventBase base,
   return emit(make_event(type, std::move(base), values));
 }
 
+bool TelemetryManager::emit(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
+                            std::string task_id, std::vector<FieldValue> values) {
+  return impl_->emit(detail::EventAccess::context_event(
+      type, std::move(context), std::move(task_id), std::move(values), /*pending=*/true));
+}
+
 Subscription TelemetryManager::subscribe(std::function<void(const Event&)> callback) {
   return impl_->subscribers.subscribe(std::move(callback));
 }

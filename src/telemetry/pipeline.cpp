@@ -63,6 +63,7 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
         continue;
       }
       try {
+        EventAccess::complete_pending(e);  // made here rather than on the engine's threads
         tracker_.process(e, finished_);
       } catch (const std::exception& ex) {
         // A malformed custom event must not stop the session; it is still exported.

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -447,6 +448,83 @@ TEST(EventBus, InvalidOptionsThrow) {
     EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
   }
   EXPECT_THROW(af::EventBus({}, af::EventBus::BatchHandler{}), af::Error);
+}
+
+TEST(EventBus, InvalidLingerIsAClearError) {
+  auto noop = [](std::vector<af::Event>&) {};
+  for (double linger : {-0.001, 61.0, std::numeric_limits<double>::quiet_NaN()}) {
+    try {
+      af::EventBus bus({.linger = linger}, noop);
+      ADD_FAILURE() << "linger " << linger << " was accepted";
+    } catch (const af::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("BusOptions::linger"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The dispatcher lingers after a part batch: the events that follow wait for a whole batch
+// (or the linger), so a trickle is handed over in batches, not one by one.
+TEST(EventBus, APartBatchLingersUntilAWholeBatchIsReady) {
+  Recorder rec;
+  constexpr std::size_t kBatch = 8;
+  af::EventBus bus({.max_batch = kBatch, .linger = 60},
+                   [&](std::vector<af::Event>& b) { rec.record(b); });
+  ASSERT_TRUE(bus.emit(make(0)));
+  ASSERT_TRUE(eventually([&] { return rec.events().size() == 1; }));  // an idle bus: at once
+  for (std::int64_t i = 1; i <= static_cast<std::int64_t>(kBatch); ++i) {
+    ASSERT_TRUE(bus.emit(make(i)));
+  }
+  // Well before the 60 s linger: the 8th event completed the batch and woke the dispatcher.
+  ASSERT_TRUE(eventually([&] { return rec.events().size() == kBatch + 1; }, 20s));
+  EXPECT_EQ(rec.batch_sizes(), (std::vector<std::size_t>{1, kBatch}));
+  EXPECT_EQ(rec.seqs(), iota(0, kBatch + 1));
+}
+
+TEST(EventBus, ALingerEndsOnItsOwn) {
+  Recorder rec;
+  af::EventBus bus({.max_batch = 512, .linger = 0.002},
+                   [&](std::vector<af::Event>& b) { rec.record(b); });
+  ASSERT_TRUE(bus.emit(make(0)));
+  ASSERT_TRUE(eventually([&] { return rec.events().size() == 1; }));
+  ASSERT_TRUE(bus.emit(make(1)));
+  ASSERT_TRUE(bus.emit(make(2)));
+  // No flush, no stop, far from a whole batch: only the linger's end hands these over.
+  ASSERT_TRUE(eventually([&] { return rec.events().size() == 3; }));
+  EXPECT_EQ(rec.seqs(), iota(0, 3));
+}
+
+// flush(), stop() and a producer waiting for room end a linger: none of them waits for it.
+TEST(EventBus, FlushStopAndAFullRingDoNotWaitForTheLinger) {
+  constexpr auto kLinger = 60s;  // far beyond any wait below
+  {
+    Recorder rec;
+    af::EventBus bus({.max_batch = 512, .linger = 60},
+                     [&](std::vector<af::Event>& b) { rec.record(b); });
+    ASSERT_TRUE(bus.emit(make(0)));
+    ASSERT_TRUE(eventually([&] { return rec.events().size() == 1; }));
+    ASSERT_TRUE(bus.emit(make(1)));
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(bus.flush(kLong));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, kLinger / 2);
+    EXPECT_EQ(rec.seqs(), iota(0, 2));
+    ASSERT_TRUE(bus.emit(make(2)));
+    ASSERT_TRUE(bus.stop(kLong));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, kLinger / 2);
+    EXPECT_EQ(rec.seqs(), iota(0, 3));
+  }
+  {
+    // A batch as large as the ring: only a full ring ends the linger, and a blocked producer
+    // must not wait for its timeout.
+    Recorder rec;
+    af::EventBus bus(
+        {.capacity = 8, .overflow = af::OverflowPolicy::kBlock, .max_batch = 8, .linger = 60},
+        [&](std::vector<af::Event>& b) { rec.record(b); });
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::int64_t i = 0; i < 1000; ++i) ASSERT_TRUE(bus.emit(make(i)));
+    ASSERT_TRUE(bus.flush(kLong));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, kLinger / 2);
+    EXPECT_EQ(rec.seqs(), iota(0, 1000));
+  }
 }
 
 TEST(EventBus, IdleDispatcherSleeps) {

@@ -8,6 +8,7 @@
 #include <asyncflow/telemetry/log.hpp>
 #include <asyncflow/telemetry/manager.hpp>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +89,48 @@ TEST(TelemetryManager, SessionStartedFirstAndSessionEndedLast) {
     std::lock_guard lock(rec->mu);
     for (const auto& e : rec->seen) EXPECT_EQ(e.session_id(), "s.1");
   }
+}
+
+// The engine's path: events over a shared context, their ids and durations completed by the
+// session off the emitting thread. Subscribers see them whole.
+TEST(TelemetryManager, EventsOverASharedContextAreCompletedBeforeAnyoneSeesThem) {
+  auto tm = TelemetryManager::start("s.ctx");
+  auto rec = std::make_shared<Recorder>();
+  tm->subscribe([rec](const Event& e) { (*rec)(e); });
+  auto context = std::make_shared<EventContext>();
+  context->session_id = tm->session_id();
+  context->backend = "thread_pool";
+  context->attributes = {{"executable", std::string("work")},
+                         {"task_type", std::string("function")}};
+  ASSERT_TRUE(tm->emit(events::TaskStarted(), context, "task.000001"));
+  ASSERT_TRUE(tm->emit(events::TaskCompleted(), context, "task.000001"));  // duration: NaN
+  ASSERT_TRUE(tm->emit(events::TaskStarted(), context, "task.000002"));
+  ASSERT_TRUE(tm->emit(events::TaskCompleted(), context, "task.000002", {0.25}));  // as given
+  // A type with a non-double field has no NaN default: its values are required.
+  EXPECT_THROW(tm->emit(events::TaskFailed(), context, "task.000003"), Error);
+  ASSERT_TRUE(tm->flush(30));
+  std::vector<Event> seen;
+  {
+    std::lock_guard lock(rec->mu);
+    for (const Event& e : rec->seen)
+      if (e.task_id()) seen.push_back(e);
+  }
+  ASSERT_EQ(seen.size(), 4u);
+  std::vector<std::string> ids;
+  for (const Event& e : seen) {
+    ASSERT_EQ(e.event_id().size(), 32u) << e.type();
+    EXPECT_TRUE(e.has_generated_id());
+    EXPECT_EQ(e.event_id().find_first_not_of("0123456789abcdef"), std::string_view::npos);
+    EXPECT_EQ(e.values().size(), e.event_type()->fields().size()) << e.type();
+    ids.emplace_back(e.event_id());
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "event ids repeat";
+  const double d1 = seen[1].number("duration_seconds");
+  EXPECT_FALSE(std::isnan(d1));
+  EXPECT_NEAR(d1, seen[1].event_time() - seen[0].event_time(), 1e-6);
+  EXPECT_EQ(seen[3].number("duration_seconds"), 0.25);
+  EXPECT_TRUE(tm->stop());
 }
 
 TEST(TelemetryManager, ThrowingSubscriberIsIsolatedAndCounted) {

@@ -154,8 +154,6 @@ class Event {
  private:
   friend Event make_event(const EventTypePtr&, EventBase,
                           std::vector<std::pair<std::string, FieldValue>>);
-  friend Event make_event(const EventTypePtr&, std::shared_ptr<const EventContext>, std::string,
-                          std::vector<FieldValue>);
   friend Event restore_event(const EventTypePtr&, std::string, double, double, EventBase,
                              std::vector<FieldValue>);
   friend struct detail::EventAccess;
@@ -178,6 +176,7 @@ class Event {
   std::array<char, kMaxEventIdSize> event_id_{};  // inline: no allocation per event
   std::uint8_t event_id_size_ = 0;
   bool event_id_is_uuid4_ = false;  // made here (hex digits): written without escaping checks
+  bool event_id_pending_ = false;   // an engine event: the dispatcher assigns its uuid4
 };
 
 /// Defines a custom event type.

@@ -200,6 +200,14 @@ class TelemetryManager {
   /// and emits. Throws what make_event throws.
   bool emit(const EventTypePtr& type, EventBase base,
             std::initializer_list<std::pair<std::string_view, FieldValue>> values = {});
+  /// Builds, like make_event(type, context, task_id, values), and emits an event over base
+  /// fields shared with other events (the engine's lifecycle events). Its event_id is
+  /// assigned when the session processes it, off the emitting thread; exporters and
+  /// subscribers see it set. Empty `values` for a type whose fields are all doubles mean NaN
+  /// for each (a terminal task event's duration_seconds, filled by the session: see
+  /// make_event). Throws what make_event throws.
+  bool emit(const EventTypePtr& type, std::shared_ptr<const EventContext> context,
+            std::string task_id, std::vector<FieldValue> values = {});
 
   /// Calls `callback(event)` on the subscribers' thread for every event processed from now
   /// on, in dispatch order. An exception from the callback is caught, counted and reported

@@ -26,8 +26,8 @@ enum class OverflowPolicy {
   kDropNewest,  ///< drop the event being emitted, count it and warn (emit never waits)
 };
 
-/// Options of an EventBus. Checked when the bus is built: a zero capacity or max_batch, or a
-/// capacity above 2^40, is an asyncflow::Error.
+/// Options of an EventBus. Checked when the bus is built: a zero capacity or max_batch, a
+/// capacity above 2^40, or a linger outside [0, 60] seconds is an asyncflow::Error.
 struct BusOptions {
   /// Queue capacity in events, rounded up to a power of two. The ring is allocated up front at
   /// about 220 bytes per event (~14 MB for the default).
@@ -35,6 +35,12 @@ struct BusOptions {
   OverflowPolicy overflow = OverflowPolicy::kBlock;
   /// Most events handed to the dispatcher's handler in one call (capped at the capacity).
   std::size_t max_batch = 512;
+  /// Seconds the dispatcher waits for a batch to fill before it hands over a smaller one: an
+  /// event reaches exporters and subscribers at most this much later (flush() and stop() do
+  /// not wait for it). 0 hands events over as they arrive, at a cost: on a busy run the
+  /// dispatcher then chases the producers event by event, and the per-task cost of telemetry
+  /// was measured 2.4x higher (BM_IndependentNoopTelemetryNoCheckpoint).
+  double linger = 0.001;
 };
 
 /// Options of WorkflowEngine::start_telemetry() / TelemetryManager::start(). Checked at start:
