@@ -47,10 +47,26 @@ constexpr int kWaitYieldRounds = 32;
 // Written into a buffer and assigned once, digits two per table lookup: the engine makes a
 // uid for every lifecycle event it reports (appending a character at a time cost about 350
 // instructions per uid, callgrind).
-std::string format_uid(std::string_view prefix, std::uint64_t n) {
-  char digits[24];  // 2^64 has 20 digits
+namespace {
+/// The number of digits of n zero-padded to at least 6.
+int uid_digits(std::uint64_t n) noexcept {
   int len = 6;
   for (std::uint64_t rest = n / 1000000; rest != 0; rest /= 10) ++len;
+  return len;
+}
+}  // namespace
+
+std::size_t write_uid(char* out, bool block, std::uint64_t n) noexcept {
+  const std::string_view prefix = block ? std::string_view("block.") : std::string_view("task.");
+  std::memcpy(out, prefix.data(), prefix.size());
+  const int len = uid_digits(n);
+  write_digits(out + prefix.size(), n, len);
+  return prefix.size() + static_cast<std::size_t>(len);
+}
+
+std::string format_uid(std::string_view prefix, std::uint64_t n) {
+  char digits[24];  // 2^64 has 20 digits
+  const int len = uid_digits(n);
   write_digits(digits, n, len);
   char buf[48];
   if (prefix.size() > sizeof buf - sizeof digits) {
@@ -66,7 +82,8 @@ Node::~Node() {
 }
 
 std::string Node::uid() const {
-  return format_uid(kind() == TaskKind::kBlock ? "block." : "task.", seq);
+  char buf[kUidCapacity];
+  return std::string(buf, write_uid(buf, kind() == TaskKind::kBlock, seq));
 }
 
 const std::filesystem::path& Node::work_dir() const noexcept {
@@ -81,7 +98,7 @@ void Node::run_dry() noexcept {
 }
 
 void Node::report_queued() noexcept {
-  if (EngineObserver* obs = engine->obs()) obs->on_task_queued(make_info(*this));
+  if (EngineObserver* obs = engine->obs()) obs->on_task_queued(NodeInfo(*this).info);
 }
 
 Command Node::command() {
@@ -165,12 +182,18 @@ bool Node::wait(std::int64_t timeout_ns) const {
   return done;
 }
 
-TaskInfo make_info(const Node& node) {
-  TaskInfo info{node.uid(), node.name(), node.kind(), {}, {}, {}};
+NodeInfo::NodeInfo(const Node& node) noexcept
+    : info{{uid_, write_uid(uid_, node.kind() == TaskKind::kBlock, node.seq)},
+           node.name(),
+           node.kind(),
+           {},
+           {},
+           {}} {
   if (node.def->backend != nullptr) info.backend = node.def->backend->name();
   if (node.workflow_id) info.workflow_id = *node.workflow_id;
-  if (node.block != nullptr) info.parent_block = node.block->uid();
-  return info;
+  if (node.block != nullptr) {
+    info.parent_block = {parent_uid_, write_uid(parent_uid_, /*block=*/true, node.block->seq)};
+  }
 }
 
 }  // namespace asyncflow::detail

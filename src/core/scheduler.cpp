@@ -151,12 +151,12 @@ void enqueue(Job job) noexcept {
 using Notify = void (EngineObserver::*)(const TaskInfo&) noexcept;
 
 [[gnu::cold, gnu::noinline]] void notify(const Node* node, Notify method) {
-  if (EngineObserver* obs = node->engine->obs()) (obs->*method)(make_info(*node));
+  if (EngineObserver* obs = node->engine->obs()) (obs->*method)(NodeInfo(*node).info);
 }
 
 [[gnu::cold, gnu::noinline]] void notify_finished(const Node* node, TaskState to) {
   if (EngineObserver* obs = node->engine->obs())
-    obs->on_task_finished(make_info(*node), to, node->error);
+    obs->on_task_finished(NodeInfo(*node).info, to, node->error);
 }
 
 [[gnu::cold, gnu::noinline]] void notify_created(const Node* node, std::span<Node* const> deps) {
@@ -165,7 +165,7 @@ using Notify = void (EngineObserver::*)(const TaskInfo&) noexcept;
   std::vector<std::string> depends_on;
   depends_on.reserve(deps.size());
   for (Node* d : deps) depends_on.push_back(d->uid());
-  obs->on_task_created(make_info(*node), depends_on);
+  obs->on_task_created(NodeInfo(*node).info, depends_on);
 }
 
 /// One relaxed load and a branch when no observer is installed.

@@ -1,9 +1,11 @@
 // Engine creation, uids, routing, dry run, shutdown, states and latency regressions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asyncflow/asyncflow.hpp>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <regex>
 #include <span>
 #include <thread>
@@ -70,6 +72,19 @@ TEST(Engine, UidNumbersArePaddedToSixDigitsAndNeverCut) {
   EXPECT_EQ(format_uid("task.", 123456789), "task.123456789");
   EXPECT_EQ(format_uid("task.", 18446744073709551615ull), "task.18446744073709551615");
   EXPECT_EQ(format_uid(std::string(40, 'p'), 7), std::string(40, 'p') + "000007");
+  // The writer behind the observer's views: the same text, the longest within its capacity.
+  auto written = [](bool block, std::uint64_t n) {
+    char buf[asyncflow::detail::kUidCapacity + 8];
+    std::fill(std::begin(buf), std::end(buf), '#');
+    const std::size_t len = asyncflow::detail::write_uid(buf, block, n);
+    EXPECT_LE(len, asyncflow::detail::kUidCapacity);
+    EXPECT_EQ(buf[len], '#') << "wrote past its length";
+    return std::string(buf, len);
+  };
+  EXPECT_EQ(written(false, 1), "task.000001");
+  EXPECT_EQ(written(true, 42), "block.000042");
+  EXPECT_EQ(written(false, 1234567), "task.1234567");
+  EXPECT_EQ(written(true, 18446744073709551615ull), "block.18446744073709551615");
 }
 
 TEST(Engine, UnknownBackendIsAClearErrorAtDefinition) {

@@ -75,7 +75,7 @@ class RecordingObserver final : public EngineObserver {
   static Recorded make(const char* event, const TaskInfo& t) {
     Recorded r;
     r.event = event;
-    r.uid = t.uid;
+    r.uid = std::string(t.uid);
     r.name = std::string(t.name);
     r.backend = std::string(t.backend);
     r.workflow_id = std::string(t.workflow_id);

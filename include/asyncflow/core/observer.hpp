@@ -12,14 +12,15 @@
 
 namespace asyncflow {
 
-/// A read-only view of one task or block, valid only during the observer call.
+/// A read-only view of one task or block, valid only during the observer call (copy what
+/// must outlive it: the views point into the engine's memory and the caller's stack).
 struct TaskInfo {
-  std::string uid;               ///< "task.000001" / "block.000001".
-  std::string_view name;         ///< Factory name.
-  TaskKind kind;                 ///< Function, executable or block.
-  std::string_view backend;      ///< Owning backend's name; empty for blocks.
-  std::string_view workflow_id;  ///< Scope id or enclosing block uid; empty when ungrouped.
-  std::string parent_block;      ///< uid of the enclosing block, empty outside blocks.
+  std::string_view uid;           ///< "task.000001" / "block.000001".
+  std::string_view name;          ///< Factory name.
+  TaskKind kind;                  ///< Function, executable or block.
+  std::string_view backend;       ///< Owning backend's name; empty for blocks.
+  std::string_view workflow_id;   ///< Scope id or enclosing block uid; empty when ungrouped.
+  std::string_view parent_block;  ///< uid of the enclosing block, empty outside blocks.
 };
 
 /// Receives engine lifecycle points. Calls come from any thread, concurrently; every method
