@@ -13,16 +13,22 @@
 //     below the closed value is published by its producer without waiting. The dispatcher
 //     therefore knows exactly which events it still owes: it hands them to the handler until
 //     the drain deadline, then discards and counts the rest, and only then exits.
-//  3. Lost wake-ups are excluded by seq_cst pairs (no standalone fences: GCC's -Wtsan rejects
-//     them under TSan). The dispatcher stores sleeping_ (kIdle or kLingering), then reloads
-//     the slot it waits for, the stop flag, the deferred flag and waiters_; a producer stores
-//     the slot's seq, then loads sleeping_ (a flusher: waiters_, then sleeping_). One of the
-//     two sees the other. Sleeping and waking go through sleep_mu_/sleep_cv_, the waker
-//     clearing sleeping_ first, so a wake-up between the dispatcher's check and its wait is
-//     not lost. Likewise a waiting producer or flush() increments waiters_ and then
-//     re-reads freed_pos_/done_pos_, while the dispatcher stores those and then loads
-//     waiters_; it then notifies under wait_mu_, which the waiter holds from its check until
-//     it sleeps.
+//  3. Wake-ups. The dispatcher stores sleeping_ (kIdle or kLingering, seq_cst), then reloads
+//     the slot it waits for, the stop flag, the deferred flag and waiters_. Sleeping and
+//     waking go through sleep_mu_/sleep_cv_, the waker clearing sleeping_ first, so a wake-up
+//     between the dispatcher's check and its wait is not lost.
+//     A producer publishing a slot does NOT pair with that: it stores the seq (release) and
+//     then loads sleeping_ without a fence between them (a seq_cst store is a full fence on
+//     x86 and cost ~40% of try_push). In a race of a few nanoseconds it can therefore read
+//     kAwake from a dispatcher that is going to sleep; the dispatcher never sleeps without a
+//     deadline for that reason (a linger ends by itself, an idle wait rechecks after
+//     idle_wait_, at most kIdleRecheckMax), so such an event waits at most that long.
+//     Everything that must not wait pairs with seq_cst (no standalone fences: GCC's -Wtsan
+//     rejects them under TSan): stop() (stopping_), emit_deferred() (has_deferred_), and
+//     flush() and kBlock producers waiting for room (waiters_, then sleeping_). Likewise a waiting
+//     producer or flush() increments waiters_ and then re-reads freed_pos_/done_pos_, while the
+//     dispatcher stores those and then loads waiters_; it then notifies under wait_mu_, which the
+//     waiter holds from its check until it sleeps.
 //  4. Deferred events (emit_deferred() on a full ring) wait in deferred_, under deferred_mu_.
 //     A producer checks kClosed under that mutex, and the dispatcher's last look at deferred_
 //     before it exits also takes it, so an event deferred before the close is never left
@@ -199,6 +205,10 @@ struct EventBus::Impl {
 
   // Dispatcher-owned.
   alignas(detail::kCacheLine) std::uint64_t dequeue_pos_ = 0;
+  // How long an idle wait lasts before it looks for a publication it was not woken for.
+  static constexpr std::chrono::milliseconds kIdleRecheckMin{1};
+  static constexpr std::chrono::milliseconds kIdleRecheckMax{50};
+  std::chrono::milliseconds idle_wait_ = kIdleRecheckMin;
   std::vector<Event> batch_;
 
   // Serializes stop() callers (never taken on the dispatcher thread, which stop() joins).
@@ -253,8 +263,9 @@ EventBus::Impl::Push EventBus::Impl::try_push(Event& event) noexcept {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
         prefetch_for_write(slots_[(pos + kPrefetchAhead) & mask_]);
         slot.event.emplace(std::move(event));
-        // seq_cst store, then seq_cst load of sleeping_: see invariant 3.
-        slot.seq.store(pos + 1, std::memory_order_seq_cst);
+        // Release, not seq_cst: the wake-up check below may miss a dispatcher that is just
+        // going to sleep, which bounds its sleep for that (invariant 3).
+        slot.seq.store(pos + 1, std::memory_order_release);
         wake_for(pos);
         return Push::kPushed;
       }
@@ -327,8 +338,9 @@ void EventBus::Impl::wait_for_space(std::uint64_t seen_freed) {
   if (detail::spin_until(progressed, kSpacePauseRounds, kSpaceYieldRounds)) return;
   MutexLock lock(wait_mu_);
   waiters_.fetch_add(1, std::memory_order_seq_cst);
-  // seq_cst increment, then seq_cst load of sleeping_: a lingering dispatcher stops (inv. 5).
-  if (sleeping_.load(std::memory_order_seq_cst) == kLingering) wake_dispatcher();
+  // seq_cst increment, then seq_cst load of sleeping_: a lingering dispatcher stops, and one
+  // that missed the last publications wakes (invariants 3 and 5).
+  if (sleeping_.load(std::memory_order_seq_cst) != kAwake) wake_dispatcher();
   wait_cv_.wait(wait_mu_, progressed);
   waiters_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -340,9 +352,9 @@ void EventBus::Impl::wake_dispatcher() noexcept {
 }
 
 void EventBus::Impl::wake_for(std::uint64_t pos) noexcept {
-  const std::uint32_t s = sleeping_.load(std::memory_order_seq_cst);
+  const std::uint32_t s = sleeping_.load(std::memory_order_acquire);
   if (s == kAwake) return;
-  // wake_at_ was stored before sleeping_ (seq_cst): this load sees this linger's or a later one.
+  // wake_at_ was stored before sleeping_: this load sees this linger's or a later one.
   if (s == kIdle || pos + 1 >= wake_at_.load(std::memory_order_relaxed)) wake_dispatcher();
 }
 
@@ -364,8 +376,9 @@ bool EventBus::Impl::flush(std::chrono::nanoseconds timeout) {
   if (!reached() && !on_dispatcher_thread()) {
     MutexLock lock(wait_mu_);
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    // seq_cst increment, then seq_cst load of sleeping_: a lingering dispatcher stops (inv. 5).
-    if (sleeping_.load(std::memory_order_seq_cst) == kLingering) wake_dispatcher();
+    // seq_cst increment, then seq_cst load of sleeping_: a lingering dispatcher stops, and one
+    // that missed the last publications wakes (invariants 3 and 5).
+    if (sleeping_.load(std::memory_order_seq_cst) != kAwake) wake_dispatcher();
     wait_cv_.wait_until(wait_mu_, to_time_point(deadline_after(timeout)), reached);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -512,9 +525,18 @@ void EventBus::Impl::sleep_until_work() noexcept {
     sleeping_.store(kAwake, std::memory_order_relaxed);
     return;
   }
-  MutexLock lock(sleep_mu_);
-  // Until a producer, a flusher or stop() clears sleeping_ (wake_dispatcher()).
-  sleep_cv_.wait(sleep_mu_, [this] { return sleeping_.load(std::memory_order_seq_cst) == kAwake; });
+  bool woken = false;
+  {
+    MutexLock lock(sleep_mu_);
+    // Until a producer, a flusher or stop() clears sleeping_ (wake_dispatcher()), or the
+    // recheck for a missed publication (invariant 3).
+    woken = sleep_cv_.wait_for(sleep_mu_, idle_wait_, [this] {
+      return sleeping_.load(std::memory_order_seq_cst) == kAwake;
+    });
+  }
+  sleeping_.store(kAwake, std::memory_order_seq_cst);
+  // An idle bus rechecks less and less often: a few wake-ups a second at most.
+  idle_wait_ = woken ? kIdleRecheckMin : std::min(idle_wait_ * 2, kIdleRecheckMax);
 }
 
 bool EventBus::Impl::someone_waits() const noexcept {
