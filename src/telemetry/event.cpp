@@ -249,7 +249,7 @@ Event make_event(const EventTypePtr& type, EventBase base,
     e.values_[*idx] = checked_value(*type, field, type->fields()[*idx].second, value);
   }
   derive_resource_scope(*type, e.values_);
-  detail::fill_uuid4_hex(e.event_id_.data());
+  detail::fill_uuid4_hex(e.event_id_chars());
   e.event_id_size_ = 32;
   e.event_id_is_uuid4_ = true;
   e.event_time_ = base.event_time.value_or(now);
@@ -298,7 +298,7 @@ Event detail::EventAccess::context_event(const EventTypePtr& type,
   if (pending) {
     e.event_id_pending_ = true;
   } else {
-    detail::fill_uuid4_hex(e.event_id_.data());
+    detail::fill_uuid4_hex(e.event_id_chars());
     e.event_id_size_ = 32;
     e.event_id_is_uuid4_ = true;
   }
@@ -324,7 +324,7 @@ Event restore_event(const EventTypePtr& type, std::string event_id, double event
     e.values_.push_back(checked_value(*type, fields[i].first, fields[i].second, values[i]));
   }
   derive_resource_scope(*type, e.values_);
-  std::copy(event_id.begin(), event_id.end(), e.event_id_.begin());
+  std::copy(event_id.begin(), event_id.end(), e.event_id_chars());
   e.event_id_size_ = static_cast<std::uint8_t>(event_id.size());
   e.event_time_ = event_time;
   e.emit_time_ = emit_time;

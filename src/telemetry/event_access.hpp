@@ -39,7 +39,7 @@ struct EventAccess {
   /// alone. Throws std::bad_alloc (the event keeps an empty values()).
   static void complete_pending(Event& e) {
     if (!e.event_id_pending_) return;
-    fill_uuid4_hex(e.event_id_.data());
+    fill_uuid4_hex(e.event_id_chars());
     e.event_id_size_ = 32;
     e.event_id_is_uuid4_ = true;
     e.event_id_pending_ = false;
