@@ -267,6 +267,7 @@ void BM_CheckpointBound(benchmark::State& state) {
 }
 
 BENCHMARK(BM_CheckpointBound)
+    ->Arg(100000)
     ->Arg(1000000)
     ->UseManualTime()
     ->Iterations(3)
