@@ -44,37 +44,16 @@ constexpr int kWaitYieldRounds = 32;
 
 }  // namespace
 
-// Written into a buffer and assigned once, digits two per table lookup: the engine makes a
-// uid for every lifecycle event it reports (appending a character at a time cost about 350
-// instructions per uid, callgrind).
-namespace {
-/// The number of digits of n zero-padded to at least 6.
-int uid_digits(std::uint64_t n) noexcept {
-  int len = 6;
-  for (std::uint64_t rest = n / 1000000; rest != 0; rest /= 10) ++len;
-  return len;
-}
-}  // namespace
-
+// Written into the caller's buffer, digits two per table lookup: the engine writes a uid for
+// every lifecycle point it reports (appending a character at a time to a std::string cost
+// about 350 instructions per uid, callgrind).
 std::size_t write_uid(char* out, bool block, std::uint64_t n) noexcept {
   const std::string_view prefix = block ? std::string_view("block.") : std::string_view("task.");
   std::memcpy(out, prefix.data(), prefix.size());
-  const int len = uid_digits(n);
+  int len = 6;  // zero-padded to at least 6 digits
+  for (std::uint64_t rest = n / 1000000; rest != 0; rest /= 10) ++len;
   write_digits(out + prefix.size(), n, len);
   return prefix.size() + static_cast<std::size_t>(len);
-}
-
-std::string format_uid(std::string_view prefix, std::uint64_t n) {
-  char digits[24];  // 2^64 has 20 digits
-  const int len = uid_digits(n);
-  write_digits(digits, n, len);
-  char buf[48];
-  if (prefix.size() > sizeof buf - sizeof digits) {
-    return std::string(prefix).append(digits, static_cast<std::size_t>(len));
-  }
-  std::memcpy(buf, prefix.data(), prefix.size());
-  std::memcpy(buf + prefix.size(), digits, static_cast<std::size_t>(len));
-  return std::string(buf, prefix.size() + static_cast<std::size_t>(len));
 }
 
 Node::~Node() {

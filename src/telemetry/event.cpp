@@ -249,9 +249,7 @@ Event make_event(const EventTypePtr& type, EventBase base,
     e.values_[*idx] = checked_value(*type, field, type->fields()[*idx].second, value);
   }
   derive_resource_scope(*type, e.values_);
-  detail::fill_uuid4_hex(e.event_id_chars());
-  e.event_id_size_ = 32;
-  e.event_id_is_uuid4_ = true;
+  detail::EventAccess::generate_id(e);
   e.event_time_ = base.event_time.value_or(now);
   e.emit_time_ = now;
   e.task_id_ = std::move(base.task_id);
@@ -298,9 +296,7 @@ Event detail::EventAccess::context_event(const EventTypePtr& type,
   if (pending) {
     e.event_id_pending_ = true;
   } else {
-    detail::fill_uuid4_hex(e.event_id_chars());
-    e.event_id_size_ = 32;
-    e.event_id_is_uuid4_ = true;
+    generate_id(e);
   }
   return e;
 }

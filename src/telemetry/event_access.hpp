@@ -29,6 +29,12 @@ struct EventAccess {
   static EventTypePtr type_ref(const EventTypePtr& type) {
     return type->immortal_ ? EventTypePtr(EventTypePtr(), type.get()) : type;
   }
+  /// Gives `e` a fresh uuid4 event_id (32 lowercase hex digits).
+  static void generate_id(Event& e) noexcept {
+    fill_uuid4_hex(e.event_id_chars());
+    e.event_id_size_ = 32;
+    e.event_id_is_uuid4_ = true;
+  }
   /// make_event(type, context, task_id, values); with `pending` the event_id is left for
   /// complete_pending() on the dispatcher thread (the engine's events: nobody sees them
   /// before), and empty `values` for a type of double fields only mean each is NaN, to be
@@ -39,9 +45,7 @@ struct EventAccess {
   /// alone. Throws std::bad_alloc (the event keeps an empty values()).
   static void complete_pending(Event& e) {
     if (!e.event_id_pending_) return;
-    fill_uuid4_hex(e.event_id_chars());
-    e.event_id_size_ = 32;
-    e.event_id_is_uuid4_ = true;
+    generate_id(e);
     e.event_id_pending_ = false;
     const std::size_t fields = e.type_->fields().size();
     if (e.values_.size() != fields)

@@ -147,6 +147,10 @@ struct EventBus::Impl {
   void discard_rest(std::uint64_t end) noexcept;
   void sleep_until_work() noexcept;
   void linger() noexcept;
+  /// Announces `state` in sleeping_, rechecks `done` (invariant 3) and, unless it holds,
+  /// waits up to `timeout` for a wake_dispatcher(). Returns whether one came (or `done` held).
+  template <class Pred>
+  bool sleep_as(std::uint32_t state, std::chrono::nanoseconds timeout, Pred done) noexcept;
   bool someone_waits() const noexcept;
 
   // Immutable after construction.
@@ -520,23 +524,29 @@ void EventBus::Impl::sleep_until_work() noexcept {
            stopping_.load(std::memory_order_seq_cst);
   };
   if (detail::spin_until(work, kDispatchPauseRounds, kDispatchYieldRounds)) return;
-  sleeping_.store(kIdle, std::memory_order_seq_cst);
-  if (work()) {
+  // Timed: the recheck for a publication that did not wake us (invariant 3).
+  const bool woken = sleep_as(kIdle, idle_wait_, work);
+  // An idle bus rechecks less and less often: a few wake-ups a second at most.
+  idle_wait_ = woken ? kIdleRecheckMin : std::min(idle_wait_ * 2, kIdleRecheckMax);
+}
+
+template <class Pred>
+bool EventBus::Impl::sleep_as(std::uint32_t state, std::chrono::nanoseconds timeout,
+                              Pred done) noexcept {
+  sleeping_.store(state, std::memory_order_seq_cst);
+  if (done()) {
     sleeping_.store(kAwake, std::memory_order_relaxed);
-    return;
+    return true;
   }
   bool woken = false;
   {
     MutexLock lock(sleep_mu_);
-    // Until a producer, a flusher or stop() clears sleeping_ (wake_dispatcher()), or the
-    // recheck for a missed publication (invariant 3).
-    woken = sleep_cv_.wait_for(sleep_mu_, idle_wait_, [this] {
-      return sleeping_.load(std::memory_order_seq_cst) == kAwake;
-    });
+    // Until a producer, a flusher or stop() clears sleeping_ (wake_dispatcher()).
+    woken = sleep_cv_.wait_for(
+        sleep_mu_, timeout, [this] { return sleeping_.load(std::memory_order_seq_cst) == kAwake; });
   }
-  sleeping_.store(kAwake, std::memory_order_seq_cst);
-  // An idle bus rechecks less and less often: a few wake-ups a second at most.
-  idle_wait_ = woken ? kIdleRecheckMin : std::min(idle_wait_ * 2, kIdleRecheckMax);
+  sleeping_.store(kAwake, std::memory_order_seq_cst);  // on a timeout nobody cleared it
+  return woken;
 }
 
 bool EventBus::Impl::someone_waits() const noexcept {
@@ -551,16 +561,8 @@ void EventBus::Impl::linger() noexcept {
            has_deferred_.load(std::memory_order_seq_cst) ||
            stopping_.load(std::memory_order_seq_cst) || someone_waits();
   };
-  wake_at_.store(wake_at, std::memory_order_relaxed);
-  sleeping_.store(kLingering, std::memory_order_seq_cst);
-  if (done()) {
-    sleeping_.store(kAwake, std::memory_order_relaxed);
-    return;
-  }
-  MutexLock lock(sleep_mu_);
-  sleep_cv_.wait_for(sleep_mu_, std::chrono::nanoseconds(linger_ns_),
-                     [this] { return sleeping_.load(std::memory_order_seq_cst) == kAwake; });
-  sleeping_.store(kAwake, std::memory_order_seq_cst);  // on a timeout nobody cleared it
+  wake_at_.store(wake_at, std::memory_order_relaxed);  // before sleeping_: see wake_for()
+  sleep_as(kLingering, std::chrono::nanoseconds(linger_ns_), done);
 }
 
 void EventBus::Impl::run() noexcept {

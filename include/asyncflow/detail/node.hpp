@@ -64,12 +64,10 @@ enum class NodeState : std::uint8_t {
   kFinishing = 100,  // outcome being written; reported as the previous live state
 };
 
-/// "<prefix><n>" with n zero-padded to at least 6 digits ("task.000042"): a task's uid.
-std::string format_uid(std::string_view prefix, std::uint64_t n);
 /// Room for any uid write_uid() writes ("block." and the 20 digits of 2^64).
 inline constexpr std::size_t kUidCapacity = 32;
-/// Writes a node's uid ("task." or "block." and its number) to `out`, which holds at least
-/// kUidCapacity characters; returns the length.
+/// Writes a node's uid to `out`, which holds at least kUidCapacity characters: "task." or
+/// "block." and n zero-padded to at least 6 digits ("task.000042"). Returns the length.
 std::size_t write_uid(char* out, bool block, std::uint64_t n) noexcept;
 
 class Node : public BackendTask {
