@@ -123,6 +123,16 @@ TEST(Jsonl, FixedNotationDoublesAreShortestAndRoundTrip) {
     x = std::pow(10.0, p);
     for (int i = 0; i < 50; ++i) values.push_back(x = std::nextafter(x, 1e300));
   }
+  // Just below and above whole numbers, where the digits' whole part must still be the
+  // value's ("2.9999999999999996", not "3.0" or "2.10…").
+  for (double whole : {1.0, 3.0, 1000.0, 123456789.0, 1796181139.0, 4503599627370495.0}) {
+    double below = whole;
+    double above = whole;
+    for (int i = 0; i < 50; ++i) {
+      values.push_back(below = std::nextafter(below, 0.0));
+      values.push_back(above = std::nextafter(above, 1e300));
+    }
+  }
   int checked = 0;
   for (double v : values) {
     const double magnitude = std::fabs(v);

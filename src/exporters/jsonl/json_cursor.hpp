@@ -69,6 +69,17 @@ class JsonCursor {
     p_ += text.size();
     *p_++ = '"';
   }
+  /// The same for text of exactly N bytes (a uuid4's 32 hex digits). A copy of a known size
+  /// is a few moves; the variable-size copy above became `rep movsq`, whose start-up took half
+  /// of write_event_line's own time (perf annotate on BM_IndependentNoopTelemetry).
+  template <std::size_t N>
+  void plain_string_of_size(const char* text) {
+    ensure(N + 2);
+    *p_++ = '"';
+    std::memcpy(p_, text, N);
+    p_ += N;
+    *p_++ = '"';
+  }
   /// Python's repr of a float (json.dumps): shortest round-trip digits, fixed notation for
   /// 1e-4 <= |x| < 1e16, NaN/Infinity/-Infinity as bare tokens.
   void real(double value);
