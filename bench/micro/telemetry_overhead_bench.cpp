@@ -20,8 +20,10 @@
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "asyncflow/exporters/jsonl/jsonl_format.hpp"
@@ -44,6 +46,22 @@ double run_noop_tasks(WorkflowEngine& engine, std::size_t n) {
   return sw.seconds();
 }
 
+/// CPU seconds used so far by this process's threads named `name` (the kernel's schedstat:
+/// time on a CPU, in ns), read while they run; 0 when there is none.
+double thread_cpu_seconds(std::string_view name) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    if (!std::getline(comm, thread_name) || thread_name != name) continue;
+    std::ifstream schedstat(task.path() / "schedstat");
+    double ns = 0;
+    if (schedstat >> ns) total += ns / 1e9;
+  }
+  return total;
+}
+
 /// One telemetry run of n tasks on a fresh engine: the seconds until everything emitted was
 /// processed and written, the events processed and the checkpoint's size. False when telemetry
 /// lost anything or did not drain.
@@ -52,6 +70,8 @@ struct TelemetryRun {
   double engine_seconds = 0;  // of which until the last task was done (the rest: draining)
   std::uint64_t events = 0;
   std::uint64_t file_bytes = 0;
+  double dispatcher_cpu = 0;  // CPU seconds of the dispatcher ("af-telemetry")
+  double writer_cpu = 0;      // and of the checkpoint's writer ("af-checkpoint")
 };
 
 bool run_with_telemetry(std::size_t n, const std::filesystem::path& checkpoint_dir,
@@ -69,6 +89,8 @@ bool run_with_telemetry(std::size_t n, const std::filesystem::path& checkpoint_d
     return false;
   }
   out.seconds = sw.seconds();
+  out.dispatcher_cpu = thread_cpu_seconds("af-telemetry");
+  out.writer_cpu = thread_cpu_seconds("af-checkpoint");
   out.events = telemetry->processed_events();
   if (!telemetry->stop() || telemetry->dropped_events() != 0) {
     state.SkipWithError(("telemetry lost data: " + telemetry->losses().to_string()).c_str());
@@ -86,6 +108,8 @@ void telemetry_overhead(benchmark::State& state, bool checkpoint,
   double base_total = 0;
   double telemetry_total = 0;
   double engine_total = 0;
+  double dispatcher_total = 0;
+  double writer_total = 0;
   std::uint64_t events = 0;
   for (auto _ : state) {
     {
@@ -98,6 +122,8 @@ void telemetry_overhead(benchmark::State& state, bool checkpoint,
     state.SetIterationTime(run.seconds);
     telemetry_total += run.seconds;
     engine_total += run.engine_seconds;
+    dispatcher_total += run.dispatcher_cpu;
+    writer_total += run.writer_cpu;
     events += run.events;
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -113,6 +139,12 @@ void telemetry_overhead(benchmark::State& state, bool checkpoint,
   state.counters["us_per_task_added_in_engine"] =
       benchmark::Counter((engine_total - base_total) / tasks * 1e6);
   state.counters["events_per_task"] = benchmark::Counter(static_cast<double>(events) / tasks);
+  // Where the telemetry threads' time goes, steadier than the wall clock on a loaded machine:
+  // the dispatcher (events, spans, metrics, formatting) and the checkpoint's writer (write()).
+  state.counters["dispatcher_cpu_us_per_task"] = benchmark::Counter(dispatcher_total / tasks * 1e6);
+  if (checkpoint) {
+    state.counters["writer_cpu_us_per_task"] = benchmark::Counter(writer_total / tasks * 1e6);
+  }
 }
 
 void BM_IndependentNoopTelemetry(benchmark::State& state) {

@@ -77,8 +77,16 @@ void SessionRecord::keep(std::vector<SpanRecord>& spans) {
     if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
       durations_.push_back(task->duration_seconds());
     if (span_history_ == 0) continue;
-    if (history_.size() == span_history_) history_.pop_front();
-    history_.push_back(std::move(s));
+    if (history_size_ == span_history_) {  // full: the oldest makes room
+      history_at(history_oldest_) = std::move(s);
+      history_oldest_ = (history_oldest_ + 1) % span_history_;
+      continue;
+    }
+    if (history_.empty() || history_.back().size() == kHistoryBlock) {
+      history_.emplace_back().reserve(std::min(kHistoryBlock, span_history_ - history_size_));
+    }
+    history_.back().push_back(std::move(s));
+    ++history_size_;
   }
   spans.clear();
 }
@@ -102,27 +110,27 @@ std::vector<SpanData> SessionRecord::traces(const std::optional<std::string>& se
                                             const std::optional<std::string>& task_id) const {
   MutexLock lock(mu_);
   std::vector<SpanData> out;
-  for (const SpanRecord& entry : history_) {
+  for_each_kept([&](const SpanRecord& entry) ASYNCFLOW_REQUIRES(mu_) {
     if (const auto* task = std::get_if<TaskSpan>(&entry)) {
-      if (session_id && task->session_id() != *session_id) continue;
-      if (task_id && task->task_id != *task_id) continue;
+      if (session_id && task->session_id() != *session_id) return;
+      if (task_id && task->task_id != *task_id) return;
       out.push_back(to_span_data(*task));
-      continue;
+      return;
     }
     const SpanData& s = std::get<SpanData>(entry);
-    if (session_id && s.text("session_id") != *session_id) continue;
-    if (task_id && s.text("task_id") != *task_id) continue;
+    if (session_id && s.text("session_id") != *session_id) return;
+    if (task_id && s.text("task_id") != *task_id) return;
     out.push_back(s);
-  }
+  });
   return out;
 }
 
 std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
   std::vector<TaskSpanInfo> out;
   MutexLock lock(mu_);
-  for (const SpanRecord& entry : history_) {
+  for_each_kept([&](const SpanRecord& entry) ASYNCFLOW_REQUIRES(mu_) {
     const auto* s = std::get_if<TaskSpan>(&entry);
-    if (s == nullptr || s->block) continue;
+    if (s == nullptr || s->block) return;
     TaskSpanInfo t;
     t.task_id = s->task_id;
     t.backend = s->backend;
@@ -136,7 +144,7 @@ std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
     if (s->outcome == TaskSpan::Outcome::kFailed) t.error_type = s->error_type;
     t.incomplete_lifecycle = s->incomplete;
     out.push_back(std::move(t));
-  }
+  });
   return out;
 }
 

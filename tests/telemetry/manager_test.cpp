@@ -521,6 +521,39 @@ TEST(TelemetryManager, RunningGaugeNeverNegativeAndIncompleteLifecyclesFlagged) 
   EXPECT_TRUE(tm->read_traces("other-session").empty());
 }
 
+// span_history bounds what read_traces()/task_spans() keep: the newest spans, oldest first,
+// also after the ring of kept spans has wrapped around several times.
+TEST(TelemetryManager, SpanHistoryKeepsTheNewestSpansInOrder) {
+  // Built with append, not "t" + s: GCC 12 reports a false -Wrestrict (GCC bug 105651).
+  auto task = [](std::size_t i) { return std::string("t").append(std::to_string(i)); };
+  for (const std::size_t history : {0, 1, 3, 1500}) {
+    TelemetryOptions opts;
+    opts.span_history = history;
+    auto tm = TelemetryManager::start("s.h", opts);
+    constexpr int kTasks = 2600;  // more than two blocks of kept spans, and wraps of each ring
+    for (int i = 0; i < kTasks; ++i) {
+      const std::string id = task(static_cast<std::size_t>(i));
+      ASSERT_TRUE(tm->emit(events::TaskStarted(), task_base("", id)));
+      ASSERT_TRUE(
+          tm->emit(events::TaskCompleted(), task_base("", id), {{"duration_seconds", 0.5}}));
+    }
+    ASSERT_TRUE(tm->flush(30));
+    const std::vector<TaskSpanInfo> kept = tm->task_spans();
+    ASSERT_EQ(kept.size(), history) << "span_history " << history;
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      EXPECT_EQ(kept[k].task_id, task(kTasks - history + k));
+    }
+    if (history > 0) {
+      EXPECT_EQ(tm->read_traces(std::nullopt, task(kTasks - 1)).size(), 1u);
+    }
+    EXPECT_TRUE(tm->read_traces(std::nullopt, "t0").empty());
+    const TelemetrySummary summary = tm->summary();
+    ASSERT_TRUE(summary.duration.has_value());
+    EXPECT_EQ(summary.duration->count, std::uint64_t{kTasks});  // durations are all kept
+    ASSERT_TRUE(tm->stop());
+  }
+}
+
 TEST(TelemetryManager, StopIsIdempotentAndSafeFromTwoThreads) {
   auto tm = TelemetryManager::start("s.7");
   std::thread a([&] { tm->stop(); });
