@@ -42,7 +42,7 @@ class SessionRecord {
   // The last span_history_ finished spans, a ring in blocks of kHistoryBlock: a deque held
   // two of these 208-byte records per node, so keeping a span cost a malloc and, once full,
   // a free (perf on BM_IndependentNoopTelemetry); a full ring move-assigns over its oldest.
-  static constexpr std::size_t kHistoryBlock = 1024;
+  static constexpr std::size_t kHistoryBlock = 16384;  // 3.4 MB: room for huge pages
   SpanRecord& history_at(std::size_t i) ASYNCFLOW_REQUIRES(mu_) {
     return history_[i / kHistoryBlock][i % kHistoryBlock];
   }
