@@ -224,8 +224,7 @@ char* write_decimal(char* w, std::uint64_t digits, std::uint64_t whole,
   // Each part straight to its place (moving digits after writing them stalls on the stores).
   w = write_uint(w, whole);  // "0" below 1
   *w++ = '.';
-  const std::uint64_t rest =
-      digits - whole * kPow10U64[static_cast<std::size_t>(fraction_digits)];
+  const std::uint64_t rest = digits - whole * kPow10U64[static_cast<std::size_t>(fraction_digits)];
   return write_digits(w, rest, fraction_digits);
 }
 
