@@ -145,12 +145,13 @@ void write_event_line(JsonCursor& w, const Event& event, const TraceId& trace_id
   const RenderCache::TypePieces* pieces =
       cache != nullptr ? &cache->type(event.event_type()) : nullptr;
   w.literal("{\"event_id\": ");
-  if (const std::string_view id = event.event_id(); event.has_generated_id() && id.size() == 32) {
+  const std::string_view id = event.event_id();
+  if (!event.has_generated_id()) {
+    w.string(id);
+  } else if (id.size() == 32) {  // a uuid4's hex digits, as generate_id() writes them
     w.plain_string_of_size<32>(id.data());
-  } else if (event.has_generated_id()) {
-    w.plain_string(id);
   } else {
-    w.string(event.event_id());
+    w.plain_string(id);
   }
   if (pieces != nullptr) {
     w.raw(pieces->type_and_time);
