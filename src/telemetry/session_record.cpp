@@ -1,8 +1,6 @@
 // The read side of a session (session_record.hpp).
 #include "session_record.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -28,17 +26,6 @@ std::optional<double> number_field(const Event& e, std::string_view field) {
   const FieldValue& v = e.field(field);
   if (const auto* d = std::get_if<double>(&v)) return *d;
   return std::nullopt;
-}
-
-/// Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with huge pages, where
-/// transparent huge pages are enabled for madvise (a hint: nothing changes otherwise). The
-/// span history fills megabytes of fresh memory, and a page fault per 4 KiB was 4% of the
-/// dispatcher's time (perf on BM_IndependentNoopTelemetryNoCheckpoint).
-void ask_for_huge_pages(void* p, std::size_t bytes) noexcept {
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kHuge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
 }  // namespace
@@ -97,9 +84,11 @@ void SessionRecord::keep(std::vector<SpanRecord>& spans) {
       continue;
     }
     if (history_.empty() || history_.back().size() == kHistoryBlock) {
+      // The first block grows as vectors do, so a short session keeps kilobytes rather than
+      // a huge page; the next ones, in a session that has shown it is long, come whole.
       auto& block = history_.emplace_back();
-      block.reserve(std::min(kHistoryBlock, span_history_ - history_size_));
-      ask_for_huge_pages(block.data(), block.capacity() * sizeof(SpanRecord));
+      block.reserve(history_.size() == 1 ? std::min(kFirstBlockReserve, span_history_)
+                                         : std::min(kHistoryBlock, span_history_ - history_size_));
     }
     history_.back().push_back(std::move(s));
     ++history_size_;

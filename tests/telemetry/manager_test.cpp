@@ -526,11 +526,13 @@ TEST(TelemetryManager, RunningGaugeNeverNegativeAndIncompleteLifecyclesFlagged) 
 TEST(TelemetryManager, SpanHistoryKeepsTheNewestSpansInOrder) {
   // Built with append, not "t" + s: GCC 12 reports a false -Wrestrict (GCC bug 105651).
   auto task = [](std::size_t i) { return std::string("t").append(std::to_string(i)); };
-  for (const std::size_t history : {0, 1, 3, 20000}) {
+  // 300: the first block grows past its first reserve, then wraps; 45,000: three blocks of
+  // about 20,000 spans (the first one grown, the last one partial), then wraps.
+  for (const std::size_t history : {0, 1, 3, 300, 45000}) {
     TelemetryOptions opts;
     opts.span_history = history;
     auto tm = TelemetryManager::start("s.h", opts);
-    constexpr int kTasks = 41000;  // two blocks of 16,384 kept spans and more; wraps of each ring
+    constexpr int kTasks = 50000;
     for (int i = 0; i < kTasks; ++i) {
       const std::string id = task(static_cast<std::size_t>(i));
       ASSERT_TRUE(tm->emit(events::TaskStarted(), task_base("", id)));

@@ -79,7 +79,7 @@ void WriteBehind::run() {
       pull_(buffer);
       lock.lock();
       if (buffer.empty()) {
-        if (spare_.size() < kMaxQueued) spare_.push_back(std::move(buffer));
+        if (spare_.size() < kMaxSpare) spare_.push_back(std::move(buffer));
         continue;
       }
     } else {
@@ -92,7 +92,7 @@ void WriteBehind::run() {
     buffer.clear();
     lock.lock();
     writing_ = false;
-    if (spare_.size() < kMaxQueued) spare_.push_back(std::move(buffer));
+    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(buffer));
     done_cv_.notify_all();
   }
 }

@@ -25,6 +25,9 @@ class WriteBehind {
   /// At most this many buffers (of about 1 MiB) wait for the writer; submit() then waits
   /// (the disk sets the pace, memory stays bounded).
   static constexpr std::size_t kMaxQueued = 4;
+  /// Buffers written are kept for reuse, up to every buffer that can be in use at once (the
+  /// queue, the one being written, the formatter's two): none is freed and made again.
+  static constexpr std::size_t kMaxSpare = kMaxQueued + 3;
   /// How late formatted lines may reach the file (a reader or `tail -f` sees them then).
   static constexpr std::chrono::milliseconds kWriteInterval{100};
 
