@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "asyncflow/common/error.hpp"
 #include "asyncflow/detail/engine_hooks.hpp"
 
 namespace asyncflow::detail {
@@ -21,6 +22,11 @@ DepCollector::~DepCollector() {
 }
 
 void DepCollector::operator()(Node* n) {
+  if (n == nullptr) {
+    throw Error(
+        "an empty TaskHandle (default-constructed or moved-from) was passed as a task argument: "
+        "it names no task to depend on");
+  }
   Node** d = data();
   if (seen_ != nullptr) {
     if (!seen_->set.insert(n).second) return;

@@ -179,6 +179,23 @@ bool WorkflowEngine::shutdown() {
                 "': shutdown stops telemetry, which waits for its subscribers; "
                 "shut the engine down from another thread");
   }
+  // shutdown() waits for every running task: called from one of them it would wait for
+  // itself forever. Refused, as std::thread::join() on the calling thread is.
+  if (const detail::Node* n = detail::running_task(); n != nullptr && n->engine == core_.get()) {
+    throw Error("WorkflowEngine::shutdown() called from inside task '" + n->name() + "' (" +
+                n->uid() + ") of engine '" + core_->uid +
+                "': shutdown waits for every running task, this one too; shut the engine down "
+                "from outside its tasks");
+  }
+  if (detail::current_co_context() != nullptr) {
+    if (const detail::ScopeFrame* f = detail::find_frame(core_.get());
+        f != nullptr && f->block != nullptr) {
+      throw Error("WorkflowEngine::shutdown() called from inside block '" + f->block->name() +
+                  "' (" + f->block->uid() + ") of engine '" + core_->uid +
+                  "': shutdown waits for every running block, this one too; shut the engine "
+                  "down from outside its tasks");
+    }
+  }
   MutexLock lock(core_->shutdown_mu);
   if (core_->shutdown_done) return core_->shutdown_result;
   core_->shutting_down.store(true, std::memory_order_seq_cst);

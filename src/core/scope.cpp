@@ -34,13 +34,13 @@ const ScopeFrame* find_frame(const EngineCore* engine) noexcept {
 
 }  // namespace detail
 
-WorkflowScope::WorkflowScope(detail::EngineCore* core, std::string id)
-    : core_(core), owner_(detail::current_co_context()) {
+WorkflowScope::WorkflowScope(std::shared_ptr<detail::EngineCore> core, std::string id)
+    : core_(std::move(core)), owner_(detail::current_co_context()) {
   if (id.empty()) id = "wf-" + detail::random_hex8();
-  frame_.engine = core;
+  frame_.engine = core_.get();
   frame_.workflow_id = std::make_shared<const std::string>(std::move(id));
   // A scope inside a block keeps block membership (reference flaw: it used to be lost).
-  const detail::ScopeFrame* enclosing = detail::find_frame(core);
+  const detail::ScopeFrame* enclosing = detail::find_frame(core_.get());
   frame_.block = enclosing != nullptr ? enclosing->block : nullptr;
   detail::ScopeFrame*& top = owner_ != nullptr ? owner_->top : detail::thread_scope_top();
   frame_.prev = top;
@@ -64,11 +64,14 @@ WorkflowScope::~WorkflowScope() {
       }
     }
   }
+  // After shutdown the session has ended (its open workflows were closed with it): a scope
+  // that outlived its engine reports nothing.
+  if (core_->shutting_down.load(std::memory_order_acquire)) return;
   if (auto* obs = core_->obs()) obs->on_workflow_end(*frame_.workflow_id);
 }
 
 WorkflowScope WorkflowEngine::workflow_scope(std::string id) {
-  return WorkflowScope(core_.get(), std::move(id));
+  return WorkflowScope(core_, std::move(id));
 }
 
 }  // namespace asyncflow

@@ -381,3 +381,77 @@ TEST(Engine, BackendFailureOnSubmitFailsTheTask) {
   EXPECT_EQ(h.state(), af::TaskState::kFailed);
   EXPECT_THROW(h.get(), std::runtime_error);
 }
+
+TEST(Engine, AnEmptyHandleIsAClearErrorNotACrash) {
+  af::TaskHandle<int> empty;  // get() on it used to segfault
+  af::TaskHandle<void> empty_void;
+  EXPECT_FALSE(empty.valid());
+  auto says = [](auto&& call, const std::string& member) {
+    try {
+      call();
+      ADD_FAILURE() << member << " did not throw";
+    } catch (const af::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("TaskHandle::" + member + "() called on an empty"),
+                std::string::npos)
+          << e.what();
+    }
+  };
+  says([&] { (void)empty.get(); }, "get");
+  says([&] { empty_void.get(); }, "get");
+  says([&] { empty.wait(); }, "wait");
+  says([&] { (void)empty.uid(); }, "uid");
+  says([&] { (void)empty.name(); }, "name");
+  says([&] { (void)empty.state(); }, "state");
+  says([&] { (void)empty.done(); }, "done");
+  says([&] { (void)empty.wait_for(std::chrono::milliseconds(1)); }, "wait_for");
+  says([&] { (void)empty.cancel(); }, "cancel");
+  says([&] { (void)empty.error(); }, "error");
+  says([&] { (void)empty.operator co_await(); }, "operator co_await");
+
+  // A moved-from handle is empty too, and an empty handle is no dependency.
+  auto flow = af::testing::pool_engine();
+  auto one = flow->function_task("one", [] { return 1; });
+  auto plus = flow->function_task("plus", [](int v) { return v + 1; });
+  af::TaskHandle<int> h = one();
+  af::TaskHandle<int> moved = std::move(h);
+  EXPECT_FALSE(h.valid());  // NOLINT(bugprone-use-after-move): the point of the test
+  try {
+    (void)plus(h);
+    ADD_FAILURE() << "an empty dependency was accepted";
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty TaskHandle"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(plus(moved).get(), 2);  // the engine goes on
+}
+
+TEST(Engine, ShutdownFromInsideItsOwnTaskOrBlockIsRefused) {
+  auto flow = pool_engine();
+  af::WorkflowEngine* engine = flow.get();
+  // Used to deadlock forever: shutdown() waited for the very task that called it.
+  auto stop_from_task =
+      flow->function_task("stop_from_task", [engine] { return engine->shutdown(); });
+  auto h = stop_from_task();
+  try {
+    (void)h.get();
+    FAIL() << "shutdown() inside a task returned";
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("called from inside task 'stop_from_task' (" + h.uid()),
+              std::string::npos)
+        << e.what();
+  }
+  auto stop_from_block = flow->block(
+      "stop_from_block", [engine]() -> af::Task<bool> { co_return engine->shutdown(); });
+  auto b = stop_from_block();
+  try {
+    (void)b.get();
+    FAIL() << "shutdown() inside a block returned";
+  } catch (const af::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("called from inside block 'stop_from_block' (" + b.uid()),
+              std::string::npos)
+        << e.what();
+  }
+  // Refused means nothing happened: the engine still works, and shuts down from outside.
+  auto one = flow->function_task("one", [] { return 1; });
+  EXPECT_EQ(one().get(), 1);
+  EXPECT_TRUE(flow->shutdown());
+}

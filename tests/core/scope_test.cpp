@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <asyncflow/asyncflow.hpp>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -124,4 +125,21 @@ TEST(Scopes, BlockCreatedInsideAScopeIsStampedWithIt) {
   b.get();
   EXPECT_EQ(fx.wid(b), "outer-scope");
   EXPECT_EQ(fx.wid(member), b.uid());
+}
+
+TEST(Scopes, AScopeMayOutliveItsEngine) {
+  auto flow = af::WorkflowEngine::create(
+      {.backends = {af::ThreadPoolBackend::create()}, .work_dir = ::testing::TempDir()});
+  auto telemetry = flow->start_telemetry({});
+  // On the heap, to end it after the engine (a scope is not movable: the prvalue is elided).
+  std::unique_ptr<af::WorkflowScope> scope(new af::WorkflowScope(flow->workflow_scope("wf-1")));
+  {
+    auto f = flow->function_task("f", [](int v) { return v; });  // (holds the engine's core)
+    EXPECT_EQ(f(1).get(), 1);
+  }
+  flow.reset();   // shuts down: the session ends with the workflow still open
+  scope.reset();  // used to read the freed engine (heap-use-after-free; a crash in release)
+  EXPECT_EQ(telemetry->dropped_events(), 0u) << "a scope ending late must not emit into a "
+                                                "stopped session: "
+                                             << telemetry->losses().to_string();
 }

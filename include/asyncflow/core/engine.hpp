@@ -67,8 +67,9 @@ class WorkflowScope {
 
  private:
   friend class WorkflowEngine;
-  WorkflowScope(detail::EngineCore* core, std::string id);
-  detail::EngineCore* core_;
+  WorkflowScope(std::shared_ptr<detail::EngineCore> core, std::string id);
+  // Shared: a scope may outlive its engine (it then ends without reporting to telemetry).
+  std::shared_ptr<detail::EngineCore> core_;
   detail::ScopeFrame frame_;
   detail::CoContext* owner_;  // coroutine context the frame was pushed on; null = the thread
 };
@@ -314,9 +315,11 @@ class WorkflowEngine {
   /// started, waits for running tasks, stops telemetry, then releases the backends (joining
   /// their threads unless someone else still owns them). Idempotent; safe from several
   /// threads. Returns false when telemetry lost data (the manager's stop(): what was lost is
-  /// in telemetry()->losses(), and was logged); true without telemetry. Must not be called
-  /// from inside a task or block body of this engine; throws asyncflow::Error when called from
-  /// a telemetry subscriber of this engine (it would wait for that subscriber).
+  /// in telemetry()->losses(), and was logged); true without telemetry. Throws
+  /// asyncflow::Error, and does nothing, when called from inside a task or block body of this
+  /// engine (it would wait for itself) or from a telemetry subscriber of this engine (it would
+  /// wait for that subscriber). The destructor calls it too: destroying the engine from inside
+  /// its own task therefore ends the program (std::terminate) with that message, not a hang.
   bool shutdown();
   /// True once shutdown() began.
   bool is_shut_down() const noexcept;

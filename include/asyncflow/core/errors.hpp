@@ -32,8 +32,12 @@ class TaskCanceledError : public Error {
 /// canceled.
 ///
 /// `failed_dependencies()` names every failed or canceled direct dependency ("name (uid)").
-/// `cause()` is the first such dependency's own error; `root_cause()` follows the chain of
-/// DependencyFailure causes down to the original error, so callers need no unwrapping loop.
+/// `cause()` is the first such dependency's own error. When that dependency failed for its
+/// own dependencies, cause() is its DependencyFailure (same message and names) with cause()
+/// equal to root_cause(): a chain of failures keeps two levels and the root, not every level,
+/// so a failed chain of a million steps costs constant memory and a constant-depth destructor.
+/// `root_cause()` is the original error at the start of the chain (never a
+/// DependencyFailure), so callers need no unwrapping loop.
 /// Thread-safety: an immutable value (shared by every dependent that reports it).
 class DependencyFailure : public Error {
  public:

@@ -20,12 +20,15 @@ struct HandleAccess;
 void check_blocking_wait_allowed(const Node& node);
 /// Cancels `node` (routing to its owning backend when submitted). Returns false if finished.
 bool cancel_node(Node& node) noexcept;
+/// Throws asyncflow::Error: `member` was called on an empty handle.
+[[noreturn]] void throw_empty_handle(const char* member);
 }  // namespace detail
 
 /// An untyped handle to a task or block: identity, state, waiting and cancel.
 ///
 /// Cheap to copy (one atomic increment); all copies refer to the same task. A default-built
-/// handle is empty (`valid() == false`); calling anything else on it is undefined.
+/// or moved-from handle is empty (`valid() == false`): every other member throws
+/// asyncflow::Error on it, and passing it to a task factory throws too.
 /// Thread-safe: every member may be called from any thread.
 class AnyTask {
  public:
@@ -33,37 +36,43 @@ class AnyTask {
 
   bool valid() const noexcept { return static_cast<bool>(node_); }
   /// "task.000001" or "block.000001", unique within the engine.
-  std::string uid() const { return node_->uid(); }
+  std::string uid() const { return node("uid").uid(); }
   /// The name given to the factory.
-  const std::string& name() const noexcept { return node_->name(); }
+  const std::string& name() const { return node("name").name(); }
   /// Current state; never blocks.
-  TaskState state() const noexcept { return node_->public_state(); }
+  TaskState state() const { return node("state").public_state(); }
   /// True once the task reached kDone, kFailed or kCanceled.
-  bool done() const noexcept { return node_->finished(); }
+  bool done() const { return node("done").finished(); }
 
   /// Blocks until the task finishes (never throws the task's error).
   /// Inside a block body use `co_await` instead: a blocking wait there throws asyncflow::Error.
   void wait() const {
-    if (!node_->finished()) detail::check_blocking_wait_allowed(*node_.get());
-    node_->wait();
+    const detail::Node& n = node("wait");
+    if (!n.finished()) detail::check_blocking_wait_allowed(n);
+    n.wait();
   }
   /// Waits at most `timeout`; returns true when the task finished.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-    if (node_->finished()) return true;
-    detail::check_blocking_wait_allowed(*node_.get());
+    const detail::Node& n = node("wait_for");
+    if (n.finished()) return true;
+    detail::check_blocking_wait_allowed(n);
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-    return node_->wait(ns < 0 ? 0 : ns);
+    return n.wait(ns < 0 ? 0 : ns);
   }
 
   /// Requests cancellation. Pending tasks are canceled at once (with their dependents); a
   /// submitted or running task is handed to its owning backend's cancel(); a block cancels its
   /// members. Returns false when the task had already finished.
-  bool cancel() const noexcept { return detail::cancel_node(*node_.get()); }
+  bool cancel() const {
+    if (!node_) detail::throw_empty_handle("cancel");
+    return detail::cancel_node(*node_.get());
+  }
 
   /// The error of a failed or canceled task (null otherwise, or while unfinished).
-  std::exception_ptr error() const noexcept {
-    return node_->finished() ? node_->error : std::exception_ptr{};
+  std::exception_ptr error() const {
+    const detail::Node& n = node("error");
+    return n.finished() ? n.error : std::exception_ptr{};
   }
 
  protected:
@@ -71,6 +80,12 @@ class AnyTask {
   explicit AnyTask(detail::NodeRef node) noexcept : node_(std::move(node)) {}
   void rethrow_if_error() const {
     if (node_->error) std::rethrow_exception(node_->error);
+  }
+  /// The task, or asyncflow::Error naming `member` when the handle is empty.
+  const detail::Node& node(const char* member) const {
+    if (!node_) [[unlikely]]
+      detail::throw_empty_handle(member);
+    return *node_.get();
   }
   detail::NodeRef node_;
 };
@@ -116,13 +131,15 @@ class TaskHandle : public AnyTask {
   /// Blocks until finished and returns the value, or rethrows the task's error
   /// (DependencyFailure, TaskCanceledError, or the exception its body threw).
   const T& get() const {
+    (void)node("get");
     wait();
     rethrow_if_error();
     return static_cast<const detail::ValueNode<T>*>(node_.get())->value();
   }
   /// Suspends the awaiting coroutine (no thread is held) until finished; yields the value or
   /// throws the error.
-  detail::HandleAwaiter<T> operator co_await() const noexcept {
+  detail::HandleAwaiter<T> operator co_await() const {
+    if (!node_) detail::throw_empty_handle("operator co_await");
     return detail::HandleAwaiter<T>(node_.get());
   }
 
@@ -138,10 +155,12 @@ class TaskHandle<void> : public AnyTask {
   using value_type = void;
   TaskHandle() = default;
   void get() const {
+    (void)node("get");
     wait();
     rethrow_if_error();
   }
-  detail::HandleAwaiter<void> operator co_await() const noexcept {
+  detail::HandleAwaiter<void> operator co_await() const {
+    if (!node_) detail::throw_empty_handle("operator co_await");
     return detail::HandleAwaiter<void>(node_.get());
   }
 
