@@ -20,14 +20,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "asyncflow/backend/errors.hpp"
+#include "asyncflow/backend/process_backend.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
 #include "fd_waiter.hpp"
 #include "process_util.hpp"
@@ -244,11 +248,14 @@ class FunctionWorkers::Impl {
     } else if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       error = errno;
     } else {
-      // The worker's stdin and stdout are its end of the socket; stderr is ours.
+      // The worker's end of the socket is its fd 3, named in its environment: a function (or
+      // a program it runs) that reads stdin gets /dev/null, not protocol bytes, and what it
+      // prints goes to our stderr.
       SpawnSettings settings;
-      settings.stdin_fd = fds[1];
-      settings.stdout_fd = fds[1];
+      settings.fd3 = fds[1];
+      settings.stdout_fd = 2;
       settings.stderr_fd = 2;
+      settings.env = &worker_env_;
       s = spawn_process(o_.command, settings);
       ::close(fds[1]);
       error = s.error;
@@ -484,10 +491,16 @@ class FunctionWorkers::Impl {
         const auto cause = timed_out                    ? ProcessError::Cause::kTimeout
                            : info.si_code == CLD_EXITED ? ProcessError::Cause::kExitCode
                                                         : ProcessError::Cause::kSignal;
-        t->report_failed(std::make_exception_ptr(
-            ProcessError(label(*t) + ": its worker process " + std::to_string(pid) + " " + how +
-                             (timed_out ? "" : " while running it") + "; the worker is replaced",
-                         cause, info.si_status, "")));
+        const bool unserved =
+            !timed_out && info.si_code == CLD_EXITED && info.si_status == kUnservedWorkerStatus;
+        t->report_failed(std::make_exception_ptr(ProcessError(
+            label(*t) + ": its worker process " + std::to_string(pid) + " " + how +
+                (timed_out ? "" : " while running it") +
+                (unserved ? ": the worker program did not call asyncflow::serve_if_worker(argc, "
+                            "argv) first in main(), so it ran the whole program instead of "
+                            "serving calls"
+                          : "; the worker is replaced"),
+            cause, info.si_status, "")));
       }
     }
     if (replacement != nullptr) start_worker(replacement);
@@ -495,6 +508,8 @@ class FunctionWorkers::Impl {
   }
 
   const Options o_;
+  /// Added to each worker's environment: where its connection is.
+  const std::map<std::string, std::string> worker_env_{{kWorkerFdVariable, "3"}};
   FdWaiter waiter_;  // workers' sockets (tag 1) and pidfds (tag 0)
   mutable Mutex mu_;
   // Stable addresses (epoll data points at them).
@@ -520,6 +535,17 @@ void FunctionWorkers::stop_tasks_of(const void* owner) noexcept {
 }
 std::vector<pid_t> FunctionWorkers::worker_pids() const {
   return impl_->worker_pids();
+}
+
+void exit_if_unserved_worker() {
+  if (::getenv(kWorkerFdVariable) == nullptr) return;  // serve_if_worker() unsets it
+  std::fprintf(stderr,
+               "asyncflow: this process was started as a function worker (%s), but its main() "
+               "did not call asyncflow::serve_if_worker(argc, argv) first: it ran the program "
+               "and reached a ProcessBackend, which would start workers of its own. Exiting "
+               "with status %d.\n",
+               kWorkerFlag, kUnservedWorkerStatus);
+  std::_Exit(kUnservedWorkerStatus);
 }
 
 }  // namespace asyncflow::detail

@@ -47,4 +47,9 @@ class FunctionWorkers {
   std::unique_ptr<Impl> impl_;
 };
 
+/// In a process started as a function worker whose program did not call serve_if_worker()
+/// (kWorkerFdVariable still set), writes why to stderr and exits with kUnservedWorkerStatus:
+/// creating a ProcessBackend there would start workers recursively. Otherwise returns.
+void exit_if_unserved_worker();
+
 }  // namespace asyncflow::detail

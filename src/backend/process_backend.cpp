@@ -74,7 +74,7 @@ class ProcessBackend::Impl {
         worker_options_{.backend_name = name_,
                         .workers = options.function_workers != 0 ? options.function_workers : max_,
                         .command = options.worker_command.argv.empty()
-                                       ? Command{{"/proc/self/exe", "--asyncflow-worker"}}
+                                       ? Command{{"/proc/self/exe", kWorkerFlag}}
                                        : std::move(options.worker_command),
                         .kill_grace = options.kill_grace},
         waiter_("process backend '" + name_ + "'") {
@@ -266,6 +266,7 @@ class ProcessBackend::Impl {
     std::exception_ptr failure;
     try {
       c->command = t.command();
+      detail::check_spawn_input(label(t), c->command, &t.description().env);
       c->sinks = detail::OutputSinks::open(t);
     } catch (...) {
       failure = std::current_exception();
@@ -446,7 +447,7 @@ std::shared_ptr<ProcessBackend> ProcessBackend::create(ProcessBackendOptions opt
 }
 
 ProcessBackend::ProcessBackend(ProcessBackendOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_((detail::exit_if_unserved_worker(), std::make_unique<Impl>(std::move(options)))) {}
 ProcessBackend::~ProcessBackend() = default;
 
 const std::string& ProcessBackend::name() const noexcept {

@@ -1,16 +1,26 @@
-// spawn_process: posix_spawn with a process group, a clean signal state and redirected output.
+// spawn_process: a vfork-style clone that sets up the child (process group, parent-death
+// signal, descriptors, signals, cwd) and execs its program, the parent waiting for the exec.
+//
+// posix_spawn cannot set a parent-death signal, and without one every program and function
+// worker outlived a parent killed by SIGKILL (or by a Ctrl-C it did not handle). The child
+// shares our memory until it execs, so it only reads what the parent prepared and makes raw
+// system calls: no allocation, no locks, no libc state, no sanitizer bookkeeping.
 #include "spawn.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <string_view>
 #include <system_error>
 
+#include "asyncflow/common/error.hpp"
 #include "process_util.hpp"
 
 extern char** environ;
@@ -45,25 +55,40 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return p;
 }
 
-/// Owns the posix_spawn attribute objects.
-struct SpawnAttributes {
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_t actions;
-  SpawnAttributes() {
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_init(&actions);
+/// The PATH the program is looked up in: the child's when its environment sets one, else ours
+/// (the system default when we have none).
+std::string_view lookup_path(const SpawnSettings& s) {
+  if (s.env != nullptr) {
+    if (auto it = s.env->find("PATH"); it != s.env->end()) return it->second;
   }
-  ~SpawnAttributes() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+  const char* ours = ::getenv("PATH");
+  return ours != nullptr ? ours : "/bin:/usr/bin";
+}
+
+/// The paths to try for `program`, as execvp would: itself when it has a '/', else in each
+/// directory of `path` (an empty entry is the current directory).
+std::vector<std::string> program_paths(const std::string& program, std::string_view path) {
+  if (program.find('/') != std::string::npos) return {program};
+  std::vector<std::string> out;
+  for (;;) {
+    const std::size_t colon = path.find(':');
+    std::string_view dir = path.substr(0, colon);
+    if (dir.empty()) dir = ".";
+    std::string& p = out.emplace_back(dir);
+    p += '/';
+    p += program;
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
   }
-  SpawnAttributes(const SpawnAttributes&) = delete;
-  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
-};
+  return out;
+}
 
 /// The signals this process ignores now (checked at every spawn: a program may change them).
-const sigset_t& ignored_signals() {
-  thread_local sigset_t set;
+/// They would stay ignored across exec (a server ignoring SIGPIPE, say), so the child resets
+/// them, as a shell would start it. Handled signals need nothing: the child blocks every
+/// signal until it execs, and exec resets handlers itself.
+sigset_t ignored_signals() {
+  sigset_t set;
   sigemptyset(&set);
   for (int sig = 1; sig < SIGRTMIN; ++sig) {
     struct sigaction sa {};
@@ -75,48 +100,181 @@ const sigset_t& ignored_signals() {
   return set;
 }
 
-/// One /dev/null descriptor for all children: the child dup2()s it instead of opening the path,
-/// which would run a path lookup in every child while the spawning thread waits. -1 when it
-/// cannot be opened (the child then opens the path itself).
+/// One /dev/null descriptor for all children, opened once (-1 when it cannot be: each child
+/// then opens the path itself).
 int dev_null() {
   static const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   return fd;
 }
 
-/// Redirects `target` to `fd`, or to /dev/null when `fd` is -1.
-int redirect(posix_spawn_file_actions_t* actions, int fd, int target, int open_flags) {
-  if (fd < 0) fd = dev_null();
-  return fd >= 0 ? posix_spawn_file_actions_adddup2(actions, fd, target)
-                 : posix_spawn_file_actions_addopen(actions, target, "/dev/null", open_flags, 0);
+constexpr int kNone = -1;     // ChildPlan::source: leave the descriptor as it is
+constexpr int kDevNull = -2;  // ChildPlan::source: open /dev/null
+
+/// Everything the child needs, prepared by the parent (the child may not allocate).
+struct ChildPlan {
+  int source[4];  ///< what becomes fd 0..3: a descriptor, kDevNull or kNone
+  const char* cwd = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const std::string* paths = nullptr;  ///< where to look for the program, in order
+  std::size_t path_count = 0;
+  sigset_t to_default;
+  pid_t parent = 0;
+  int death_signal = 0;
+  int error = 0;  ///< set by the child when it does not exec
+};
+
+/// Runs in the child, on a stack of its own, in our memory; returns only when it cannot exec.
+__attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(void* arg) {
+  ChildPlan& p = *static_cast<ChildPlan*>(arg);
+  // Raw calls: libc's wrappers and a sanitizer's interceptors keep state for the parent's
+  // thread, which this child borrows. Each returns -errno.
+  auto call = [](long number, auto... args) {
+    return static_cast<long>(::syscall(number, args...)) < 0 ? errno : 0;
+  };
+  auto give_up = [&p](int error) {
+    p.error = error;
+    return 127;
+  };
+  // Own process group (pgid = pid): cancel and timeout kill the whole group, grandchildren too.
+  if (int e = call(SYS_setpgid, 0, 0)) return give_up(e);
+  if (p.death_signal != 0) {
+    if (int e = call(SYS_prctl, PR_SET_PDEATHSIG, p.death_signal, 0, 0, 0)) return give_up(e);
+    // The parent may have died before the signal was armed; then nobody would send it.
+    if (::syscall(SYS_getppid) != p.parent) return give_up(ESRCH);
+  }
+  // A source that is itself one of 0..3 would be overwritten by an earlier dup2: move it up.
+  for (int fd = 0; fd < 4; ++fd) {
+    int& src = p.source[fd];
+    if (src == kDevNull) {
+      const long null_fd = ::syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
+      if (null_fd < 0) return give_up(errno);
+      src = static_cast<int>(null_fd);
+    }
+    if (src >= 0 && src < 4 && src != fd) {
+      const long moved = ::syscall(SYS_fcntl, src, F_DUPFD_CLOEXEC, 4);
+      if (moved < 0) return give_up(errno);
+      src = static_cast<int>(moved);
+    }
+  }
+  for (int fd = 0; fd < 4; ++fd) {
+    const int src = p.source[fd];
+    if (src < 0) continue;
+    // dup2 onto itself would keep close-on-exec set.
+    const int e = src == fd ? call(SYS_fcntl, fd, F_SETFD, 0) : call(SYS_dup2, src, fd);
+    if (e != 0) return give_up(e);
+  }
+  if (p.cwd != nullptr) {
+    if (int e = call(SYS_chdir, p.cwd)) return give_up(e);
+  }
+  struct KernelSigaction {  // the kernel's struct sigaction, not libc's
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  };
+  const KernelSigaction to_default{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig < SIGRTMIN; ++sig) {
+    if (sigismember(&p.to_default, sig) == 1) {
+      if (int e = call(SYS_rt_sigaction, sig, &to_default, nullptr, sizeof(unsigned long))) {
+        return give_up(e);
+      }
+    }
+  }
+  // Unblock just before exec: no handler of ours can run here, the signals are ones sent to
+  // this new group, which only the parent knows.
+  const unsigned long none = 0;
+  if (int e = call(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof none)) {
+    return give_up(e);
+  }
+  // As execvp: try each directory; "not here" moves on, "here but not executable" is kept as
+  // the answer unless a later directory has a program that runs.
+  int error = ENOENT;
+  bool denied = false;
+  for (std::size_t i = 0; i < p.path_count; ++i) {
+    const int e = call(SYS_execve, p.paths[i].c_str(), p.argv, p.envp);
+    if (e == EACCES) {
+      denied = true;
+    } else if (e != ENOENT && e != ENOTDIR && e != ESTALE && e != ENODEV && e != ETIMEDOUT) {
+      error = e;
+      break;
+    }
+  }
+  return give_up(denied && error == ENOENT ? EACCES : error);
+}
+
+/// Blocks every signal of the calling thread for its lifetime: the child starts with our
+/// handlers (run in our memory) until it execs, so none may run there.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~AllSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
+bool has_nul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
+
+/// `s` with each NUL shown as "\0", for a message (what() ends at a NUL).
+std::string visible(std::string_view s) {
+  std::string out;
+  for (char c : s) c == '\0' ? out += "\\0" : out += c;
+  return out;
 }
 
 }  // namespace
 
-Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
-  SpawnAttributes a;
-  // Own process group (pgid = pid): cancel and timeout kill the whole group, grandchildren too.
-  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  posix_spawnattr_setpgroup(&a.attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&a.attr, &none);
-  // Signals the parent ignores (a server ignoring SIGPIPE, say) would stay ignored across exec:
-  // they start at their defaults in the child, as a shell would start it. (Handled signals
-  // are reset by exec itself.) Only those are listed: the child resets each listed signal with
-  // a system call while the parent waits for its exec, and a full set cost ~60 calls per spawn.
-  posix_spawnattr_setsigdefault(&a.attr, &ignored_signals());
-  posix_spawnattr_setflags(&a.attr, flags);
-
-  int rc = redirect(&a.actions, settings.stdin_fd, 0, O_RDONLY);
-  if (rc == 0) rc = redirect(&a.actions, settings.stdout_fd, 1, O_WRONLY);
-  if (rc == 0) rc = redirect(&a.actions, settings.stderr_fd, 2, O_WRONLY);
-  if (rc == 0 && !settings.cwd.empty()) {
-    rc = posix_spawn_file_actions_addchdir_np(&a.actions, settings.cwd.c_str());
+void check_spawn_input(std::string_view who, const Command& command,
+                       const std::map<std::string, std::string>* env) {
+  const std::string prefix = std::string(who) + ": ";
+  if (command.argv.empty() || command.argv.front().empty()) {
+    throw Error(prefix + "the command has no program (argv is empty or argv[0] is \"\")");
   }
-  if (rc != 0) return {.error = rc};
+  for (std::size_t i = 0; i < command.argv.size(); ++i) {
+    if (has_nul(command.argv[i])) {
+      // Not quoted: a NUL would end the message too.
+      throw Error(prefix + "argument " + std::to_string(i) + " of its command (program '" +
+                  visible(command.argv.front()) +
+                  "') contains a NUL byte: a program's arguments end at the first NUL, so it "
+                  "would get a cut argument");
+    }
+  }
+  if (env == nullptr) return;
+  for (const auto& [key, value] : *env) {
+    if (key.empty()) throw Error(prefix + "its environment has an empty variable name");
+    if (key.find('=') != std::string::npos || has_nul(key)) {
+      throw Error(prefix + "its environment variable name '" + visible(key) +
+                  "' contains '=' or a NUL byte: the program would see another variable");
+    }
+    // The value is not quoted: it may be secret.
+    if (has_nul(value)) {
+      throw Error(prefix + "the value of its environment variable '" + key +
+                  "' contains a NUL byte: the program would get it cut");
+    }
+  }
+}
+
+Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
+  ChildPlan plan;
+  const int from[4] = {settings.stdin_fd, settings.stdout_fd, settings.stderr_fd, settings.fd3};
+  for (int fd = 0; fd < 4; ++fd) {
+    plan.source[fd] = from[fd] >= 0 ? from[fd] : fd == 3 ? kNone : dev_null();
+    if (plan.source[fd] == -1 && fd != 3) plan.source[fd] = kDevNull;  // dev_null() failed
+  }
+  if (!settings.cwd.empty()) plan.cwd = settings.cwd.c_str();
 
   std::vector<std::string> args = command.argv;
   std::vector<char*> argv = pointers(args);
+  plan.argv = argv.data();
   const bool default_env =
       !settings.replace_env && (settings.env == nullptr || settings.env->empty());
   std::vector<std::string> env_strings;
@@ -125,16 +283,28 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
     env_strings = build_environment(settings);
     envp = pointers(env_strings);
   }
-  pid_t pid = -1;
-  rc = ::posix_spawnp(&pid, argv[0], &a.actions, &a.attr, argv.data(),
-                      default_env ? environ : envp.data());
-  if (rc != 0) return {.error = rc};
-  const int pidfd = open_pidfd(pid);
-  if (pidfd < 0) {  // out of descriptors: undo the child
-    const int e = errno;
-    ::kill(-pid, SIGKILL);
+  plan.envp = default_env ? environ : envp.data();
+  const std::vector<std::string> paths = program_paths(command.argv.front(), lookup_path(settings));
+  plan.paths = paths.data();
+  plan.path_count = paths.size();
+  plan.to_default = ignored_signals();
+  plan.parent = ::getpid();
+  plan.death_signal = settings.parent_death_signal;
+
+  // The child runs on this area of our stack: this thread waits for its exec (CLONE_VFORK).
+  alignas(64) std::byte child_stack[32 * 1024];
+  int pidfd = -1;
+  pid_t pid;
+  {
+    AllSignalsBlocked blocked;
+    pid = ::clone(child_main, child_stack + sizeof child_stack,
+                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+  }
+  if (pid < 0) return {.error = errno};
+  if (plan.error != 0) {  // it did not exec: reap it
     ::waitpid(pid, nullptr, 0);
-    return {.error = e};
+    if (pidfd >= 0) ::close(pidfd);
+    return {.error = plan.error};
   }
   return {.pid = pid, .pidfd = pidfd};
 }
@@ -153,6 +323,7 @@ std::string spawn_error_text(const Command& command, const std::string& cwd, int
              "' is not executable (or a directory on its path is not "
              "searchable)";
     case ENOEXEC: return "program '" + program + "' is not in an executable format";
+    case ESRCH: return "its parent (this process) was ending when it started";
     default:
       return "cannot start program '" + program +
              "': " + std::error_code(error, std::generic_category()).message();

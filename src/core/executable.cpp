@@ -1,5 +1,5 @@
-// Executable tasks on the engine side: routing to a backend that runs programs, and turning
-// what a builder returned into a Command.
+// Executable tasks on the engine side: routing to a backend that runs programs, turning what a
+// builder returned into a Command; and the check of every task's TaskDescription.
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +18,17 @@ std::string task_label(const Node& node) {
 }
 
 }  // namespace
+
+void check_task_description(const TaskDescription& d, std::string_view task_name) {
+  const std::string who = "task '" + std::string(task_name) + "': TaskDescription::";
+  if (d.timeout && d.timeout->count() < 0) {
+    throw Error(who + "timeout is negative (" + std::to_string(d.timeout->count()) +
+                " ms); give a positive limit, or none");
+  }
+  if (d.cores < 1) throw Error(who + "cores is " + std::to_string(d.cores) + "; at least 1");
+  if (d.ranks < 1) throw Error(who + "ranks is " + std::to_string(d.ranks) + "; at least 1");
+  if (d.gpus < 0) throw Error(who + "gpus is " + std::to_string(d.gpus) + "; 0 or more");
+}
 
 Backend* engine_executable_backend(const EngineCore* core, std::string_view name,
                                    std::string_view task_name) {

@@ -9,9 +9,12 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -446,3 +449,107 @@ TEST(ProcessBackend, DryRunNeitherBuildsNorRuns) {
 }
 
 }  // namespace
+
+// An argument with a NUL, or an environment name with '=' (or empty), used to reach the program
+// cut or as another variable; now the task fails before anything starts, saying which.
+TEST(ProcessBackend, ArgumentsAndEnvironmentThatCannotBePassedFailTheTaskNamingWhy) {
+  auto flow = process_engine();
+  auto failure = [&](Argv argv, std::map<std::string, std::string> env) {
+    auto task = flow->executable_task(
+        "odd", [argv] { return argv; }, with_description({.env = std::move(env)}));
+    auto handle = task();
+    return error_of([&] { handle.get(); });
+  };
+  using namespace std::string_literals;
+  const std::string nul = failure({"/bin/echo", "a\0b"s}, {});
+  EXPECT_NE(nul.find("executable task 'odd'"), std::string::npos) << nul;
+  EXPECT_NE(nul.find("argument 1 of its command (program '/bin/echo')"), std::string::npos) << nul;
+  EXPECT_NE(nul.find("contains a NUL byte"), std::string::npos) << nul;
+  const std::string eq = failure({"/bin/true"}, {{"A=B", "c"}});
+  EXPECT_NE(eq.find("environment variable name 'A=B' contains '='"), std::string::npos) << eq;
+  const std::string empty = failure({"/bin/true"}, {{"", "c"}});
+  EXPECT_NE(empty.find("empty variable name"), std::string::npos) << empty;
+  const std::string secret = failure({"/bin/true"}, {{"TOKEN", "s3cr3t\0x"s}});
+  EXPECT_NE(secret.find("value of its environment variable 'TOKEN' contains a NUL"),
+            std::string::npos)
+      << secret;
+  EXPECT_EQ(secret.find("s3cr3t"), std::string::npos) << "a value may be secret: " << secret;
+}
+
+// A task's own PATH is where its program is looked up (it used to be ours, always).
+TEST(ProcessBackend, AProgramIsLookedUpInTheTasksOwnPath) {
+  auto flow = process_engine();
+  const fs::path bin = af::testing::fresh_temp_path("bin");
+  fs::create_directories(bin);
+  {
+    std::ofstream script(bin / "af-only-here");
+    script << "#!/bin/sh\necho found \"$@\"\n";
+  }
+  fs::permissions(bin / "af-only-here", fs::perms::owner_all);
+  auto only_here = [](std::map<std::string, std::string> env) {
+    return with_description({.env = std::move(env)});
+  };
+  auto found = flow->executable_task(
+      "found",
+      [] {
+        return Argv{"af-only-here", "it"};
+      },
+      only_here({{"PATH", "/nonexistent:" + bin.string() + ":/usr/bin:/bin"}}));
+  EXPECT_EQ(found().get(), "found it\n");
+  // Without it in the task's PATH, the usual error names the program.
+  auto missing = flow->executable_task(
+      "missing", [] { return Argv{"af-only-here"}; }, only_here({{"PATH", "/usr/bin:/bin"}}));
+  auto handle = missing();
+  EXPECT_NE(
+      error_of([&] { handle.get(); }).find("no such program 'af-only-here' (not found in PATH)"),
+      std::string::npos);
+  fs::remove_all(bin);
+}
+
+// SIGKILL of the process that runs the engine used to leave every running program alive under
+// PID 1 (each child has its own process group, and nothing else stops them): now they get a
+// parent-death signal. The engine runs in a forked child of this (single-threaded) test process.
+TEST(ProcessBackend, ProgramsDieWithTheProcessThatStartedThem) {
+  int pids[2];
+  ASSERT_EQ(::pipe(pids), 0);
+  const pid_t engine_process = ::fork();
+  ASSERT_GE(engine_process, 0);
+  if (engine_process == 0) {
+    ::close(pids[0]);
+    auto flow = process_engine({.max_processes = 3});
+    // The shell writes its pid, then becomes the sleep (exec keeps the pid).
+    auto sleeper = flow->executable_task("sleeper", [fd = pids[1]] {
+      return Argv{"/bin/sh", "-c", "echo $$ >&" + std::to_string(fd) + "; exec sleep 300"};
+    });
+    for (int i = 0; i < 3; ++i) sleeper();
+    ::pause();  // killed by the test
+    std::_Exit(1);
+  }
+  ::close(pids[1]);
+  std::vector<pid_t> sleepers;
+  {
+    FILE* in = ::fdopen(pids[0], "r");
+    int pid = 0;
+    while (sleepers.size() < 3 && std::fscanf(in, "%d", &pid) == 1) sleepers.push_back(pid);
+    std::fclose(in);
+  }
+  ASSERT_EQ(sleepers.size(), 3u);
+  for (pid_t p : sleepers) EXPECT_TRUE(process_running(p)) << p;
+  ::kill(engine_process, SIGKILL);
+  ::waitpid(engine_process, nullptr, 0);
+  for (pid_t p : sleepers) {
+    EXPECT_TRUE(wait_for([p] { return !process_running(p); }, 10s)) << "orphan " << p << " lives";
+    ::kill(p, SIGKILL);  // when it does, it must not outlive the test
+  }
+}
+
+// A negative timeout used to be accepted (and to fire at once).
+TEST(ProcessBackend, ANegativeTimeoutIsAnError) {
+  auto flow = process_engine();
+  const std::string e = error_of([&] {
+    flow->executable_task(
+        "negative", [] { return Argv{"/bin/true"}; }, with_description({.timeout = -1ms}));
+  });
+  EXPECT_NE(e.find("timeout"), std::string::npos) << e;
+  EXPECT_NE(e.find("-1 ms"), std::string::npos) << e;
+}

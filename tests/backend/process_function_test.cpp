@@ -1,14 +1,20 @@
 // Registered functions on ProcessBackend's worker pool (this test binary re-executed as the
 // workers): structured arguments and results, errors, crashes, cancel, timeout, the pool.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asyncflow/asyncflow.hpp>
 #include <asyncflow/core/registered_function.hpp>
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <iostream>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -64,6 +70,32 @@ const auto kSleep = af::register_function("test.sleep_ms", [](int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 });
+
+const auto kReadStdin = af::register_function("test.read_stdin", [](int) {
+  std::string all;
+  for (std::string line; std::getline(std::cin, line);) all += line;
+  return all;
+});
+const auto kBytes =
+    af::register_function("test.bytes", [](int) { return std::string("ok\xff\xfe"); });
+const auto kSameDouble = af::register_function("test.same_double", [](double x) { return x; });
+const auto kSameDoubles =
+    af::register_function("test.same_doubles", [](std::vector<double> v) { return v; });
+const auto kSameJson = af::register_function("test.same_json", [](nlohmann::json v) { return v; });
+const auto kDeep = af::register_function("test.deep", [](int depth) {
+  nlohmann::json v = 0;
+  for (int i = 0; i < depth; ++i) v = nlohmann::json::array({std::move(v)});
+  return v;
+});
+
+/// Has exited, and only its parent (PID 1, for an orphan) has not collected it yet.
+bool zombie(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
 
 std::unique_ptr<af::WorkflowEngine> engine_with(std::shared_ptr<af::ProcessBackend> procs) {
   return af::WorkflowEngine::create(
@@ -303,3 +335,156 @@ TEST(ProcessFunction, NamesAreUnique) {
 }
 
 }  // namespace
+
+// The worker's stdin was its protocol socket: a function (or a program it ran) that read stdin
+// took the requests meant for the worker, which then hung. Now stdin is /dev/null.
+TEST(ProcessFunction, AFunctionThatReadsStdinGetsNothingAndTheWorkerServesOn) {
+  auto procs = af::ProcessBackend::create({.function_workers = 1});
+  auto flow = engine_with(procs);
+  auto read_stdin = flow->function_task(kReadStdin, kInWorkers);
+  auto pid = flow->function_task(kPid, kInWorkers);
+  auto first = read_stdin(1);
+  auto after = pid(2);  // sent to the same worker while the first call runs
+  ASSERT_TRUE(first.wait_for(30s)) << "the worker hangs";
+  EXPECT_EQ(first.get(), "");
+  ASSERT_TRUE(after.wait_for(30s)) << "the worker hangs";
+  EXPECT_EQ(after.get(), procs->function_worker_pids().at(0));
+}
+
+// A result string that is not UTF-8 made the worker abort (the task was told "killed by
+// SIGABRT" and the worker was replaced). Now the call fails saying why; the worker lives on.
+TEST(ProcessFunction, TextThatIsNotUtf8FailsTheCallNamingWhyAndTheWorkerLivesOn) {
+  auto procs = af::ProcessBackend::create({.function_workers = 1});
+  auto flow = engine_with(procs);
+  auto bytes = flow->function_task(kBytes, kInWorkers);
+  auto pid = flow->function_task(kPid, kInWorkers);
+  const int worker = pid(0).get();
+  try {
+    bytes(1).get();
+    ADD_FAILURE() << "expected a RemoteFunctionError";
+  } catch (const af::RemoteFunctionError& e) {
+    EXPECT_NE(e.error_message().find("the result of 'test.bytes' holds a string that is not "
+                                     "valid UTF-8"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(pid(1).get(), worker);  // the same worker
+  // An argument that is not UTF-8 fails in this process, before any worker sees it.
+  auto size = flow->function_task(kEcho, kInWorkers);
+  auto bad = size(std::string("\xc3("));
+  const std::string e = error_of([&] { bad.get(); });
+  EXPECT_NE(e.find("an argument of 'test.size' holds a string that is not valid UTF-8"),
+            std::string::npos)
+      << e;
+}
+
+// NaN and infinities became null on the way (JSON has no such numbers), and the call failed
+// reading null as a double. They now travel tagged, in arguments and results, nested too.
+TEST(ProcessFunction, NonFiniteNumbersCrossTheProcessBoundary) {
+  auto flow = engine_with(af::ProcessBackend::create({.function_workers = 1}));
+  auto same = flow->function_task(kSameDouble, kInWorkers);
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(std::isnan(same(std::nan("")).get()));
+  EXPECT_EQ(same(kInf).get(), kInf);
+  EXPECT_EQ(same(-kInf).get(), -kInf);
+  EXPECT_EQ(same(2.5).get(), 2.5);
+  auto same_all = flow->function_task(kSameDoubles, kInWorkers);
+  const std::vector<double> back = same_all(std::vector<double>{1.0, kInf, -0.0, -kInf}).get();
+  ASSERT_EQ(back.size(), 4u);
+  EXPECT_EQ(back[1], kInf);
+  EXPECT_TRUE(std::signbit(back[2]));
+  EXPECT_EQ(back[3], -kInf);
+  // A string that looks like the tag's value, or an object that looks like a tag but is not
+  // one, stays what it was.
+  auto same_json = flow->function_task(kSameJson, kInWorkers);
+  const nlohmann::json odd = {{"s", "nan"}, {"t", {{"$asyncflow.float", "pi"}}}, {"n", nullptr}};
+  EXPECT_EQ(same_json(odd).get(), odd);
+}
+
+// A result nested beyond what the protocol carries fails the call with a message; it does not
+// crash the worker (or this process reading the answer).
+TEST(ProcessFunction, ResultsNestedTooDeepFailTheCallNamingTheLimit) {
+  auto procs = af::ProcessBackend::create({.function_workers = 1});
+  auto flow = engine_with(procs);
+  auto deep = flow->function_task(kDeep, kInWorkers);
+  EXPECT_EQ(deep(3).get(), nlohmann::json::parse("[[[0]]]"));
+  try {
+    deep(5000).get();
+    ADD_FAILURE() << "expected a RemoteFunctionError";
+  } catch (const af::RemoteFunctionError& e) {
+    EXPECT_NE(e.error_message().find("nested deeper than 1000 levels"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(deep(1).get(), nlohmann::json::parse("[0]"));
+}
+
+// What a worker program whose main() does not call serve_if_worker() runs: the program (here
+// this test body) reaches a ProcessBackend, which used to start workers of its own, each of them
+// again (57 copies in 4 s). Disabled: only UnservedWorkerProgram below runs it, as a worker.
+TEST(ProcessFunction, DISABLED_BodyOfAProgramThatForgetsServeIfWorker) {
+  auto flow = engine_with(af::ProcessBackend::create({.function_workers = 1}));
+  auto pid = flow->function_task(kPid, kInWorkers);
+  std::printf("%d\n", pid(0).get());  // not reached in a worker: it exits first
+}
+
+TEST(ProcessFunction, AWorkerProgramThatForgetsServeIfWorkerFailsTheCallsSayingSo) {
+  // serve_if_worker() in this binary's main() only serves when argv[1] is the worker flag, so
+  // this command is a program that forgets it.
+  auto procs = af::ProcessBackend::create(
+      {.function_workers = 2,
+       .worker_command = af::Command{{"/proc/self/exe", "--gtest_also_run_disabled_tests",
+                                      "--gtest_filter=ProcessFunction.DISABLED_"
+                                      "BodyOfAProgramThatForgetsServeIfWorker"}}});
+  expect_every_call_fails(procs, 4, [](const af::ProcessError& e) {
+    EXPECT_EQ(e.cause(), af::ProcessError::Cause::kExitCode);
+    EXPECT_EQ(e.exit_code(), af::kUnservedWorkerStatus);
+    EXPECT_NE(std::string(e.what()).find("the worker program did not call "
+                                         "asyncflow::serve_if_worker(argc, argv) first"),
+              std::string::npos)
+        << e.what();
+  });
+}
+
+// SIGKILL of the process that runs the engine used to leave its function workers alive under
+// PID 1. The engine runs in a forked child of this (single-threaded) test process.
+TEST(ProcessFunction, WorkersDieWithTheProcessThatStartedThem) {
+  int pids[2];
+  ASSERT_EQ(::pipe(pids), 0);
+  const pid_t engine_process = ::fork();
+  ASSERT_GE(engine_process, 0);
+  if (engine_process == 0) {
+    ::close(pids[0]);
+    auto procs = af::ProcessBackend::create({.function_workers = 2});
+    auto flow = engine_with(procs);
+    auto sleep = flow->function_task(kSleep, kInWorkers);
+    auto a = sleep(300000);
+    auto b = sleep(300000);
+    while (procs->function_worker_pids().size() < 2) std::this_thread::sleep_for(1ms);
+    for (pid_t p : procs->function_worker_pids()) {
+      const std::string line = std::to_string(p) + "\n";
+      if (::write(pids[1], line.data(), line.size()) < 0) std::_Exit(2);
+    }
+    ::pause();  // killed by the test
+    std::_Exit(1);
+  }
+  ::close(pids[1]);
+  std::vector<pid_t> workers;
+  {
+    FILE* in = ::fdopen(pids[0], "r");
+    int pid = 0;
+    while (workers.size() < 2 && std::fscanf(in, "%d", &pid) == 1) workers.push_back(pid);
+    std::fclose(in);
+  }
+  ASSERT_EQ(workers.size(), 2u);
+  ::kill(engine_process, SIGKILL);
+  ::waitpid(engine_process, nullptr, 0);
+  for (pid_t p : workers) {
+    bool gone = false;
+    for (int i = 0; i < 2000 && !gone; ++i) {  // up to 10 s
+      gone = ::kill(p, 0) != 0 || zombie(p);
+      if (!gone) std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(gone) << "orphaned worker " << p << " lives";
+    ::kill(p, SIGKILL);
+  }
+}

@@ -28,12 +28,24 @@ struct ProcessBackendOptions {
   /// the backend is destroyed). 0 = max_processes.
   std::size_t function_workers = 0;
   /// How a worker starts. Empty: this program again, {"/proc/self/exe", "--asyncflow-worker"};
-  /// its main() must call asyncflow::serve_if_worker(argc, argv) first.
+  /// its main() must call asyncflow::serve_if_worker(argc, argv) first. Another program serves
+  /// the same protocol (registered_function.hpp) on the descriptor that the environment
+  /// variable ASYNCFLOW_WORKER_FD names (3); its stdin is /dev/null, its stdout and stderr are
+  /// this process's stderr.
   Command worker_command{};
 };
 
-/// Runs executable tasks (WorkflowEngine::executable_task) with posix_spawn, each in a process
-/// group of its own, at most `max_processes` at once.
+/// The flag that makes asyncflow::serve_if_worker() serve (the default worker command).
+inline constexpr const char* kWorkerFlag = "--asyncflow-worker";
+/// The environment variable that names a function worker's connection descriptor.
+inline constexpr const char* kWorkerFdVariable = "ASYNCFLOW_WORKER_FD";
+/// The exit status of a worker whose program did not call serve_if_worker() before creating a
+/// ProcessBackend (which would start workers of its own, and they theirs).
+inline constexpr int kUnservedWorkerStatus = 86;
+
+/// Runs executable tasks (WorkflowEngine::executable_task) as child processes, each in a
+/// process group of its own, at most `max_processes` at once. Children get SIGKILL when this
+/// process dies (a parent-death signal), so none is left behind even after a SIGKILL of ours.
 ///
 /// Honours TaskDescription::cwd, env / replace_env, timeout, capture_stdio (stdout and stderr
 /// to `{work_dir}/{uid}.stdout|.stderr`, result = the stdout file's path; otherwise the result

@@ -124,6 +124,7 @@ class FunctionTask {
                   "to backend '" +
                   options.backend + "'; route the tasks inside it instead");
     }
+    detail::check_task_description(options.description, def->name);
     def->description = options.description;
     if (!options.workflow_id.empty())
       def->workflow_id = std::make_shared<const std::string>(options.workflow_id);

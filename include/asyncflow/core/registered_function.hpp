@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "asyncflow/backend/process_backend.hpp"  // kWorkerFlag, the worker's variables
 #include "asyncflow/core/engine.hpp"
 
 namespace asyncflow {
@@ -20,6 +21,18 @@ namespace detail {
 /// Calls a registered function: JSON array of arguments in, JSON result out (null for void).
 /// Throws what the function throws, or nlohmann::json errors for arguments of the wrong shape.
 using JsonCall = std::function<nlohmann::json(const nlohmann::json& args)>;
+
+/// The protocol's JSON text for `value` (arguments, results): as nlohmann's dump(), except that
+/// non-finite floats, which JSON lacks (dump() would write null and the other side fail on
+/// it), travel as {"$asyncflow.float": "nan" | "inf" | "-inf"}. Throws asyncflow::Error, naming
+/// `what`, for a string that is not valid UTF-8 (JSON carries text; pass bytes as
+/// std::vector<std::uint8_t>) or nesting deeper than kMaxWireDepth.
+std::string to_wire(const nlohmann::json& value, const std::string& what);
+/// Parses protocol text, restoring the non-finite floats. Throws nlohmann::json::parse_error for
+/// text that is not JSON, asyncflow::Error for nesting deeper than kMaxWireDepth.
+nlohmann::json from_wire(const std::string& text);
+/// The deepest nesting of arrays and objects the protocol carries.
+inline constexpr std::size_t kMaxWireDepth = 1000;
 
 /// Adds `name` to the process-wide registry. Throws asyncflow::Error when it is taken.
 void register_json_call(const std::string& name, JsonCall call);
@@ -106,10 +119,11 @@ class RegisteredNode final : public CallNode<R, F, A...> {
     nlohmann::json args = nlohmann::json::array();
     std::apply([&](A&... a) { (args.push_back(nlohmann::json(ArgTraits<A>::pass(a))), ...); },
                *this->args_);
-    return nlohmann::json{{"function", this->def->name}, {"args", std::move(args)}}.dump();
+    return to_wire(nlohmann::json{{"function", this->def->name}, {"args", std::move(args)}},
+                   "an argument of '" + this->def->name + "'");
   }
   void store_output(std::string output) override {
-    if constexpr (!std::is_void_v<R>) this->value_.emplace(nlohmann::json::parse(output).get<R>());
+    if constexpr (!std::is_void_v<R>) this->value_.emplace(from_wire(output).get<R>());
   }
 };
 
@@ -150,11 +164,13 @@ RegisteredTask<F> WorkflowEngine::function_task(const RegisteredFunction<F>& fn,
 }
 
 /// Call first in main(argc, argv). When this process was started as a ProcessBackend function
-/// worker (argv[1] == "--asyncflow-worker"), it serves calls until its parent closes the pipe
-/// and then exits; otherwise it returns at once. Anything the functions print goes to stderr.
+/// worker (argv[1] == "--asyncflow-worker"), it serves calls until its parent closes the
+/// connection and then exits; otherwise it returns at once. The connection is the descriptor
+/// named by the environment variable ASYNCFLOW_WORKER_FD (3 from ProcessBackend; stdin and
+/// stdout when it is unset, to try a worker by hand); the functions' stdin is /dev/null and
+/// what they print goes to stderr. A program whose main() forgets this call and creates a
+/// ProcessBackend in a worker exits at once with a message (status kUnservedWorkerStatus)
+/// instead of starting workers of its own, recursively.
 void serve_if_worker(int argc, char** argv);
-
-/// The flag that makes serve_if_worker() serve.
-inline constexpr const char* kWorkerFlag = "--asyncflow-worker";
 
 }  // namespace asyncflow

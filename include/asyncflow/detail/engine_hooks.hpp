@@ -36,6 +36,10 @@ Backend* engine_function_backend(const EngineCore* core, std::string_view name,
 Backend* engine_executable_backend(const EngineCore* core, std::string_view name,
                                    std::string_view task_name);
 
+/// Throws asyncflow::Error naming `task_name` for a description no backend can honour: a
+/// negative timeout, fewer than one core or rank, negative GPUs.
+void check_task_description(const TaskDescription& d, std::string_view task_name);
+
 /// An executable task's command from what its builder returned (argv, or a shell line that
 /// needs TaskDescription::shell). Throws asyncflow::Error naming `node` when it is unusable.
 Command make_command(std::vector<std::string> argv, const Node& node);
