@@ -22,8 +22,13 @@ std::string errno_text(int e) {
 }
 
 int open_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot create output file '" + path + "': " + errno_text(errno));
+  // O_NOFOLLOW: a symbolic link planted under the file's name is refused, not written through.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int e = errno;
+    throw Error("cannot create output file '" + path + "': " +
+                (e == ELOOP ? "a symbolic link is in its place (not followed)" : errno_text(e)));
+  }
   return fd;
 }
 

@@ -118,21 +118,60 @@ std::vector<std::shared_ptr<Backend>> choose_backends(EngineOptions& options) {
   return chosen;
 }
 
+/// A uid is one directory name: "../x" or "a/b" would put the engine's files elsewhere.
+void check_uid(const std::string& uid) {
+  const bool bad = uid == "." || uid == ".." || uid.size() > 255 ||
+                   uid.find_first_of(std::string_view("/\0", 2)) != std::string::npos;
+  if (bad) {
+    std::string shown;
+    for (char c : uid) c == '\0' ? shown += "\\0" : shown += c;
+    throw Error("EngineOptions::uid '" + shown +
+                "' is not a plain name: it names the engine's directory inside work_dir, so "
+                "it may not contain '/' or NUL, be \".\" or \"..\", or exceed 255 bytes");
+  }
+}
+
 }  // namespace
+
+namespace detail {
+
+const std::string& EngineCore::make_work_dir() noexcept {
+  std::call_once(work_dir_made, [this] {
+    if (!work_dir_error.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(work_dir, ec);
+    if (ec) {
+      work_dir_error = ec.message();
+      return;
+    }
+    // A symbolic link planted in its place would send task output elsewhere.
+    const auto status = std::filesystem::symlink_status(work_dir, ec);
+    if (ec) {
+      work_dir_error = ec.message();
+    } else if (status.type() != std::filesystem::file_type::directory) {
+      work_dir_error = "something other than a directory is in its place (a symbolic link?)";
+    }
+  });
+  return work_dir_error;
+}
+
+}  // namespace detail
 
 WorkflowEngine::WorkflowEngine(EngineOptions options)
     : core_(std::make_shared<detail::EngineCore>()) {
   core_->backends = choose_backends(options);
+  if (!options.uid.empty()) check_uid(options.uid);
   core_->uid = options.uid.empty() ? "asyncflow.session." + detail::random_hex8() : options.uid;
-  std::filesystem::path base =
-      options.work_dir.empty() ? std::filesystem::current_path() : options.work_dir;
-  core_->work_dir = base / core_->uid;
-  std::error_code ec;
-  std::filesystem::create_directories(core_->work_dir, ec);
-  if (ec) {
-    throw Error("cannot create engine work dir '" + core_->work_dir.string() +
-                "': " + ec.message());
+  std::filesystem::path base = options.work_dir;
+  if (base.empty()) {
+    std::error_code ec;
+    base = std::filesystem::current_path(ec);
+    if (ec) {  // deleted, say: only work that needs the directory fails, saying so
+      core_->work_dir_error = "the current directory cannot be read (" + ec.message() +
+                              "), and EngineOptions::work_dir was not given";
+    }
   }
+  core_->work_dir = base / core_->uid;
 }
 
 std::unique_ptr<WorkflowEngine> WorkflowEngine::create(EngineOptions options) {
@@ -146,7 +185,11 @@ WorkflowEngine::~WorkflowEngine() {
 const std::string& WorkflowEngine::uid() const noexcept {
   return core_->uid;
 }
-const std::filesystem::path& WorkflowEngine::work_dir() const noexcept {
+const std::filesystem::path& WorkflowEngine::work_dir() const {
+  if (const std::string& error = core_->make_work_dir(); !error.empty()) {
+    throw Error("engine '" + core_->uid + "': cannot make its work dir '" +
+                core_->work_dir.string() + "': " + error);
+  }
   return core_->work_dir;
 }
 

@@ -26,7 +26,12 @@ namespace asyncflow::detail {
 class EngineCore {
  public:
   std::string uid;
-  std::filesystem::path work_dir;  // {work_dir}/{uid}
+  std::filesystem::path work_dir;  // {work_dir}/{uid}, made when first needed (make_work_dir)
+  /// Makes work_dir (once; later calls return the first answer): "" when it exists, else why
+  /// not. Thread-safe.
+  const std::string& make_work_dir() noexcept;
+  std::once_flag work_dir_made;
+  std::string work_dir_error;  // set before work_dir_made, or by it
   mutable Mutex backends_mu;
   // Default first; emptied by shutdown.
   std::vector<std::shared_ptr<Backend>> backends ASYNCFLOW_GUARDED_BY(backends_mu);

@@ -66,6 +66,7 @@ std::string Node::uid() const {
 }
 
 const std::filesystem::path& Node::work_dir() const noexcept {
+  engine->make_work_dir();  // files made in it then fail naming why, when it cannot be made
   return engine->work_dir;
 }
 

@@ -553,3 +553,23 @@ TEST(ProcessBackend, ANegativeTimeoutIsAnError) {
   EXPECT_NE(e.find("timeout"), std::string::npos) << e;
   EXPECT_NE(e.find("-1 ms"), std::string::npos) << e;
 }
+
+// A symbolic link planted under a captured output file's (predictable) name was written
+// through; now it is refused and the file it points to is left alone.
+TEST(ProcessBackend, CapturedOutputNeverWritesThroughAPlantedSymbolicLink) {
+  auto flow = process_engine();
+  const fs::path target = af::testing::fresh_temp_path("target");
+  { std::ofstream(target) << "precious\n"; }
+  fs::create_symlink(target, flow->work_dir() / "task.000001.stdout");
+  auto echo = flow->executable_task(
+      "echo",
+      [] {
+        return Argv{"/bin/echo", "overwritten"};
+      },
+      with_description({.capture_stdio = true}));
+  auto handle = echo();
+  ASSERT_EQ(handle.uid(), "task.000001");
+  const std::string e = error_of([&] { handle.get(); });
+  EXPECT_NE(e.find("a symbolic link is in its place (not followed)"), std::string::npos) << e;
+  EXPECT_EQ(read_file(target), "precious\n");
+}

@@ -11,8 +11,10 @@
 #include <thread>
 
 #include "support/engines.hpp"
+#include "support/error_text.hpp"
 #include "support/fake_backend.hpp"
 #include "support/sync.hpp"
+#include "support/temp_path.hpp"
 
 namespace af = asyncflow;
 using af::testing::engine_with;
@@ -32,12 +34,71 @@ TEST(Engine, DefaultUidAndWorkDir) {
 TEST(Engine, GivenUidAndUnwritableWorkDir) {
   auto flow = af::WorkflowEngine::create({.uid = "my-run", .work_dir = ::testing::TempDir()});
   EXPECT_EQ(flow->uid(), "my-run");
-  try {
-    af::WorkflowEngine::create({.work_dir = "/proc/definitely/not/writable"});
-    FAIL();
-  } catch (const af::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot create engine work dir"), std::string::npos);
+  // Creating it works (nothing is made yet); asking for the directory says why it cannot be.
+  auto unwritable = af::WorkflowEngine::create({.work_dir = "/proc/definitely/not/writable"});
+  const std::string e = af::testing::error_of([&] { unwritable->work_dir(); });
+  EXPECT_NE(e.find("cannot make its work dir '/proc/definitely/not/writable/asyncflow.session."),
+            std::string::npos)
+      << e;
+}
+
+// Every engine made `{cwd}/asyncflow.session.*` at once: create() threw in a read-only cwd (the
+// hello-world example aborted), threw std::filesystem_error in a deleted one, and left an empty
+// directory behind each time. Now the directory is made when first needed.
+TEST(Engine, InProcessWorkNeedsNoDirectoryAndLeavesNone) {
+  const std::filesystem::path dir = af::testing::fresh_temp_path("cwd");
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path before = std::filesystem::current_path();
+  auto run_here = [] {
+    auto flow = af::WorkflowEngine::create();
+    auto add = flow->function_task("add", [](int a, int b) { return a + b; });
+    EXPECT_EQ(add(2, 3).get(), 5);
+    flow->shutdown();
+    return flow;
+  };
+  std::filesystem::current_path(dir);
+  run_here();
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "an engine left a directory behind";
+  // Read-only for root too: /proc.
+  std::filesystem::current_path("/proc");
+  const auto in_proc = run_here();
+  EXPECT_NE(af::testing::error_of([&] { in_proc->work_dir(); }).find("cannot make its work dir"),
+            std::string::npos);
+  // Deleted.
+  std::filesystem::current_path(dir);
+  std::filesystem::remove(dir);
+  const auto in_deleted = run_here();
+  const std::string e = af::testing::error_of([&] { in_deleted->work_dir(); });
+  EXPECT_NE(e.find("the current directory cannot be read"), std::string::npos) << e;
+  EXPECT_NE(e.find("EngineOptions::work_dir was not given"), std::string::npos) << e;
+  std::filesystem::current_path(before);
+}
+
+// "../../escape" made a directory outside work_dir.
+TEST(Engine, AUidMustBeAPlainName) {
+  const std::vector<std::string> bad_uids = {
+      "../../escape", "a/b", "..", ".", std::string("a\0b", 3), std::string(256, 'x')};
+  for (const std::string& bad : bad_uids) {
+    const std::string e = af::testing::error_of(
+        [&] { af::WorkflowEngine::create({.uid = bad, .work_dir = ::testing::TempDir()}); });
+    EXPECT_NE(e.find("is not a plain name"), std::string::npos) << e;
   }
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(::testing::TempDir()) / "escape"));
+  EXPECT_EQ(
+      af::WorkflowEngine::create({.uid = "run-1.a_b", .work_dir = ::testing::TempDir()})->uid(),
+      "run-1.a_b");
+}
+
+// A symbolic link planted where the engine's directory goes would send task output elsewhere.
+TEST(Engine, ASymbolicLinkInPlaceOfTheWorkDirIsRefused) {
+  const std::filesystem::path base = af::testing::fresh_temp_path("base");
+  const std::filesystem::path elsewhere = af::testing::fresh_temp_path("elsewhere");
+  std::filesystem::create_directories(base);
+  std::filesystem::create_directories(elsewhere);
+  std::filesystem::create_directory_symlink(elsewhere, base / "planted");
+  auto flow = af::WorkflowEngine::create({.uid = "planted", .work_dir = base});
+  const std::string e = af::testing::error_of([&] { flow->work_dir(); });
+  EXPECT_NE(e.find("something other than a directory is in its place"), std::string::npos) << e;
 }
 
 TEST(Engine, RejectsDuplicateAndNullBackends) {

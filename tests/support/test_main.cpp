@@ -1,8 +1,7 @@
 // main() of the test executables: a process started as a ProcessBackend function worker serves
 // calls (the registered functions of the test binary; suites that link the engine); any other
-// works under a temp dir of its own, removed when it exits. Engines create their session dir
-// `{work_dir}/{uid}` at once and keep it (as the reference does), so tests that used the shared
-// temp dir left one empty dir per engine behind, some 90 per CI run.
+// works under a temp dir of its own, removed when it exits: the files tests and engines make
+// there (session dirs `{work_dir}/{uid}`, captured output, checkpoints) go with it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

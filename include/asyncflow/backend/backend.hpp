@@ -30,7 +30,8 @@ class BackendTask {
   virtual const std::string& name() const noexcept = 0;
   virtual TaskKind kind() const noexcept = 0;
   virtual const TaskDescription& description() const noexcept = 0;
-  /// The owning engine's directory, `{work_dir}/{engine uid}`.
+  /// The owning engine's directory, `{work_dir}/{engine uid}`, made at the first call (files
+  /// made in it fail, naming why, when it could not be).
   virtual const std::filesystem::path& work_dir() const noexcept = 0;
   /// True once cancel() reached this task. (Engine shutdown does not stop running tasks.)
   virtual bool stop_requested() const noexcept = 0;

@@ -27,9 +27,13 @@ class TelemetryManager;  // asyncflow/telemetry/manager.hpp
 struct EngineOptions {
   /// Backends by name; the first is the default. Empty: one ThreadPoolBackend ("thread_pool").
   std::vector<std::shared_ptr<Backend>> backends{};
-  /// Engine id; empty: "asyncflow.session.<8 hex>".
+  /// Engine id; empty: "asyncflow.session.<8 hex>". A name, not a path: no '/', NUL, "." or
+  /// "..", at most 255 bytes (create() throws asyncflow::Error otherwise).
   std::string uid{};
-  /// Parent of the engine's directory `{work_dir}/{uid}` (created at once); empty: cwd.
+  /// Parent of the engine's directory `{work_dir}/{uid}`; empty: the current directory. The
+  /// directory is made when first needed (a task's captured output, or work_dir()), so an
+  /// engine that runs only in-process work leaves nothing on disk and runs in a read-only or
+  /// deleted current directory.
   std::filesystem::path work_dir{};
   /// Replace every backend by a NoopBackend of the same name (with no backends given: one
   /// named "thread_pool", like the default engine): routing is still checked, no task body
@@ -248,8 +252,10 @@ class WorkflowEngine {
 
   /// Engine id ("asyncflow.session.<8 hex>" unless given).
   const std::string& uid() const noexcept;
-  /// The engine's own directory, `{work_dir}/{uid}`.
-  const std::filesystem::path& work_dir() const noexcept;
+  /// The engine's own directory, `{work_dir}/{uid}`, made now if it was not yet. Throws
+  /// asyncflow::Error naming the directory and why when it cannot be made, or when something
+  /// other than a directory (a symbolic link, say) is in its place.
+  const std::filesystem::path& work_dir() const;
   /// The backend named `name` (empty: the default). Throws asyncflow::Error when unknown.
   Backend& backend(std::string_view name = {}) const;
   /// Backend names, default first.
