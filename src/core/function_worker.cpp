@@ -128,6 +128,14 @@ class LineReader {
 
 }  // namespace
 
+void throw_wrong_argument(const nlohmann::json& value, const char* expected) {
+  std::string shown = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+  throw nlohmann::json::type_error::create(
+      302, std::string("expected ") + expected + ", got " + value.type_name() + " " + shown,
+      &value);
+}
+
 std::string to_wire(const nlohmann::json& value, const std::string& what) {
   bool has_non_finite = false;
   walk(value, what,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
@@ -233,6 +234,12 @@ Event make_event(const EventTypePtr& type, EventBase base,
 Event make_event(const EventTypePtr& type, EventBase base,
                  std::vector<std::pair<std::string, FieldValue>> values) {
   if (!type) throw Error("make_event: null event type");
+  // NaN or an infinity would reach the checkpoint as a bare token that pandas' recipe
+  // (to_datetime on event_time) cannot take.
+  if (base.event_time && !std::isfinite(*base.event_time)) {
+    throw Error("event '" + type->name() + "': event_time must be a finite number of seconds " +
+                "since the epoch, got " + std::to_string(*base.event_time));
+  }
   const double now = epoch_seconds();
   Event e;
   // Immortal (built-in) types: an alias without a control block, so copying the event's

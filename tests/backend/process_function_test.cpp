@@ -488,3 +488,31 @@ TEST(ProcessFunction, WorkersDieWithTheProcessThatStartedThem) {
     ::kill(p, SIGKILL);
   }
 }
+
+// nlohmann's get<int>() casts: a double out of range was undefined behaviour in the worker, and
+// 3000000000 arrived as -1294967296, 2.9 as 2, true as 1. Arguments are now checked (inside
+// vectors too: the wire-protocol fuzzer drives that) and a bad one fails the call naming what
+// was expected. The parent sends each argument as its own type's JSON: a double given for an
+// int parameter travels as 2.9.
+TEST(ProcessFunction, ArgumentsOfTheWrongKindFailTheCallInsteadOfBeingConverted) {
+  auto flow = engine_with(af::ProcessBackend::create({.function_workers = 1}));
+  auto message_of = [](const auto& handle) {
+    try {
+      handle.get();
+    } catch (const af::RemoteFunctionError& e) {
+      return e.error_message();
+    }
+    return std::string("(no error)");
+  };
+  auto check = flow->function_task(kCheck, kInWorkers);  // (int x) -> 2x
+  EXPECT_EQ(message_of(check(2.9)),
+            "[json.exception.type_error.302] expected an integer, got number 2.9");
+  EXPECT_EQ(message_of(check(1e300)),
+            "[json.exception.type_error.302] expected an integer, got number 1e+300");
+  EXPECT_EQ(message_of(check(3000000000LL)),
+            "[json.exception.type_error.302] expected an integer in the parameter's range, got "
+            "number 3000000000");
+  EXPECT_EQ(message_of(check(true)),
+            "[json.exception.type_error.302] expected an integer, got boolean true");
+  EXPECT_EQ(check(21).get(), 42);
+}

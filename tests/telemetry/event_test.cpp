@@ -3,6 +3,8 @@
 
 #include <asyncflow/common/error.hpp>
 #include <asyncflow/telemetry/event.hpp>
+#include <cmath>
+#include <limits>
 #include <regex>
 #include <set>
 #include <thread>
@@ -180,4 +182,21 @@ TEST(Events, ResourceScopeIsDerivedNeverSet) {
                              {{"resource_scope", std::string("per_gpu")}});
             }).find("unknown field 'resource_scope'"),
             std::string::npos);
+}
+
+// A NaN or infinite event_time was accepted and broke the documented pandas recipe.
+TEST(Events, ANonFiniteEventTimeIsAnError) {
+  const auto type = af::define_event("test.Timed");
+  for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity()}) {
+    try {
+      af::make_event(type, {.event_time = bad});
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const af::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("event 'test.Timed': event_time must be a finite"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(af::make_event(type, {.event_time = 12.5}).event_time(), 12.5);
 }

@@ -3,13 +3,18 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <limits>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "asyncflow/backend/process_backend.hpp"  // kWorkerFlag, the worker's variables
 #include "asyncflow/core/engine.hpp"
@@ -51,18 +56,74 @@ struct CallSignature<R (C::*)(A...) const> : CallSignature<R (*)(A...)> {};
 template <class C, class R, class... A>
 struct CallSignature<R (C::*)(A...)> : CallSignature<R (*)(A...)> {};
 
+template <class T>
+struct IsVector : std::false_type {};
+template <class T, class A>
+struct IsVector<std::vector<T, A>> : std::true_type {};
+template <class T>
+struct IsStringMap : std::false_type {};
+template <class T, class C, class A>
+struct IsStringMap<std::map<std::string, T, C, A>> : std::true_type {};
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+
+[[noreturn]] void throw_wrong_argument(const nlohmann::json& value, const char* expected);
+
+/// `value` as a T, checked where nlohmann's get<T>() converts silently or with undefined
+/// behaviour: numbers into bool or integers (a double out of range was a cast of undefined
+/// behaviour, 3000000000 became -1294967296, 2.9 became 2, true became 1). Checked through
+/// vectors, maps with string keys and optionals; other types use their from_json.
+template <class T>
+T checked_from_json(const nlohmann::json& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!value.is_boolean()) throw_wrong_argument(value, "a boolean");
+    return value.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!value.is_number_integer()) throw_wrong_argument(value, "an integer");
+    const bool fits = value.is_number_unsigned()
+                          ? value.get<std::uint64_t>() <=
+                                static_cast<std::uint64_t>(std::numeric_limits<T>::max())
+                          : std::in_range<T>(value.get<std::int64_t>());
+    if (!fits) throw_wrong_argument(value, "an integer in the parameter's range");
+    return value.get<T>();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!value.is_number()) throw_wrong_argument(value, "a number");
+    return value.get<T>();
+  } else if constexpr (IsVector<T>::value) {
+    if (!value.is_array()) throw_wrong_argument(value, "an array");
+    T out;
+    out.reserve(value.size());
+    for (const auto& item : value) out.push_back(checked_from_json<typename T::value_type>(item));
+    return out;
+  } else if constexpr (IsStringMap<T>::value) {
+    if (!value.is_object()) throw_wrong_argument(value, "an object");
+    T out;
+    for (const auto& [key, item] : value.items()) {
+      out.emplace(key, checked_from_json<typename T::mapped_type>(item));
+    }
+    return out;
+  } else if constexpr (IsOptional<T>::value) {
+    if (value.is_null()) return T{};
+    return T{checked_from_json<typename T::value_type>(value)};
+  } else {
+    return value.get<T>();
+  }
+}
+
 template <class F, class Tuple, std::size_t... I>
 nlohmann::json call_from_json(const F& fn, const nlohmann::json& args, std::index_sequence<I...>) {
   if (!args.is_array() || args.size() != sizeof...(I)) {
     throw nlohmann::json::type_error::create(
         302, "expected " + std::to_string(sizeof...(I)) + " arguments, got " + args.dump(), &args);
   }
-  using R = decltype(fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...));
+  using R = decltype(fn(checked_from_json<std::tuple_element_t<I, Tuple>>(args.at(I))...));
   if constexpr (std::is_void_v<R>) {
-    fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...);
+    fn(checked_from_json<std::tuple_element_t<I, Tuple>>(args.at(I))...);
     return nullptr;
   } else {
-    return nlohmann::json(fn(args.at(I).template get<std::tuple_element_t<I, Tuple>>()...));
+    return nlohmann::json(fn(checked_from_json<std::tuple_element_t<I, Tuple>>(args.at(I))...));
   }
 }
 
@@ -123,7 +184,7 @@ class RegisteredNode final : public CallNode<R, F, A...> {
                    "an argument of '" + this->def->name + "'");
   }
   void store_output(std::string output) override {
-    if constexpr (!std::is_void_v<R>) this->value_.emplace(from_wire(output).get<R>());
+    if constexpr (!std::is_void_v<R>) this->value_.emplace(checked_from_json<R>(from_wire(output)));
   }
 };
 

@@ -208,7 +208,7 @@ EventTypePtr define_event(std::string name,
 /// from `base` or now, emit_time now, `values` checked against the type's fields (missing
 /// fields take their defaults; ints are accepted for double fields).
 /// Throws asyncflow::Error naming the event and field on an unknown field, a wrong type, or a
-/// null for a non-nullable field.
+/// null for a non-nullable field; and for an event_time that is not finite.
 Event make_event(const EventTypePtr& type, EventBase base,
                  std::initializer_list<std::pair<std::string_view, FieldValue>> values = {});
 Event make_event(const EventTypePtr& type, EventBase base,
