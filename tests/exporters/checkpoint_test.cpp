@@ -539,3 +539,70 @@ TEST_F(Checkpoint, EveryWrittenLineParsesWithNlohmann) {
   EXPECT_EQ(parsed[3]["tasks_submitted"], 1);
   EXPECT_EQ(parsed[3]["section"], "metric");
 }
+
+namespace {
+
+/// `depth` arrays, each the only element of the one around it: "[[[]]]" for 3.
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+/// A custom event line whose attribute "v" holds `value` (the line's own object is level 1 of
+/// nesting, the attributes object level 2, so `value`'s outermost bracket is level 3).
+std::string line_with_attribute(const std::string& value) {
+  return R"({"event_id": "d", "event_type": "user.Deep", "event_time": 2.0, "attributes": {"v": )" +
+         value + "}}";
+}
+
+}  // namespace
+
+TEST_F(Checkpoint, ADeeplyNestedLineIsAnErrorWithItsLineNumberNotACrash) {
+  // 200,000 levels once overflowed the stack: the reader rendered the value back to text
+  // recursively. Each place a value can sit is tried: an attribute, an extra field, a base
+  // key (whose error message quotes the value), a metric value, the line itself.
+  af::Event e = lifecycle(af::events::TaskStarted(), "e1", 1775068460.5);
+  std::string good;
+  af::jsonl::append_event_line(good, e, kTrace, 2);
+  const std::string deep = nested_arrays(200'000);
+  const std::vector<std::string> deep_lines = {
+      line_with_attribute(deep),
+      R"({"event_id": "d", "event_type": "user.Deep", "event_time": 2.0, "attrs": )" + deep + "}",
+      R"({"event_id": "d", "event_type": )" + deep + "}",
+      R"({"checkpoint_time": 1.0, "tasks_submitted": )" + deep + R"(, "section": "metric"})",
+      deep,
+  };
+  for (const std::string& bad : deep_lines) {
+    SCOPED_TRACE(bad.substr(0, 80));
+    const fs::path p = write_file(good + bad + "\n" + good);
+    const std::string msg = error_of([&] { af::read_checkpoint(p); });
+    EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("line 2: nested deeper than 256 levels"), std::string::npos) << msg;
+  }
+}
+
+TEST_F(Checkpoint, NestingUpToTheLimitReadsAndOneLevelMoreIsAnError) {
+  // 254 arrays inside the attributes object inside the line: 256 levels, the limit.
+  const af::Checkpoint cp =
+      af::read_checkpoint(write_file(line_with_attribute(nested_arrays(254)) + "\n"));
+  ASSERT_EQ(cp.events.size(), 1u);
+  const af::FieldValue* v = cp.events[0].event.attribute("v");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(std::get<std::string>(*v), nested_arrays(254));  // arrays are kept as JSON text
+
+  // One more is refused, also on the last line: it is whole, valid JSON, not a torn write.
+  const std::string msg = error_of(
+      [&] { af::read_checkpoint(write_file(line_with_attribute(nested_arrays(255)) + "\n")); });
+  EXPECT_NE(msg.find("line 1: nested deeper than 256 levels"), std::string::npos) << msg;
+}
+
+TEST_F(Checkpoint, ATornDeeplyNestedLastLineIsATornTail) {
+  // A crash cut the deep last line short: like any torn tail it is skipped, and the lines
+  // before it are kept.
+  af::Event e = lifecycle(af::events::TaskStarted(), "e1", 1775068460.5);
+  std::string good;
+  af::jsonl::append_event_line(good, e, kTrace, 2);
+  const std::string torn = line_with_attribute(nested_arrays(200'000)).substr(0, 300'000);
+  const af::Checkpoint cp = af::read_checkpoint(write_file(good + good + torn));
+  EXPECT_TRUE(cp.torn_tail);
+  EXPECT_EQ(cp.events.size(), 2u);
+}

@@ -27,6 +27,12 @@ struct LineError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Deepest nesting a line may have, the line's own object counting as level 1 (a checkpoint
+// line needs 2: its attributes object). nlohmann parses any depth without recursion, but
+// copying and dump() recurse once per level, and the reader dumps arrays and objects to keep
+// them as text and to quote values in its errors: 200,000 levels overflowed the stack.
+constexpr int kMaxNesting = 256;
+
 // json.dumps writes NaN, Infinity and -Infinity as bare tokens, which nlohmann rejects (and
 // 1e999 is a parse error too). They are swapped for these strings before parsing and mapped
 // back wherever a number is expected. The leading NUL keeps them apart from real text, which
@@ -473,9 +479,21 @@ Checkpoint read_checkpoint(const std::filesystem::path& file) {
   // one a crash can tear) is known when it is parsed.
   std::string pending;
   std::size_t pending_number = 0;
+  bool too_deep = false;
+  // nlohmann's depth counts the containers around a value: the line's object is at 0. Values
+  // beyond the limit are dropped as they are parsed, so a deep line is never built.
+  const Json::parser_callback_t limit_depth = [&](int depth, Json::parse_event_t event, Json&) {
+    if (depth < kMaxNesting) return true;
+    if (event != Json::parse_event_t::object_start && event != Json::parse_event_t::array_start) {
+      return true;
+    }
+    too_deep = true;
+    return false;
+  };
   auto parse = [&](const std::string& text, std::size_t number, bool last) {
     auto fixed = replace_non_finite(text);
-    Json line = Json::parse(fixed ? *fixed : text, nullptr, /*allow_exceptions=*/false);
+    too_deep = false;
+    Json line = Json::parse(fixed ? *fixed : text, limit_depth, /*allow_exceptions=*/false);
     if (line.is_discarded()) {
       if (last) {
         reader.checkpoint().torn_tail = true;
@@ -483,6 +501,10 @@ Checkpoint read_checkpoint(const std::filesystem::path& file) {
       }
       throw Error("checkpoint '" + file.string() + "' line " + std::to_string(number) +
                   ": not valid JSON");
+    }
+    if (too_deep) {  // whole and valid, so not a torn tail even when last
+      throw Error("checkpoint '" + file.string() + "' line " + std::to_string(number) +
+                  ": nested deeper than " + std::to_string(kMaxNesting) + " levels");
     }
     try {
       reader.read_line(line);
