@@ -15,6 +15,7 @@
 #include "asyncflow/core/engine.hpp"
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/core/observer.hpp"
+#include "asyncflow/core/shutdown_on_signal.hpp"
 #include "asyncflow/core/task_handle.hpp"
 #include "asyncflow/core/task_kind.hpp"
 #include "asyncflow/core/task_state.hpp"

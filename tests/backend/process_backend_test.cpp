@@ -517,9 +517,11 @@ TEST(ProcessBackend, ProgramsDieWithTheProcessThatStartedThem) {
   if (engine_process == 0) {
     ::close(pids[0]);
     auto flow = process_engine({.max_processes = 3});
-    // The shell writes its pid, then becomes the sleep (exec keeps the pid).
+    // The shell writes its pid, then becomes the sleep (exec keeps the pid). The descriptor
+    // goes by path: dash's ">&N" takes one digit only, and under ctest N may be 10 or more.
     auto sleeper = flow->executable_task("sleeper", [fd = pids[1]] {
-      return Argv{"/bin/sh", "-c", "echo $$ >&" + std::to_string(fd) + "; exec sleep 300"};
+      return Argv{"/bin/sh", "-c",
+                  "echo $$ > /proc/self/fd/" + std::to_string(fd) + "; exec sleep 300"};
     });
     for (int i = 0; i < 3; ++i) sleeper();
     ::pause();  // killed by the test

@@ -1,0 +1,62 @@
+// FaultRig: an engine with its witnesses, as every fault test sets it up — a recording
+// exporter (what telemetry exported), a recording observer (what the engine reported) and the
+// telemetry session — plus small helpers to read errors.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <asyncflow/asyncflow.hpp>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/engines.hpp"
+#include "support/fake_exporters.hpp"
+#include "support/recording_observer.hpp"
+
+namespace asyncflow::testing {
+
+/// Not thread-safe: built and read by the test's thread (its members are thread-safe).
+struct FaultRig {
+  explicit FaultRig(std::vector<std::shared_ptr<Backend>> backends, TelemetryOptions options = {})
+      : flow(engine_with(std::move(backends))),
+        exporter(std::make_shared<RecordingExporter>()),
+        observer(std::make_shared<RecordingObserver>()) {
+    options.exporters.push_back(exporter);
+    telemetry = flow->start_telemetry(std::move(options));
+    flow->set_observer(observer);
+  }
+  /// Lifecycle points the observer saw: each is one telemetry event.
+  std::size_t lifecycle_points() const { return observer->events().size(); }
+
+  std::unique_ptr<WorkflowEngine> flow;
+  std::shared_ptr<RecordingExporter> exporter;
+  std::shared_ptr<RecordingObserver> observer;
+  std::shared_ptr<TelemetryManager> telemetry;
+};
+
+/// what() of the exception in `error`, or "(none)".
+inline std::string what_of(const std::exception_ptr& error) {
+  if (!error) return "(none)";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "(not a std::exception)";
+  }
+}
+
+/// what() of a DependencyFailure's root cause, or of `error` itself when it is none.
+inline std::string root_what_of(const std::exception_ptr& error) {
+  try {
+    if (error) std::rethrow_exception(error);
+  } catch (const DependencyFailure& e) {
+    return what_of(e.root_cause());
+  } catch (...) {  // NOLINT(bugprone-empty-catch): not a dependency failure
+  }
+  return what_of(error);
+}
+
+}  // namespace asyncflow::testing
