@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: set up the machine, then configure, build and test the release, asan,
-# tsan and clang (-Wthread-safety: lock annotations checked) presets in turn. Stops at the first failing step with a non-zero exit.
+# tsan, clang (-Wthread-safety: lock annotations checked) and fuzz (each libFuzzer fuzzer for
+# 20 s; scripts/fuzz.sh runs them longer) presets in turn. Stops at the first failing step with
+# a non-zero exit.
 #
 # The last line printed is always the CI summary "N passed, N failed", summed over the ctest
 # runs so far. A configure or build step that fails counts as one failure, so a broken build
@@ -11,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 exec 2>&1  # one ordered stream, so the summary really is the last line
 
-read -r -a presets <<<"${ASYNCFLOW_TEST_PRESETS:-release asan tsan clang}"
+read -r -a presets <<<"${ASYNCFLOW_TEST_PRESETS:-release asan tsan clang fuzz}"
 passed=0
 failed=0
 summary() { echo "${passed} passed, ${failed} failed"; }

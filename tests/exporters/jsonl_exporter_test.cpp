@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <asyncflow/exporters/jsonl/checkpoint_reader.hpp>
 #include <asyncflow/exporters/jsonl/checkpoint_writer.hpp>
@@ -209,6 +210,25 @@ TEST(JsonlExporter, ASigkillWhileWritingLeavesOnlyWholeLines) {
         },
         batches);
     if (!whole_lines(aligned_dir / "s.1.telemetry.jsonl")) ++torn_aligned;
+#ifdef ASYNCFLOW_PANDAS
+    // As the reference's users load it: pandas reads the killed file, every line our reader
+    // read (a torn line would make read_json reject the whole file).
+    if (trial == kTrials - 1) {
+      const fs::path file = aligned_dir / "s.1.telemetry.jsonl";
+      const fs::path rows = aligned_dir / "pandas_rows";
+      const std::string command =
+          std::string(ASYNCFLOW_PANDAS) +
+          " -c 'import sys, pandas; print(len(pandas.read_json(sys.argv[1], "
+          "lines=True)))' " +
+          file.string() + " > " + rows.string();
+      ASSERT_EQ(std::system(command.c_str()), 0) << command;
+      std::ifstream in(rows);
+      std::size_t pandas_rows = 0;
+      in >> pandas_rows;
+      EXPECT_EQ(pandas_rows, af::read_checkpoint(file).events.size());
+      EXPECT_GT(pandas_rows, 0u);
+    }
+#endif
     fs::remove_all(aligned_dir);
   }
   // The control: the same kind of lines without padding, written straight (8 MB per write, so
