@@ -313,13 +313,23 @@ void make_ready(Node* node) noexcept {
   enqueue(Job{node, {}, nullptr});
 }
 
-bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
-            std::exception_ptr error) noexcept {
+bool claim_finish(Node* node, std::uint32_t allowed_from) noexcept {
   NodeState cur = node->state.load(std::memory_order_acquire);
   do {
     if ((bit(cur) & allowed_from) == 0 || cur == NodeState::kFinishing) return false;
   } while (
       !node->state.compare_exchange_weak(cur, NodeState::kFinishing, std::memory_order_acq_rel));
+  return true;
+}
+
+bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
+            std::exception_ptr error) noexcept {
+  if (!claim_finish(node, allowed_from)) return false;
+  finish_claimed(node, to, std::move(error));
+  return true;
+}
+
+void finish_claimed(Node* node, TaskState to, std::exception_ptr error) noexcept {
   DispatchGuard guard;  // dependents made ready below start once this completion is done
   node->error = std::move(error);
   // Reported before the state is published: once a get() returns, the terminal event has
@@ -362,7 +372,6 @@ bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
   }
   node->engine->task_finished_accounting();
   node->release();  // the engine's reference
-  return true;
 }
 
 void engine_launch(EngineCore* core, Node* node, std::span<Node* const> deps) noexcept {
@@ -493,17 +502,22 @@ bool report_task_started(Node* node) noexcept {
 
 void report_task_completed(Node* node, std::string output) noexcept {
   DispatchGuard guard;
+  // A backend that completes a task it never reported started: the start is reported now,
+  // so the task ends (it would stay SUBMITTED, its get() and shutdown() waiting for ever).
+  NodeState submitted = NodeState::kSubmitted;
+  if (node->state.compare_exchange_strong(submitted, NodeState::kRunning)) {
+    ASYNCFLOW_NOTIFY(node, on_task_started);
+  }
+  // Claimed before the output is stored: a second report must not replace the result of a
+  // task that has finished (and may be read).
+  if (!claim_finish(node, bit(NodeState::kRunning))) return;
   std::exception_ptr error;
   try {
     node->store_output(std::move(output));
   } catch (...) {
     error = std::current_exception();
   }
-  if (error) {
-    finish(node, bit(NodeState::kRunning), TaskState::kFailed, std::move(error));
-  } else {
-    finish(node, bit(NodeState::kRunning), TaskState::kDone, nullptr);
-  }
+  finish_claimed(node, error ? TaskState::kFailed : TaskState::kDone, std::move(error));
 }
 
 void report_task_failed(Node* node, std::exception_ptr error) noexcept {

@@ -26,6 +26,11 @@ class DispatchGuard {
 
 /// Moves a pending node whose dependencies all finished to kResolved and queues its start.
 void make_ready(Node* node) noexcept;
+/// Moves `node` from one of the `allowed_from` states to kFinishing; false (and nothing done)
+/// when it is elsewhere, or already finishing.
+bool claim_finish(Node* node, std::uint32_t allowed_from) noexcept;
+/// Ends a node claim_finish() claimed: records `error`, reports, publishes `to`, wakes waiters.
+void finish_claimed(Node* node, TaskState to, std::exception_ptr error) noexcept;
 /// Moves `node` from one of the states in `allowed_from` (bit set of NodeState) to terminal
 /// `to`, then runs everything that follows: observer, waiters, block accounting, release.
 /// Returns false when the node was not in an allowed state (someone else finished it).

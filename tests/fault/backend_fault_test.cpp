@@ -284,13 +284,10 @@ TEST(BackendFaults, ATaskReportedCompletedThenFailedStaysCompleted) {
   testing::expect_one_terminal_state_each(all, *rig.observer, &events);
 }
 
-// BUG (engine, scheduler.cpp report_task_completed): a second report_completed() on a task
-// that is already DONE still stores its output (store_output() runs before finish() finds the
-// task finished), so the result of a finished task changes under its readers: get() returns
-// "#2" here (expected "#1", the report that finished the task), and a reader still holding
-// the reference get() returned for "#1" would read a destroyed string. The state stays DONE and one
-// terminal event is emitted: only the value is wrong.
-TEST(BackendFaults, DISABLED_AnExecutableReportedCompletedTwiceKeepsItsFirstResult) {
+// A second report_completed() on a finished task used to store its output anyway (before the
+// finished check): get() returned "#2", and a reader of the first result read a destroyed
+// string. The first report that finishes a task now claims it before its output is stored.
+TEST(BackendFaults, AnExecutableReportedCompletedTwiceKeepsItsFirstResult) {
   auto scripted =
       std::make_shared<ScriptedBackend>(pool("pool"), Script::kReportTwice, Where::kInnerPool);
   FaultRig rig({scripted});
@@ -323,13 +320,10 @@ TEST(BackendFaults, ACompletionReportedBeforeTheStartEndsTheTaskOnce) {
   testing::expect_one_terminal_state_each(all, *rig.observer, &events);
 }
 
-// BUG (engine, scheduler.cpp report_task_completed): report_completed() on a task that was
-// never reported started is dropped without a word (finish() accepts only RUNNING): the task
-// stays SUBMITTED for ever, its get() never returns and shutdown() waits for it for ever.
-// Expected: one terminal state — DONE with the output, or FAILED with an error naming the
-// out-of-order report (report_failed() is accepted before the start already). The test ends
-// the tasks itself (cancel_leftovers()) so that it fails instead of hanging.
-TEST(BackendFaults, DISABLED_ACompletionReportedWithoutAStartStillEndsTheTask) {
+// report_completed() on a task never reported started used to be dropped without a word: the
+// task stayed SUBMITTED for ever, its get() and shutdown() waiting for it. The start is now
+// reported then, and the task ends DONE. (cancel_leftovers() keeps a regression from hanging.)
+TEST(BackendFaults, ACompletionReportedWithoutAStartStillEndsTheTask) {
   auto scripted = std::make_shared<ScriptedBackend>(pool("pool"), Script::kCompletedNeverStarted,
                                                     Where::kInnerPool);
   FaultRig rig({scripted});

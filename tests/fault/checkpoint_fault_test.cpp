@@ -57,13 +57,10 @@ std::uint64_t lines_in(const std::filesystem::path& file) {
   return n;
 }
 
-// BUG (exporters, checkpoint_writer.cpp): a checkpoint whose directory is removed while the
-// session runs is written on to the unlinked file and vanishes at close, yet nothing is
-// counted or said: shutdown() returns true and losses() says "nothing lost", while the whole
-// checkpoint is gone. Expected: the writer notices (e.g. fstat() st_nlink == 0 at flush or
-// close) and the session reports the lines as lost (records_not_exported, last_error naming
-// the file, shutdown() false).
-TEST(CheckpointFaults, DISABLED_ACheckpointWhoseDirectoryIsRemovedMidRunIsReportedLost) {
+// A checkpoint whose directory is removed while the session runs was written on to the
+// unlinked file and vanished at close without a word (shutdown() true, "nothing lost"). The
+// writer now sees st_nlink 0 at close and counts every line of it as lost, naming the file.
+TEST(CheckpointFaults, ACheckpointWhoseDirectoryIsRemovedMidRunIsReportedLost) {
   LogCapture log;
   const auto dir = testing::fresh_temp_path("removed");
   FaultRig rig(two_threads(), {.checkpoint_path = dir});

@@ -7,6 +7,7 @@
 #include "asyncflow/exporters/jsonl/checkpoint_writer.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,7 +57,7 @@ CheckpointWriter::CheckpointWriter(const std::filesystem::path& dir, std::string
     name.append(".telemetry.jsonl");
     path_ = dir / name;
     do {
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     } while (fd_ < 0 && errno == EINTR);
     if (fd_ >= 0 || errno != EEXIST) break;
   }
@@ -161,8 +162,44 @@ void CheckpointWriter::reserve(std::size_t more) noexcept {
   // Out of space (ENOSPC) or interrupted: the writes themselves say whether the lines fit.
 }
 
+void CheckpointWriter::lose_if_removed() noexcept {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || st.st_nlink != 0) return;
+  // Removed (the file, or its directory) while written: what it holds goes with the last
+  // descriptor, ours. Still readable through it (opened O_RDWR for this), so the lines are
+  // counted as lost.
+  char chunk[1 << 16];
+  std::uint64_t offset = 0;
+  bool line_has_text = false;  // blank lines are page padding, not records
+  while (offset < bytes_written_) {
+    const ssize_t n = ::pread(fd_, chunk, sizeof chunk, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (chunk[i] == '\n') {
+        if (line_has_text) ++lines_lost_;
+        line_has_text = false;
+      } else if (chunk[i] != ' ') {
+        line_has_text = true;
+      }
+    }
+    offset += static_cast<std::uint64_t>(n);
+  }
+  bytes_lost_ += bytes_written_;
+  try {
+    if (last_error_.empty()) {
+      last_error_ = "checkpoint: " + quoted(path_) +
+                    " was removed (it or its directory) while the session wrote it: its " +
+                    std::to_string(lines_lost_) + " lines are lost";
+      log_message(LogLevel::kError, last_error_);
+    }
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; lines_lost_ still counts
+  }
+}
+
 void CheckpointWriter::close() noexcept {
   if (fd_ < 0) return;
+  lose_if_removed();
   // Gives back the blocks reserved past the end (a crash before this leaves them allocated,
   // at most 64 MiB, but not part of the file's contents).
   if (reserved_ > bytes_written_) {

@@ -37,7 +37,8 @@ class CheckpointWriter {
   /// is cut back to its last whole line, the error kept in last_error() and the lost bytes
   /// and lines counted; never throws.
   bool append(std::string_view lines) noexcept;
-  /// Gives back disk blocks reserved ahead, fdatasync() and close; idempotent.
+  /// Gives back disk blocks reserved ahead, fdatasync() and close; idempotent. A file that
+  /// was removed meanwhile (it or its directory) fails the writer: its lines are counted lost.
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
   bool failed() const noexcept { return !last_error_.empty(); }
@@ -52,6 +53,9 @@ class CheckpointWriter {
   /// written, when the file system supports it.
   void reserve(std::size_t more) noexcept;
   void lose(std::string_view lines) noexcept;
+  /// At close: when the file was removed while open (st_nlink 0), counts its lines as lost and
+  /// says so; they vanish with the descriptor.
+  void lose_if_removed() noexcept;
   /// A write of `lines` failed with `err`: cut the torn part off, count, say so.
   void fail(std::string_view lines, int err) noexcept;
 
