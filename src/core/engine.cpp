@@ -274,6 +274,12 @@ bool WorkflowEngine::shutdown() {
     backends.swap(core_->backends);
   }
   backends.clear();
+  std::vector<detail::NodeRef> refused;  // no backend is left to run them
+  {
+    MutexLock refused_lock(core_->refused_mu);
+    refused.swap(core_->refused);
+  }
+  refused.clear();
   core_->shutdown_done = true;
   core_->shutdown_result = kept_everything;
   return kept_everything;

@@ -62,6 +62,12 @@ class EngineCore {
   Mutex telemetry_mu;
   std::shared_ptr<TelemetryManager> telemetry ASYNCFLOW_GUARDED_BY(telemetry_mu);
 
+  // Tasks of a batch whose submit() threw: failed, and kept alive until shutdown() has released
+  // the backends, since the backend may have taken some of them before throwing (and run them
+  // later: a finished task ignores that, a freed one would be used after free).
+  Mutex refused_mu;
+  std::vector<NodeRef> refused ASYNCFLOW_GUARDED_BY(refused_mu);
+
   Mutex shutdown_mu;
   bool shutdown_done ASYNCFLOW_GUARDED_BY(shutdown_mu) = false;
   bool shutdown_result ASYNCFLOW_GUARDED_BY(shutdown_mu) = true;  // what shutdown() returned

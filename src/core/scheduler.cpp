@@ -66,7 +66,13 @@ void add_to_batch(Node* node) {
 
 void fail_unsubmitted(std::span<BackendTask* const> tasks, const std::exception_ptr& error) {
   for (BackendTask* t : tasks) {
-    finish(static_cast<Node*>(t), bit(NodeState::kSubmitted), TaskState::kFailed, error);
+    Node* node = static_cast<Node*>(t);
+    node->add_ref();
+    {
+      MutexLock lock(node->engine->refused_mu);
+      node->engine->refused.push_back(NodeRef::adopt(node));
+    }
+    finish(node, bit(NodeState::kSubmitted), TaskState::kFailed, error);
   }
 }
 

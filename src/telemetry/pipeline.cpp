@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "asyncflow/common/error.hpp"
+#include "common/exception_text.hpp"
 #include "event_access.hpp"
 
 namespace asyncflow::detail {
@@ -159,7 +160,11 @@ void Pipeline::shutdown(Clock::time_point deadline) noexcept {
     }
     try {
       losses_->exporter_lost(e.name, e.exporter->losses());
-    } catch (...) {  // NOLINT(bugprone-empty-catch): an exporter's losses() threw
+    } catch (...) {
+      // What it lost is unknown: said, not taken for "nothing lost".
+      losses_->note_error("exporter " + e.name +
+                          " could not say what it lost (its losses() threw: " +
+                          describe_exception(std::current_exception()).second + ")");
     }
   }
   // Released here: an exporter or processor that refers back to the session (or to an

@@ -115,16 +115,11 @@ TEST(BackendFaults, ASubmitThatThrowsAfterTakingPartOfItsBatchEndsEachTaskOnce) 
   testing::expect_one_terminal_state_each(all, *rig.observer, &events);
 }
 
-// BUG (engine, scheduler.cpp flush_batches / fail_unsubmitted): the same fault with the
-// handles dropped. The engine fails every task of the refused batch, including the two the
-// backend had already taken, and so frees them (no handle holds them); the backend's later
-// t->run() then calls into freed memory: heap-use-after-free under asan (freed in finish()
-// from fail_unsubmitted(), used by FakeBackend::run_next()), a segfault in release. The
-// thread pool's own submit() can throw the same way half through a batch (bad_alloc pushing
-// onto its queue). Expected: a task the backend took is never finished and freed under it —
-// a documented rule that a throwing submit() took none of the batch, or the engine leaving
-// the tasks it handed over to the backend.
-TEST(BackendFaults, DISABLED_ASubmitThatThrowsAfterTakingPartOfItsBatchNeverTouchesFreedTasks) {
+// The same fault with the handles dropped. The engine fails every task of the refused batch,
+// including the two the backend had already taken; it used to free them too, and the
+// backend's later run() was a heap-use-after-free (a segfault in release). The engine now
+// keeps a refused batch's tasks alive until shutdown() has released the backends.
+TEST(BackendFaults, ASubmitThatThrowsAfterTakingPartOfItsBatchNeverTouchesFreedTasks) {
   auto fake = testing::FakeBackend::create("held");
   auto throwing = std::make_shared<ThrowingSubmitBackend>(fake, 2, "the queue filled up", 2);
   FaultRig rig({throwing});
