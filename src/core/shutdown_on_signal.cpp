@@ -74,7 +74,7 @@ class ShutdownOnSignal::Impl {
 
   bool wait_shutdown(std::chrono::milliseconds timeout) {
     MutexLock lock(mu_);
-    return done_cv_.wait_for(mu_, timeout, [this] { return done_; });
+    return done_cv_.wait_for(mu_, timeout, [this]() ASYNCFLOW_REQUIRES(mu_) { return done_; });
   }
 
  private:

@@ -10,14 +10,6 @@ namespace asyncflow::detail {
 
 namespace {
 
-double percentile(const std::vector<double>& sorted, double q) {
-  // Linear interpolation between closest ranks (numpy's default).
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
-}
-
 double round6(double v) {
   return std::round(v * 1e6) / 1e6;
 }
@@ -76,7 +68,7 @@ void SessionRecord::keep(std::vector<SpanRecord>& spans) {
   for (SpanRecord& s : spans) {
     const auto* task = std::get_if<TaskSpan>(&s);
     if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
-      durations_.push_back(task->duration_seconds());
+      durations_.add(task->duration_seconds());
     if (span_history_ == 0) continue;
     if (history_size_ == span_history_) {  // full: the oldest makes room
       history_at(history_oldest_) = std::move(s);
@@ -154,22 +146,21 @@ std::vector<TaskSpanInfo> SessionRecord::task_spans() const {
 }
 
 std::optional<DurationStats> SessionRecord::duration_stats() const {
-  std::vector<double> d;
+  DurationStatistics d;
   {
     MutexLock lock(mu_);
-    d = durations_;
+    d = durations_;  // at most ~32 KiB: the percentiles are computed outside the lock
   }
-  if (d.empty()) return std::nullopt;
-  std::sort(d.begin(), d.end());
+  const std::optional<DurationSummary> s = d.summary();
+  if (!s) return std::nullopt;
   DurationStats st;
-  st.count = d.size();
-  for (double v : d) st.total_seconds += v;
-  st.mean_seconds = round6(st.total_seconds / static_cast<double>(d.size()));
-  st.total_seconds = round6(st.total_seconds);
-  st.min_seconds = round6(d.front());
-  st.max_seconds = round6(d.back());
-  st.p50_seconds = round6(percentile(d, 0.50));
-  st.p95_seconds = round6(percentile(d, 0.95));
+  st.count = s->count;
+  st.total_seconds = round6(s->total);
+  st.mean_seconds = round6(s->mean);
+  st.min_seconds = round6(s->min);
+  st.max_seconds = round6(s->max);
+  st.p50_seconds = round6(s->p50);
+  st.p95_seconds = round6(s->p95);
   return st;
 }
 

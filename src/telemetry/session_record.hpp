@@ -1,6 +1,7 @@
 // Internal: what a session keeps for reading while it runs and after it stopped — finished
-// spans (bounded history), task durations, the last resource sample per node, the session's
-// length — and the read-side queries built on it (traces, task spans, duration statistics).
+// spans (bounded history), task duration statistics (bounded too), the last resource sample
+// per node, the session's length — and the read-side queries built on it (traces, task spans,
+// duration statistics).
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/manager.hpp"
 #include "common/huge_pages.hpp"
+#include "duration_stats.hpp"
 
 namespace asyncflow::detail {
 
@@ -64,7 +66,9 @@ class SessionRecord {
   std::vector<HistoryBlock> history_ ASYNCFLOW_GUARDED_BY(mu_);
   std::size_t history_size_ ASYNCFLOW_GUARDED_BY(mu_) = 0;
   std::size_t history_oldest_ ASYNCFLOW_GUARDED_BY(mu_) = 0;  // its index, once the ring is full
-  std::vector<double> durations_ ASYNCFLOW_GUARDED_BY(mu_);
+  // Complete tasks' durations as bounded streaming statistics: one double per task grew
+  // without end (80 MB at 10M tasks) and summary() sorted a copy of them all.
+  DurationStatistics durations_ ASYNCFLOW_GUARDED_BY(mu_);
   std::map<std::string, ResourceSample> resources_ ASYNCFLOW_GUARDED_BY(mu_);
   std::optional<double> ended_ ASYNCFLOW_GUARDED_BY(mu_);
 };

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "support/error_text.hpp"
+#include "support/forked_child.hpp"
 #include "support/temp_path.hpp"
 
 namespace af = asyncflow;
@@ -510,37 +511,20 @@ TEST(ProcessBackend, AProgramIsLookedUpInTheTasksOwnPath) {
 // PID 1 (each child has its own process group, and nothing else stops them): now they get a
 // parent-death signal. The engine runs in a forked child of this (single-threaded) test process.
 TEST(ProcessBackend, ProgramsDieWithTheProcessThatStartedThem) {
-  int pids[2];
-  ASSERT_EQ(::pipe(pids), 0);
-  const pid_t engine_process = ::fork();
-  ASSERT_GE(engine_process, 0);
-  if (engine_process == 0) {
-    ::close(pids[0]);
+  const af::testing::ForkedChild engine_process = af::testing::fork_child([](int reports) {
     auto flow = process_engine({.max_processes = 3});
-    // The shell writes its pid, then becomes the sleep (exec keeps the pid). The descriptor
-    // goes by path: dash's ">&N" takes one digit only, and under ctest N may be 10 or more.
-    auto sleeper = flow->executable_task("sleeper", [fd = pids[1]] {
-      return Argv{"/bin/sh", "-c",
-                  "echo $$ > /proc/self/fd/" + std::to_string(fd) + "; exec sleep 300"};
-    });
+    auto sleeper = flow->executable_task(
+        "sleeper", [reports] { return af::testing::sleeper_writing_pid_to(reports); });
     for (int i = 0; i < 3; ++i) sleeper();
-    ::pause();  // killed by the test
-    std::_Exit(1);
-  }
-  ::close(pids[1]);
-  std::vector<pid_t> sleepers;
-  {
-    FILE* in = ::fdopen(pids[0], "r");
-    int pid = 0;
-    while (sleepers.size() < 3 && std::fscanf(in, "%d", &pid) == 1) sleepers.push_back(pid);
-    std::fclose(in);
-  }
+    for (;;) ::pause();  // the engine lives until the test kills this process
+  });
+  ASSERT_GT(engine_process.pid, 0);
+  const std::vector<pid_t> sleepers = af::testing::read_pids(engine_process.reports, 3);
   ASSERT_EQ(sleepers.size(), 3u);
   for (pid_t p : sleepers) EXPECT_TRUE(process_running(p)) << p;
-  ::kill(engine_process, SIGKILL);
-  ::waitpid(engine_process, nullptr, 0);
+  af::testing::kill_child(engine_process.pid);
   for (pid_t p : sleepers) {
-    EXPECT_TRUE(wait_for([p] { return !process_running(p); }, 10s)) << "orphan " << p << " lives";
+    EXPECT_TRUE(af::testing::wait_gone(p, 10s)) << "orphan " << p << " lives";
     ::kill(p, SIGKILL);  // when it does, it must not outlive the test
   }
 }

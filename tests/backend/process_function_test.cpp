@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "support/error_text.hpp"
+#include "support/forked_child.hpp"
 
 namespace af = asyncflow;
 using namespace std::chrono_literals;
@@ -87,15 +88,6 @@ const auto kDeep = af::register_function("test.deep", [](int depth) {
   for (int i = 0; i < depth; ++i) v = nlohmann::json::array({std::move(v)});
   return v;
 });
-
-/// Has exited, and only its parent (PID 1, for an orphan) has not collected it yet.
-bool zombie(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
-}
 
 std::unique_ptr<af::WorkflowEngine> engine_with(std::shared_ptr<af::ProcessBackend> procs) {
   return af::WorkflowEngine::create(
@@ -448,43 +440,22 @@ TEST(ProcessFunction, AWorkerProgramThatForgetsServeIfWorkerFailsTheCallsSayingS
 // SIGKILL of the process that runs the engine used to leave its function workers alive under
 // PID 1. The engine runs in a forked child of this (single-threaded) test process.
 TEST(ProcessFunction, WorkersDieWithTheProcessThatStartedThem) {
-  int pids[2];
-  ASSERT_EQ(::pipe(pids), 0);
-  const pid_t engine_process = ::fork();
-  ASSERT_GE(engine_process, 0);
-  if (engine_process == 0) {
-    ::close(pids[0]);
+  const af::testing::ForkedChild engine_process = af::testing::fork_child([](int reports) {
     auto procs = af::ProcessBackend::create({.function_workers = 2});
     auto flow = engine_with(procs);
     auto sleep = flow->function_task(kSleep, kInWorkers);
     auto a = sleep(300000);
     auto b = sleep(300000);
     while (procs->function_worker_pids().size() < 2) std::this_thread::sleep_for(1ms);
-    for (pid_t p : procs->function_worker_pids()) {
-      const std::string line = std::to_string(p) + "\n";
-      if (::write(pids[1], line.data(), line.size()) < 0) std::_Exit(2);
-    }
-    ::pause();  // killed by the test
-    std::_Exit(1);
-  }
-  ::close(pids[1]);
-  std::vector<pid_t> workers;
-  {
-    FILE* in = ::fdopen(pids[0], "r");
-    int pid = 0;
-    while (workers.size() < 2 && std::fscanf(in, "%d", &pid) == 1) workers.push_back(pid);
-    std::fclose(in);
-  }
+    for (pid_t p : procs->function_worker_pids()) af::testing::report_pid(reports, p);
+    for (;;) ::pause();  // keeps the calls' handles
+  });
+  ASSERT_GT(engine_process.pid, 0);
+  const std::vector<pid_t> workers = af::testing::read_pids(engine_process.reports, 2);
   ASSERT_EQ(workers.size(), 2u);
-  ::kill(engine_process, SIGKILL);
-  ::waitpid(engine_process, nullptr, 0);
+  af::testing::kill_child(engine_process.pid);
   for (pid_t p : workers) {
-    bool gone = false;
-    for (int i = 0; i < 2000 && !gone; ++i) {  // up to 10 s
-      gone = ::kill(p, 0) != 0 || zombie(p);
-      if (!gone) std::this_thread::sleep_for(5ms);
-    }
-    EXPECT_TRUE(gone) << "orphaned worker " << p << " lives";
+    EXPECT_TRUE(af::testing::wait_gone(p, 10s)) << "orphaned worker " << p << " lives";
     ::kill(p, SIGKILL);
   }
 }

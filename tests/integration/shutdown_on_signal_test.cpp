@@ -1,7 +1,6 @@
 // ShutdownOnSignal with real signals, real child processes and a real checkpoint: Ctrl-C used to
 // leave running programs alive and telemetry unflushed.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "support/error_text.hpp"
+#include "support/forked_child.hpp"
 #include "support/temp_path.hpp"
 
 namespace af = asyncflow;
@@ -27,27 +27,6 @@ std::unique_ptr<af::WorkflowEngine> process_engine() {
       {.backends = {af::ThreadPoolBackend::create({.threads = 2}),
                     af::ProcessBackend::create({.max_processes = 2, .kill_grace = 2s})},
        .work_dir = ::testing::TempDir()});
-}
-
-/// A program that writes its pid to `fd`, then sleeps for five minutes (exec keeps the pid).
-/// The descriptor goes by path: dash's ">&N" takes one digit, and under ctest N may be 10.
-std::vector<std::string> sleeper_writing_pid_to(int fd) {
-  return {"/bin/sh", "-c", "echo $$ > /proc/self/fd/" + std::to_string(fd) + "; exec sleep 300"};
-}
-
-/// The pid written to `fd`, or -1 when none came within 60 s (the program failed).
-pid_t read_pid(int fd) {
-  pollfd ready{.fd = fd, .events = POLLIN, .revents = 0};
-  if (::poll(&ready, 1, 60000) != 1) return -1;
-  FILE* in = ::fdopen(fd, "r");
-  int pid = -1;
-  if (std::fscanf(in, "%d", &pid) != 1) pid = -1;
-  std::fclose(in);
-  return pid;
-}
-
-bool gone(pid_t pid) {
-  return ::kill(pid, 0) != 0;  // our grandchild was reaped by its backend; only ESRCH remains
 }
 
 /// The types of the checkpoint's events for task `uid`, in order.
@@ -68,12 +47,13 @@ TEST(ShutdownOnSignal, SigintStopsRunningProgramsAndFlushesTelemetry) {
   af::ShutdownOnSignal on_signal(*flow, {.end_process = false});
   int pids[2];
   ASSERT_EQ(::pipe(pids), 0);
-  auto sleeper =
-      flow->executable_task("sleeper", [fd = pids[1]] { return sleeper_writing_pid_to(fd); });
+  auto sleeper = flow->executable_task(
+      "sleeper", [fd = pids[1]] { return af::testing::sleeper_writing_pid_to(fd); });
   auto running = sleeper();
   auto done = flow->function_task("quick", [] { return 1; })();
   ASSERT_EQ(done.get(), 1);
-  const pid_t program = read_pid(pids[0]);
+  const std::vector<pid_t> read = af::testing::read_pids(pids[0], 1);
+  const pid_t program = read.empty() ? -1 : read.front();
   ::close(pids[1]);
   ASSERT_GT(program, 0) << (running.done() ? af::testing::error_of([&] { running.get(); }) : "");
   EXPECT_EQ(on_signal.received(), 0);
@@ -83,7 +63,7 @@ TEST(ShutdownOnSignal, SigintStopsRunningProgramsAndFlushesTelemetry) {
   EXPECT_EQ(on_signal.received(), SIGINT);
   EXPECT_TRUE(flow->is_shut_down());
   EXPECT_EQ(running.state(), af::TaskState::kCanceled);
-  EXPECT_TRUE(gone(program)) << "the program " << program << " still runs";
+  EXPECT_TRUE(af::testing::process_gone(program)) << "the program " << program << " still runs";
   // Telemetry was stopped by the shutdown: the checkpoint holds the whole story.
   const af::Checkpoint cp = af::read_checkpoint(*tm->checkpoint_file());
   EXPECT_FALSE(cp.torn_tail);
@@ -98,30 +78,27 @@ TEST(ShutdownOnSignal, SigintStopsRunningProgramsAndFlushesTelemetry) {
 // The engine runs in a forked child of this (single-threaded) test process.
 TEST(ShutdownOnSignal, SigtermEndsTheProcessByTheSignalAfterAGracefulShutdown) {
   const auto dir = af::testing::fresh_temp_path("sigterm");
-  int pids[2];
-  ASSERT_EQ(::pipe(pids), 0);
-  const pid_t engine_process = ::fork();
-  ASSERT_GE(engine_process, 0);
-  if (engine_process == 0) {
-    ::close(pids[0]);
+  const af::testing::ForkedChild child = af::testing::fork_child([&dir](int reports) {
     auto flow = process_engine();
     auto tm = flow->start_telemetry({.checkpoint_path = dir});
     af::ShutdownOnSignal on_signal(*flow);
-    auto sleeper =
-        flow->executable_task("sleeper", [fd = pids[1]] { return sleeper_writing_pid_to(fd); });
+    auto sleeper = flow->executable_task(
+        "sleeper", [reports] { return af::testing::sleeper_writing_pid_to(reports); });
     auto running = sleeper();
     running.wait();  // ended by the shutdown; then the watcher raises SIGTERM
     for (;;) ::pause();
-  }
-  ::close(pids[1]);
-  const pid_t program = read_pid(pids[0]);
-  ASSERT_GT(program, 0);
+  });
+  ASSERT_GT(child.pid, 0);
+  const pid_t engine_process = child.pid;
+  const std::vector<pid_t> read = af::testing::read_pids(child.reports, 1);
+  ASSERT_EQ(read.size(), 1u);
+  const pid_t program = read.front();
   ASSERT_EQ(::kill(engine_process, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(engine_process, &status, 0), engine_process);
   ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
   EXPECT_EQ(WTERMSIG(status), SIGTERM);
-  EXPECT_TRUE(gone(program)) << "the program " << program << " still runs";
+  EXPECT_TRUE(af::testing::process_gone(program)) << "the program " << program << " still runs";
   ::kill(program, SIGKILL);
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) files.push_back(entry.path());
