@@ -22,7 +22,6 @@
 #include <system_error>
 
 #include "asyncflow/common/error.hpp"
-#include "process_util.hpp"
 
 extern char** environ;
 

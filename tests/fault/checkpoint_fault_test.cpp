@@ -26,21 +26,11 @@ namespace {
 
 using testing::FaultRig;
 using testing::LogCapture;
+using testing::run_tasks;
 using testing::TmpfsMount;
+using testing::two_threads;
 
 constexpr std::size_t kDiskBytes = 1 << 20;
-
-std::vector<std::shared_ptr<Backend>> two_threads() {
-  return {ThreadPoolBackend::create({.threads = 2})};
-}
-
-std::vector<AnyTask> run_tasks(WorkflowEngine& flow, int n) {
-  auto f = flow.function_task("f", [](int i) { return i; });
-  std::vector<TaskHandle<int>> hs;
-  for (int i = 0; i < n; ++i) hs.push_back(f(i));
-  for (int i = 0; i < n; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].get(), i);
-  return {hs.begin(), hs.end()};
-}
 
 std::uint64_t records_offered(const testing::RecordingExporter& e) {
   return e.events().size() + e.spans().size() + e.metrics().size();

@@ -25,19 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FaultRig;
 using testing::LogCapture;
-
-std::vector<std::shared_ptr<Backend>> two_threads() {
-  return {ThreadPoolBackend::create({.threads = 2})};
-}
-
-/// Runs `n` tasks and waits for each.
-std::vector<AnyTask> run_tasks(WorkflowEngine& flow, int n) {
-  auto f = flow.function_task("f", [](int i) { return i; });
-  std::vector<TaskHandle<int>> hs;
-  for (int i = 0; i < n; ++i) hs.push_back(f(i));
-  for (int i = 0; i < n; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].get(), i);
-  return {hs.begin(), hs.end()};
-}
+using testing::run_tasks;
+using testing::two_threads;
 
 /// Lines of `log` containing `needle`, not counting stop's summary line (which repeats the
 /// last error): how often a problem was said as it happened.

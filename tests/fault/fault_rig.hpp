@@ -36,6 +36,20 @@ struct FaultRig {
   std::shared_ptr<TelemetryManager> telemetry;
 };
 
+/// The backends of most fault tests: one thread pool of two threads.
+inline std::vector<std::shared_ptr<Backend>> two_threads() {
+  return {ThreadPoolBackend::create({.threads = 2})};
+}
+
+/// Runs `n` no-op tasks on `flow` and waits for each (checking its value).
+inline std::vector<AnyTask> run_tasks(WorkflowEngine& flow, int n) {
+  auto f = flow.function_task("f", [](int i) { return i; });
+  std::vector<TaskHandle<int>> hs;
+  for (int i = 0; i < n; ++i) hs.push_back(f(i));
+  for (int i = 0; i < n; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].get(), i);
+  return {hs.begin(), hs.end()};
+}
+
 /// what() of the exception in `error`, or "(none)".
 inline std::string what_of(const std::exception_ptr& error) {
   if (!error) return "(none)";
