@@ -43,6 +43,13 @@
 //     dequeue_pos_) is published, on a deferred event, on stop(), and when a thread waits in
 //     flush() or for room; so lingering delays events by at most linger_ns_ and never holds
 //     up a flush, a stop or a full ring.
+//  6. Abandoning (stop() under HandlerAtStop::kAbandon). handler_state_ is kInHandler while
+//     the dispatcher is in a handler call; past the deadline stop() may CAS it to kAbandoned,
+//     and the dispatcher leaves the call with a CAS back to kOutside. Exactly one of the two
+//     wins: if stop() does, the dispatcher touches no event after the call (it ends at once),
+//     and stop() counts every event it never took — the ring from freed_pos_ (equal to
+//     dequeue_pos_ while a handler runs) up to the closed claim count, and the overflow list.
+//     The thread co-owns its Impl through a shared_ptr, so it may outlive the EventBus.
 #include "asyncflow/telemetry/event_bus.hpp"
 
 #include <algorithm>
@@ -107,7 +114,7 @@ struct EventBus::Impl {
   bool emit(Event&& event);
   bool emit_deferred(Event&& event);
   bool flush(std::chrono::nanoseconds timeout);
-  bool stop(std::chrono::nanoseconds timeout);
+  bool stop(std::chrono::nanoseconds timeout, HandlerAtStop at_timeout);
   bool on_dispatcher_thread() const noexcept;
 
   enum class Push { kPushed, kFull, kClosed };
@@ -143,7 +150,14 @@ struct EventBus::Impl {
   void take_ring(std::uint64_t until) noexcept;
   void take_deferred() noexcept;
   bool deferred_empty_after_close() noexcept;
-  void deliver() noexcept;
+  /// Hands batch_ over; false when stop() abandoned the call (invariant 6).
+  bool deliver() noexcept;
+  /// The dispatcher's whole life: run(), then the exit signal and the release of the handler.
+  void dispatch() noexcept;
+  /// stop() under kAbandon: waits for the dispatcher to end, or past the deadline abandons it
+  /// in a handler call. Returns true when it ended (and can be joined).
+  bool wait_for_exit_or_abandon(std::int64_t deadline) noexcept;
+  void count_abandoned() noexcept;
   void discard_rest(std::uint64_t end) noexcept;
   void sleep_until_work() noexcept;
   void linger() noexcept;
@@ -160,7 +174,7 @@ struct EventBus::Impl {
   const std::size_t max_deferred_;  // max(4 x capacity, 2^16): see emit_deferred()
   const OverflowPolicy overflow_;
   const std::int64_t linger_ns_;  // options.linger; 0 = hand over events as they arrive
-  const BatchHandler handler_;
+  BatchHandler handler_;  // released by the dispatcher as it ends (it may own the handler's state)
   const std::unique_ptr<Slot[]> slots_;
 
   // Stop state: read by the dispatcher once per batch, written once by stop(), after the
@@ -215,6 +229,16 @@ struct EventBus::Impl {
   std::chrono::milliseconds idle_wait_ = kIdleRecheckMin;
   std::vector<Event> batch_;
 
+  // The handler call in progress (invariant 6).
+  static constexpr std::uint32_t kOutside = 0;
+  static constexpr std::uint32_t kInHandler = 1;
+  static constexpr std::uint32_t kAbandoned = 2;
+  std::atomic<std::uint32_t> handler_state_{kOutside};
+  std::atomic<bool> abandoned_{false};
+  Mutex exit_mu_;
+  CondVar exit_cv_;
+  bool exited_ ASYNCFLOW_GUARDED_BY(exit_mu_) = false;
+
   // Serializes stop() callers (never taken on the dispatcher thread, which stop() joins).
   Mutex stop_mu_;
   bool stopped_ ASYNCFLOW_GUARDED_BY(stop_mu_) = false;
@@ -248,8 +272,6 @@ EventBus::Impl::Impl(BusOptions options, BatchHandler h)
       slots_(std::make_unique<Slot[]>(capacity_)) {
   for (std::uint64_t i = 0; i < capacity_; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
   batch_.reserve(max_batch_);
-  // Every member is ready: only now may the dispatcher see `this`.
-  thread_ = std::thread([this] { run(); });
 }
 
 bool EventBus::Impl::on_dispatcher_thread() const noexcept {
@@ -403,7 +425,7 @@ void EventBus::Impl::begin_stop(std::int64_t deadline) noexcept {
   wait_cv_.notify_all();
 }
 
-bool EventBus::Impl::stop(std::chrono::nanoseconds timeout) {
+bool EventBus::Impl::stop(std::chrono::nanoseconds timeout, HandlerAtStop at_timeout) {
   const std::int64_t deadline = deadline_after(timeout);
   if (on_dispatcher_thread()) {
     // Misuse (documented): the dispatcher cannot join itself. Close intake and let the
@@ -414,11 +436,55 @@ bool EventBus::Impl::stop(std::chrono::nanoseconds timeout) {
   MutexLock lock(stop_mu_);
   if (!stopped_) {
     begin_stop(deadline);
-    thread_.join();
+    if (at_timeout == HandlerAtStop::kWait || wait_for_exit_or_abandon(deadline)) {
+      thread_.join();
+    } else {
+      thread_.detach();  // it co-owns its Impl, and ends once the handler call returns
+    }
     stopped_ = true;
-    stop_result_ = discard_from_.load(std::memory_order_acquire) == kNoDiscard;
+    stop_result_ = discard_from_.load(std::memory_order_acquire) == kNoDiscard &&
+                   !abandoned_.load(std::memory_order_acquire);
   }
   return stop_result_;
+}
+
+bool EventBus::Impl::wait_for_exit_or_abandon(std::int64_t deadline) noexcept {
+  MutexLock lock(exit_mu_);
+  auto exited = [this]() ASYNCFLOW_REQUIRES(exit_mu_) { return exited_; };
+  if (deadline != kNoDeadline) exit_cv_.wait_until(exit_mu_, to_time_point(deadline), exited);
+  while (!exited_) {
+    // Past the deadline the dispatcher discards what is left and ends, unless it is in (or
+    // about to enter) a handler call: that one is left to finish on its own.
+    std::uint32_t expected = kInHandler;
+    if (handler_state_.compare_exchange_strong(expected, kAbandoned, std::memory_order_seq_cst)) {
+      lock.unlock();
+      count_abandoned();
+      return false;
+    }
+    exit_cv_.wait_for(exit_mu_, std::chrono::milliseconds(1), exited);
+  }
+  return true;
+}
+
+void EventBus::Impl::count_abandoned() noexcept {
+  // The dispatcher stays out of the ring for good (invariant 6) and the close fixed the claim
+  // count, so what it never took is known exactly.
+  const std::uint64_t end = enqueue_pos_.load(std::memory_order_seq_cst) & ~kClosed;
+  const std::uint64_t taken = freed_pos_.load(std::memory_order_seq_cst);
+  std::uint64_t deferred = 0;
+  {
+    MutexLock lock(deferred_mu_);
+    deferred = deferred_.size();
+  }
+  const std::uint64_t n = end - taken + deferred;
+  // The batch in the handler is not handled either (the handler accounts for its events).
+  discard_from_.store(done_pos_.load(std::memory_order_seq_cst), std::memory_order_release);
+  count_dropped(n);
+  discarded_.fetch_add(n, std::memory_order_relaxed);
+  abandoned_.store(true, std::memory_order_release);
+  deferred_done_.store(deferred_in_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+  done_pos_.store(end, std::memory_order_seq_cst);  // flush() waits no more (and says false)
+  notify_waiters();
 }
 
 bool EventBus::Impl::next_ready() const noexcept {
@@ -475,12 +541,17 @@ bool EventBus::Impl::deferred_empty_after_close() noexcept {
   return deferred_.empty();
 }
 
-void EventBus::Impl::deliver() noexcept {
+bool EventBus::Impl::deliver() noexcept {
+  handler_state_.store(kInHandler, std::memory_order_seq_cst);
   try {
     handler_(batch_);
   } catch (...) {
     // G6: a broken subscriber must not take the bus down; the count is exported as a metric.
     handler_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint32_t expected = kInHandler;
+  if (!handler_state_.compare_exchange_strong(expected, kOutside, std::memory_order_seq_cst)) {
+    return false;  // stop() gave up on this call and counted the rest (invariant 6)
   }
   handled_.fetch_add(batch_.size(), std::memory_order_relaxed);
   batch_.clear();
@@ -490,6 +561,7 @@ void EventBus::Impl::deliver() noexcept {
   }
   done_pos_.store(dequeue_pos_, std::memory_order_seq_cst);
   notify_waiters();
+  return true;
 }
 
 void EventBus::Impl::discard_rest(std::uint64_t end) noexcept {
@@ -581,7 +653,7 @@ void EventBus::Impl::run() noexcept {
     take_batch();
     if (!batch_.empty()) {
       const bool full = batch_.size() >= max_batch_;
-      deliver();
+      if (!deliver()) break;
       // A part batch: the producers are slower than the dispatcher. Chasing them event by
       // event would pull each slot's lines across cores as they are written (invariant 5).
       if (!full && linger_ns_ > 0) linger();
@@ -592,6 +664,19 @@ void EventBus::Impl::run() noexcept {
     }
   }
   tl_dispatcher = nullptr;
+}
+
+void EventBus::Impl::dispatch() noexcept {
+  run();
+  {
+    MutexLock lock(exit_mu_);
+    exited_ = true;
+  }
+  exit_cv_.notify_all();
+  // The handler may own what it works on (HandlerAtStop::kAbandon): released here, on this
+  // thread, once nothing can call it. Moved out first: its destruction may end the bus.
+  BatchHandler released = std::move(handler_);
+  handler_ = nullptr;
 }
 
 EventBus::EventBus(BusOptions options, BatchHandler handler) {
@@ -615,7 +700,9 @@ EventBus::EventBus(BusOptions options, BatchHandler handler) {
                 std::to_string(static_cast<int>(options.overflow)));
   }
   if (!handler) throw Error("EventBus: the batch handler is empty");
-  impl_ = std::make_unique<Impl>(options, std::move(handler));
+  impl_ = std::make_shared<Impl>(options, std::move(handler));
+  // Every member is ready: only now may the dispatcher see the Impl, which it co-owns.
+  impl_->thread_ = std::thread([impl = impl_] { impl->dispatch(); });
 }
 
 EventBus::~EventBus() {
@@ -634,8 +721,12 @@ bool EventBus::flush(std::chrono::nanoseconds timeout) {
   return impl_->flush(timeout);
 }
 
-bool EventBus::stop(std::chrono::nanoseconds timeout) {
-  return impl_->stop(timeout);
+bool EventBus::stop(std::chrono::nanoseconds timeout, HandlerAtStop at_timeout) {
+  return impl_->stop(timeout, at_timeout);
+}
+
+bool EventBus::abandoned() const noexcept {
+  return impl_->abandoned_.load(std::memory_order_acquire);
 }
 
 bool EventBus::running() const noexcept {

@@ -1,6 +1,8 @@
 // Loss counters and their messages (losses.hpp).
 #include "losses.hpp"
 
+#include <sstream>
+
 #include "asyncflow/telemetry/log.hpp"
 
 namespace asyncflow::detail {
@@ -11,6 +13,12 @@ std::string count(std::uint64_t n, std::string_view what) {
   s.append(" ").append(what);
   if (n != 1) s.append("s");
   return s;
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream out;
+  out << seconds << " s";
+  return out.str();
 }
 
 void LossCounters::warn_once(std::atomic<bool>& said, std::string_view message) noexcept {
@@ -56,25 +64,41 @@ void LossCounters::undelivered(std::uint64_t n, std::string_view why) noexcept {
   }
 }
 
+void LossCounters::exporter_problem(std::string_view exporter, std::string message) {
+  bool first = false;
+  {
+    MutexLock lock(mu_);
+    last_error_ = message;
+    const std::string key = std::string(exporter) + "\n";
+    if (exporters_warned_.find(key) == std::string::npos) {
+      exporters_warned_ += key;
+      first = true;
+    }
+  }
+  if (first) log_message(LogLevel::kWarning, message + " (further failures are only counted)");
+}
+
 void LossCounters::export_failed(std::string_view exporter, ExportResult result,
                                  std::uint64_t records, std::string_view what) noexcept {
   export_failures_.fetch_add(1, std::memory_order_relaxed);
   records_not_exported_.fetch_add(records, std::memory_order_relaxed);
   try {
-    std::string message = "session " + session_id_ + ": exporter " + std::string(exporter) +
-                          " failed (" + std::string(to_string(result)) +
-                          "): " + count(records, what) + " not exported";
-    bool first = false;
-    {
-      MutexLock lock(mu_);
-      last_error_ = message;
-      const std::string key = std::string(exporter) + "\n";
-      if (exporters_warned_.find(key) == std::string::npos) {
-        exporters_warned_ += key;
-        first = true;
-      }
-    }
-    if (first) log_message(LogLevel::kWarning, message + " (further failures are only counted)");
+    exporter_problem(exporter, "session " + session_id_ + ": exporter " + std::string(exporter) +
+                                   " failed (" + std::string(to_string(result)) +
+                                   "): " + count(records, what) + " not exported");
+  } catch (...) {  // NOLINT(bugprone-empty-catch)
+  }
+}
+
+void LossCounters::not_exported(std::string_view exporter, std::uint64_t records,
+                                std::string_view what, std::string_view why,
+                                bool failed_call) noexcept {
+  if (failed_call) export_failures_.fetch_add(1, std::memory_order_relaxed);
+  records_not_exported_.fetch_add(records, std::memory_order_relaxed);
+  try {
+    exporter_problem(exporter, "session " + session_id_ + ": " + count(records, what) +
+                                   " not exported to " + std::string(exporter) + ": " +
+                                   std::string(why));
   } catch (...) {  // NOLINT(bugprone-empty-catch)
   }
 }

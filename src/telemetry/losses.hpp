@@ -16,6 +16,8 @@ namespace asyncflow::detail {
 
 /// "1 event", "3 events".
 std::string count(std::uint64_t n, std::string_view what);
+/// "0.2 s", "30 s": a duration in a message, without to_string's six decimals.
+std::string seconds_text(double seconds);
 
 /// Thread-safe: counted from any thread (producers, the dispatcher, the subscriber thread,
 /// exporters' writer threads through ExporterLosses at stop).
@@ -41,6 +43,11 @@ class LossCounters {
   /// An export call failed: `records` were not taken.
   void export_failed(std::string_view exporter, ExportResult result, std::uint64_t records,
                      std::string_view what) noexcept;
+  /// `records` that never reached `exporter` though no call of it failed (its call was still
+  /// running when stop gave up, or the pipeline never got to it); `why` is said once per
+  /// exporter. `failed_call` counts one export failure too (the call that did not return).
+  void not_exported(std::string_view exporter, std::uint64_t records, std::string_view what,
+                    std::string_view why, bool failed_call) noexcept;
   /// Records an exporter lost after accepting them (ExporterLosses), added once at stop.
   void exporter_lost(std::string_view exporter, const ExporterLosses& losses) noexcept;
   /// Something failed without losing data (a span processor's shutdown timed out, ...).
@@ -56,6 +63,8 @@ class LossCounters {
 
  private:
   void set_last_error(std::string message);
+  /// Sets `message` as the last error and logs it the first time `exporter` has a problem.
+  void exporter_problem(std::string_view exporter, std::string message);
   void warn_once(std::atomic<bool>& said, std::string_view message) noexcept;
 
   const std::string session_id_;

@@ -189,7 +189,7 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
   auto readers = std::move(options.metric_readers);
   auto adapters = std::move(options.adapters);
   auto impl =
-      std::make_unique<Impl>(std::move(session_id), std::move(options), std::move(emit_context));
+      std::make_shared<Impl>(std::move(session_id), std::move(options), std::move(emit_context));
   Impl& m = *impl;
   try {
     if (!m.options.checkpoint_path.empty()) {
@@ -208,8 +208,11 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
     for (auto& e : exporters) m.pipeline.add_exporter(std::move(e));
     for (auto& p : processors) m.pipeline.add_processor(std::move(p));
     m.pipeline.open_session(m.start_time);
+    // The handler co-owns the session: stop() may leave the dispatcher in an exporter call
+    // that never returns, and the pipeline must outlive the manager until it does. The cycle
+    // (session -> bus -> handler -> session) ends when the dispatcher does.
     m.bus = std::make_unique<EventBus>(
-        m.options.bus, [&m](std::vector<Event>& batch) { m.pipeline.handle(batch); });
+        m.options.bus, [impl](std::vector<Event>& batch) { impl->pipeline.handle(batch); });
   } catch (...) {
     m.pipeline.shutdown(Clock::now());  // a checkpoint created before the failure is closed
     throw;
@@ -261,13 +264,18 @@ bool TelemetryManager::Impl::stop() {
   // Deferred: never waits, even when the drain above timed out on a full bus.
   bus->emit_deferred(make_event(events::SessionEnded(), std::move(ended),
                                 {{"duration_seconds", now - start_time}}));
-  bus->stop(left_until(deadline));
+  // A dispatcher still in an exporter's call at the deadline is left to finish it: stop_timeout
+  // bounds stop() even when an exporter hangs.
+  bus->stop(left_until(deadline), HandlerAtStop::kAbandon);
+  const bool abandoned = bus->abandoned();
+  if (abandoned) pipeline.abandon(options.stop_timeout);
   if (const std::uint64_t discarded = bus->discarded(); discarded != 0) {
     losses->dropped(discarded, detail::count(discarded, "event") +
                                    " still queued when stop_timeout (" +
-                                   std::to_string(options.stop_timeout) + " s) ran out");
+                                   detail::seconds_text(options.stop_timeout) + ") ran out" +
+                                   (abandoned ? " (an exporter's call had not returned)" : ""));
   }
-  // The dispatcher has ended: its state is ours now.
+  // The dispatcher has ended or was abandoned: finish() and shutdown() skip what it holds.
   record.set_ended(now - start_time);
   pipeline.finish(epoch_seconds());
   pipeline.shutdown(deadline);
@@ -283,7 +291,7 @@ bool TelemetryManager::Impl::stop() {
   return !l.lost_data();
 }
 
-TelemetryManager::TelemetryManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TelemetryManager::TelemetryManager(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 TelemetryManager::~TelemetryManager() {
   // Unlike stop(), this may run on the subscribers' thread: a callback that held the last

@@ -2,6 +2,9 @@
 #include "pipeline.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include "asyncflow/common/error.hpp"
 #include "common/exception_text.hpp"
@@ -31,7 +34,9 @@ Pipeline::Pipeline(const std::string& session_id, std::shared_ptr<MetricsStore> 
       record_(record),
       subscribers_(subscribers),
       losses_(std::move(losses)),
-      tracker_(session_id, *metrics_) {}
+      tracker_(session_id, *metrics_) {
+  processors_target_.name = "the span processors";
+}
 
 void Pipeline::add_exporter(std::shared_ptr<TelemetryExporter> exporter) {
   auto* events = dynamic_cast<EventExporter*>(exporter.get());
@@ -41,11 +46,13 @@ void Pipeline::add_exporter(std::shared_ptr<TelemetryExporter> exporter) {
     throw Error("start_telemetry: exporter " + exporter->name() +
                 " implements none of EventExporter, SpanExporter and MetricExporter");
   }
-  exporters_.push_back({exporter, exporter->name()});
-  const std::string* name = &exporters_.back().name;
-  if (events != nullptr) event_exporters_.emplace_back(events, name);
-  if (spans != nullptr) span_exporters_.emplace_back(spans, name);
-  if (metrics != nullptr) metric_exporters_.emplace_back(metrics, name);
+  std::string name = exporter->name();  // may throw: before anything is added
+  Target& t = exporters_.emplace_back();
+  t.name = std::move(name);
+  t.exporter = std::move(exporter);
+  if (events != nullptr) event_exporters_.emplace_back(events, &t);
+  if (spans != nullptr) span_exporters_.emplace_back(spans, &t);
+  if (metrics != nullptr) metric_exporters_.emplace_back(metrics, &t);
 }
 
 void Pipeline::add_processor(std::shared_ptr<SpanProcessor> processor) {
@@ -82,79 +89,260 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
                                [](const Event& e) { return e.event_type() == metrics_tick(); }),
                 batch.end());
   }
-  if (!batch.empty()) {
-    for (const auto& [exporter, name] : event_exporters_) {
-      const ExportResult r = exporter->export_events(batch);
-      if (r != ExportResult::kSuccess) losses_->export_failed(*name, r, batch.size(), "event");
+  // Processed: in the metrics, spans and record. What the exports lose is counted apart.
+  processed_.fetch_add(batch.size(), std::memory_order_relaxed);
+  try {
+    record_.add_durations(finished_);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory
+  }
+  std::optional<MetricsSnapshot> metric_snapshot;
+  if (snapshot && !metric_exporters_.empty()) {
+    try {
+      metric_snapshot = metrics_->collect();
+    } catch (const std::exception& e) {
+      losses_->note_error(std::string("collecting metrics failed: ") + e.what());
     }
   }
-  export_spans();
-  if (snapshot) export_metrics();
-  processed_.fetch_add(batch.size(), std::memory_order_relaxed);
-  subscribers_.deliver(batch);
-}
-
-void Pipeline::export_spans() noexcept {
-  if (finished_.empty()) return;
-  for (const auto& [exporter, name] : span_exporters_) {
-    const ExportResult r = exporter->export_spans(finished_);
-    if (r != ExportResult::kSuccess) losses_->export_failed(*name, r, finished_.size(), "span");
-  }
-  if (!processors_.empty()) {
-    for (const SpanRecord& s : finished_) {
-      try {
-        const SpanData data = to_span_data(s);
-        for (const auto& p : processors_) p->on_end(data);
-      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
+  if (!plan(batch.size(), finished_.size(), metric_snapshot.has_value())) return;
+  // The calls in the order plan() listed them.
+  std::size_t step = 0;
+  auto call = [&](Target& t, auto&& f) {
+    if (!begin_step(step++)) return false;
+    MutexLock lock(t.call_mu);
+    if (!t.closed) f();  // closed: shut down after abandon(), which counted this call
+    return true;
+  };
+  if (!batch.empty()) {
+    for (const auto& [exporter, target] : event_exporters_) {
+      if (!call(*target, [&, e = exporter, t = target] {
+            const ExportResult r = e->export_events(batch);
+            if (r != ExportResult::kSuccess)
+              losses_->export_failed(t->name, r, batch.size(), "event");
+          })) {
+        return;
       }
     }
   }
-  try {
-    record_.keep(finished_);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the spans were exported
+  if (!finished_.empty()) {
+    for (const auto& [exporter, target] : span_exporters_) {
+      if (!call(*target, [&, e = exporter, t = target] {
+            const ExportResult r = e->export_spans(finished_);
+            if (r != ExportResult::kSuccess) {
+              losses_->export_failed(t->name, r, finished_.size(), "span");
+            }
+          })) {
+        return;
+      }
+    }
+    if (!processors_.empty() && !call(processors_target_, [&] {
+          for (const SpanRecord& s : finished_) {
+            try {
+              const SpanData data = to_span_data(s);
+              for (const auto& p : processors_) p->on_end(data);
+            } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
+            }
+          }
+        })) {
+      return;
+    }
+    try {
+      record_.keep(finished_);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the spans were exported
+    }
+    finished_.clear();
   }
-  finished_.clear();
+  if (metric_snapshot) {
+    for (const auto& [exporter, target] : metric_exporters_) {
+      if (!call(*target, [&, e = exporter, t = target] {
+            const ExportResult r = e->export_metrics(*metric_snapshot);
+            if (r != ExportResult::kSuccess)
+              losses_->export_failed(t->name, r, 1, "metric snapshot");
+          })) {
+        return;
+      }
+    }
+  }
+  if (!batch.empty() && subscribers_.has_subscribers()) {
+    if (!begin_step(step++)) return;
+    subscribers_.deliver(batch);
+  }
+  end_batch();
 }
 
-void Pipeline::export_metrics() noexcept {
-  if (metric_exporters_.empty()) return;
+bool Pipeline::plan(std::size_t events, std::size_t spans, bool snapshot) noexcept {
+  MutexLock lock(progress_mu_);
+  steps_.clear();
   try {
-    const MetricsSnapshot snapshot = metrics_->collect();
-    for (const auto& [exporter, name] : metric_exporters_) {
-      const ExportResult r = exporter->export_metrics(snapshot);
-      if (r != ExportResult::kSuccess) losses_->export_failed(*name, r, 1, "metric snapshot");
+    if (events != 0) {
+      for (const auto& [e, t] : event_exporters_) steps_.push_back({t, "event", events});
     }
-  } catch (const std::exception& e) {
-    losses_->note_error(std::string("collecting metrics failed: ") + e.what());
+    if (spans != 0) {
+      for (const auto& [e, t] : span_exporters_) steps_.push_back({t, "span", spans});
+      if (!processors_.empty()) steps_.push_back({&processors_target_, "span", spans});
+    }
+    if (snapshot) {
+      for (const auto& [e, t] : metric_exporters_) steps_.push_back({t, "metric snapshot", 1});
+    }
+    if (events != 0 && subscribers_.has_subscribers()) steps_.push_back({nullptr, "event", events});
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; abandon() then counts less
+  }
+  if (abandoned_) {
+    count_unfinished(0, -1);
+    steps_.clear();
+    return false;
+  }
+  planned_ = true;
+  cursor_ = 0;
+  return true;
+}
+
+bool Pipeline::begin_step(std::size_t i) noexcept {
+  MutexLock lock(progress_mu_);
+  if (abandoned_) return false;
+  cursor_ = i;
+  return true;
+}
+
+void Pipeline::end_batch() noexcept {
+  MutexLock lock(progress_mu_);
+  planned_ = false;
+}
+
+void Pipeline::abandon(double stop_timeout) noexcept {
+  MutexLock lock(progress_mu_);
+  if (abandoned_) return;
+  abandoned_ = true;
+  // Not planned: between batches, or before plan(), which then counts the batch itself.
+  if (planned_) count_unfinished(cursor_, stop_timeout);
+}
+
+void Pipeline::count_unfinished(std::size_t from, double stop_timeout) noexcept {
+  std::string why;
+  try {
+    why = stop_timeout < 0 ? "the session stopped before it got there"
+                           : "stop_timeout (" + seconds_text(stop_timeout) +
+                                 ") ran out while a call of " + steps_[from].target->name +
+                                 " was still running; its thread is left to finish that call";
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the counts still tell
+  }
+  for (std::size_t i = from; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    if (s.target == nullptr) {
+      losses_->undelivered(s.records, why);
+    } else {
+      // The call in progress counts as failed: it did not return in time.
+      losses_->not_exported(s.target->name, s.records, s.what, why, i == from && stop_timeout >= 0);
+    }
+  }
+}
+
+void Pipeline::export_at_stop(std::vector<SpanRecord>& spans,
+                              const MetricsSnapshot* snapshot) noexcept {
+  // try_lock: after abandon() a target may still be in the dispatcher's call.
+  auto call = [&](Target& t, std::uint64_t records, const char* what, auto&& f) {
+    if (t.call_mu.try_lock()) {
+      const bool open = !t.closed;
+      if (open) f();
+      t.call_mu.unlock();
+      if (open) return;
+    }
+    losses_->not_exported(t.name, records, what, "it was still in a call when the session stopped",
+                          false);
+  };
+  if (!spans.empty()) {
+    for (const auto& [exporter, target] : span_exporters_) {
+      call(*target, spans.size(), "span", [&, e = exporter, t = target] {
+        const ExportResult r = e->export_spans(spans);
+        if (r != ExportResult::kSuccess) losses_->export_failed(t->name, r, spans.size(), "span");
+      });
+    }
+    if (!processors_.empty()) {
+      call(processors_target_, spans.size(), "span", [&] {
+        for (const SpanRecord& s : spans) {
+          try {
+            const SpanData data = to_span_data(s);
+            for (const auto& p : processors_) p->on_end(data);
+          } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
+          }
+        }
+      });
+    }
+  }
+  if (snapshot != nullptr) {
+    for (const auto& [exporter, target] : metric_exporters_) {
+      call(*target, 1, "metric snapshot", [&, e = exporter, t = target] {
+        const ExportResult r = e->export_metrics(*snapshot);
+        if (r != ExportResult::kSuccess) losses_->export_failed(t->name, r, 1, "metric snapshot");
+      });
+    }
   }
 }
 
 void Pipeline::finish(double end_time) noexcept {
-  finished_.clear();
-  {
-    MutexLock metrics_lock(metrics_->mutex());
-    tracker_.close_all(end_time, finished_);
+  // A vector of our own: after abandon(), finished_ may still be the dispatcher's.
+  std::vector<SpanRecord> spans;
+  try {
+    {
+      MutexLock metrics_lock(metrics_->mutex());
+      tracker_.close_all(end_time, spans);
+    }
+    record_.add_durations(spans);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory
   }
-  export_spans();
-  export_metrics();
+  std::optional<MetricsSnapshot> snapshot;
+  if (!metric_exporters_.empty()) {
+    try {
+      snapshot = metrics_->collect();
+    } catch (const std::exception& e) {
+      losses_->note_error(std::string("collecting metrics failed: ") + e.what());
+    }
+  }
+  export_at_stop(spans, snapshot ? &*snapshot : nullptr);
+  try {
+    record_.keep(spans);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the spans were exported
+  }
 }
 
 bool Pipeline::force_flush(Clock::time_point deadline) noexcept {
   MutexLock lock(flush_mu_);
   bool ok = true;
-  for (const Exporter& e : exporters_) ok = e.exporter->force_flush(left_until(deadline)) && ok;
+  for (const Target& e : exporters_) ok = e.exporter->force_flush(left_until(deadline)) && ok;
   for (const auto& p : processors_) ok = p->force_flush(left_until(deadline)) && ok;
   return ok;
 }
 
 void Pipeline::shutdown(Clock::time_point deadline) noexcept {
   MutexLock lock(flush_mu_);
-  for (const auto& p : processors_) {
-    if (!p->shutdown(left_until(deadline))) {
-      losses_->note_error("a span processor did not shut down cleanly within stop_timeout");
+  auto still_in_call = [&](const Target& t) {
+    losses_->note_error(t.name + " " + (t.exporter ? "was" : "were") +
+                        " still in a call when the session stopped: not shut down, and what " +
+                        (t.exporter ? "it holds" : "they hold") + " may be lost");
+  };
+  if (!processors_.empty()) {
+    Target& t = processors_target_;
+    if (!t.call_mu.try_lock()) {
+      still_in_call(t);
+    } else {
+      if (!t.closed) {
+        t.closed = true;
+        for (const auto& p : processors_) {
+          if (!p->shutdown(left_until(deadline))) {
+            losses_->note_error("a span processor did not shut down cleanly within stop_timeout");
+          }
+        }
+      }
+      t.call_mu.unlock();
     }
   }
-  for (const Exporter& e : exporters_) {
+  for (Target& e : exporters_) {
+    if (!e.call_mu.try_lock()) {
+      still_in_call(e);
+      continue;
+    }
+    const bool was_closed = std::exchange(e.closed, true);
+    e.call_mu.unlock();  // closed: the dispatcher calls it no more, shutdown needs no lock
+    if (was_closed) continue;
     if (!e.exporter->shutdown(left_until(deadline))) {
       losses_->note_error("exporter " + e.name + " did not shut down cleanly");
     }
@@ -166,6 +354,11 @@ void Pipeline::shutdown(Clock::time_point deadline) noexcept {
                           " could not say what it lost (its losses() threw: " +
                           describe_exception(std::current_exception()).second + ")");
     }
+  }
+  {
+    // An abandoned dispatcher may still read the lists; they go with the pipeline then.
+    MutexLock progress(progress_mu_);
+    if (abandoned_) return;
   }
   // Released here: an exporter or processor that refers back to the session (or to an
   // engine) must not keep it alive.

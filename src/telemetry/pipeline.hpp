@@ -26,9 +26,10 @@ namespace asyncflow::detail {
 /// never exported nor shown to subscribers.
 const EventTypePtr& metrics_tick();
 
-/// Not thread-safe: handle() runs on the dispatcher thread, finish() and shutdown() on the
-/// thread that stops the session once the dispatcher has ended. force_flush() and the counters
-/// may be called from any thread.
+/// Thread-safety: handle() runs on the dispatcher thread; finish() and shutdown() on the
+/// thread that stops the session, once the dispatcher has ended or after abandon() (then the
+/// dispatcher may still be inside handle(): they skip what it holds and count it). abandon(),
+/// force_flush() and the counters may be called from any thread.
 class Pipeline {
  public:
   using Clock = std::chrono::steady_clock;
@@ -47,23 +48,50 @@ class Pipeline {
 
   /// The dispatcher's handler: one batch.
   void handle(std::vector<Event>& batch) noexcept;
-  /// Ends the spans left open at `end_time` and exports them and the final metric snapshot.
+  /// stop() gave up on the dispatcher inside handle() (a call that had not returned when
+  /// stop_timeout ran out). Counts what the batch in flight will not reach — the call in
+  /// progress included, though it may still return — and makes handle() return before its
+  /// next call. Idempotent.
+  void abandon(double stop_timeout) noexcept;
+  /// Ends the spans left open at `end_time` and exports them and the final metric snapshot
+  /// (to each exporter not still in a call; the others' share is counted).
   void finish(double end_time) noexcept;
   /// Every exporter's and processor's force_flush(), within `deadline`. Any thread.
   bool force_flush(Clock::time_point deadline) noexcept;
-  /// Shuts exporters and processors down within `deadline`, adds what they lost to the
-  /// losses, and releases them.
+  /// Shuts exporters and processors down within `deadline` (but not one still in a call: that
+  /// is said), adds what they lost to the losses, and releases them.
   void shutdown(Clock::time_point deadline) noexcept;
 
   std::uint64_t processed() const noexcept { return processed_.load(std::memory_order_relaxed); }
 
  private:
-  struct Exporter {
-    std::shared_ptr<TelemetryExporter> exporter;
+  /// One exporter, or the span processors as a whole, with the lock each call to it holds: a
+  /// call still running is seen (try_lock) rather than waited for, and nothing calls it once
+  /// it is shut down.
+  struct Target {
     std::string name;
+    std::shared_ptr<TelemetryExporter> exporter;  // null for the processors
+    Mutex call_mu;
+    bool closed ASYNCFLOW_GUARDED_BY(call_mu) = false;
   };
-  void export_spans() noexcept;
-  void export_metrics() noexcept;
+  /// A call the batch in flight has to make: to whom (null: the subscribers), what, how many.
+  struct Step {
+    Target* target;
+    const char* what;
+    std::uint64_t records;
+  };
+
+  /// Lists the batch's calls; false (everything counted) when abandon() came first.
+  bool plan(std::size_t events, std::size_t spans, bool snapshot) noexcept;
+  /// Before step `i`; false once abandon() came.
+  bool begin_step(std::size_t i) noexcept;
+  void end_batch() noexcept;
+  /// Counts steps_[from...] as not done (abandon()).
+  void count_unfinished(std::size_t from, double stop_timeout) noexcept
+      ASYNCFLOW_REQUIRES(progress_mu_);
+  /// Sends `spans` to the span exporters and processors and `snapshot` to the metric
+  /// exporters, at stop: a target still in a call is skipped and its share counted.
+  void export_at_stop(std::vector<SpanRecord>& spans, const MetricsSnapshot* snapshot) noexcept;
 
   std::shared_ptr<MetricsStore> metrics_;
   SessionRecord& record_;
@@ -71,16 +99,25 @@ class Pipeline {
   std::shared_ptr<LossCounters> losses_;
   SpanTracker tracker_;
 
-  std::deque<Exporter> exporters_;  // every exporter, for flush / shutdown / losses (stable)
-  std::vector<std::pair<EventExporter*, const std::string*>> event_exporters_;
-  std::vector<std::pair<SpanExporter*, const std::string*>> span_exporters_;
-  std::vector<std::pair<MetricExporter*, const std::string*>> metric_exporters_;
+  std::deque<Target> exporters_;  // every exporter, for flush / shutdown / losses (stable)
+  std::vector<std::pair<EventExporter*, Target*>> event_exporters_;
+  std::vector<std::pair<SpanExporter*, Target*>> span_exporters_;
+  std::vector<std::pair<MetricExporter*, Target*>> metric_exporters_;
   std::vector<std::shared_ptr<SpanProcessor>> processors_;
+  Target processors_target_;  // "the span processors"
 
   // force_flush() (any thread) against shutdown(), which releases the exporters.
   Mutex flush_mu_;
   std::vector<SpanRecord> finished_;  // spans that ended in the batch being handled
   std::atomic<std::uint64_t> processed_{0};
+
+  // The batch in flight, for abandon(). steps_ and cursor_ are written by the dispatcher
+  // under progress_mu_ and read by abandon().
+  Mutex progress_mu_;
+  bool abandoned_ ASYNCFLOW_GUARDED_BY(progress_mu_) = false;
+  bool planned_ ASYNCFLOW_GUARDED_BY(progress_mu_) = false;  // steps_ describe a batch
+  std::vector<Step> steps_ ASYNCFLOW_GUARDED_BY(progress_mu_);
+  std::size_t cursor_ ASYNCFLOW_GUARDED_BY(progress_mu_) = 0;  // step begun last
 };
 
 }  // namespace asyncflow::detail

@@ -63,13 +63,22 @@ void SessionRecord::note(const Event& e) {
   resources_[std::move(key)] = std::move(r);
 }
 
-void SessionRecord::keep(std::vector<SpanRecord>& spans) {
+void SessionRecord::add_durations(const std::vector<SpanRecord>& spans) {
   MutexLock lock(mu_);
-  for (SpanRecord& s : spans) {
+  for (const SpanRecord& s : spans) {
     const auto* task = std::get_if<TaskSpan>(&s);
     if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
       durations_.add(task->duration_seconds());
-    if (span_history_ == 0) continue;
+  }
+}
+
+void SessionRecord::keep(std::vector<SpanRecord>& spans) {
+  if (span_history_ == 0) {
+    spans.clear();
+    return;
+  }
+  MutexLock lock(mu_);
+  for (SpanRecord& s : spans) {
     if (history_size_ == span_history_) {  // full: the oldest makes room
       history_at(history_oldest_) = std::move(s);
       history_oldest_ = (history_oldest_ + 1) % span_history_;

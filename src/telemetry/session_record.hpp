@@ -26,7 +26,10 @@ class SessionRecord {
 
   /// Notes what the read side keeps of `event` (SessionEnded's duration, per-node samples).
   void note(const Event& event);
-  /// Keeps finished spans (moving them out of `spans`) and the durations of complete tasks.
+  /// Adds the durations of the complete tasks among `spans`. Called before the spans are
+  /// exported: the statistics stay whole when stop() gives up on a hung exporter.
+  void add_durations(const std::vector<SpanRecord>& spans);
+  /// Keeps finished spans in the history, moving them out of `spans`.
   void keep(std::vector<SpanRecord>& spans);
   /// The session's length, once known (SessionEnded, or stop()).
   void set_ended(double duration_seconds);

@@ -7,6 +7,12 @@
 //  2. A callback list taken by snapshot() stays alive (and so every callback in it) until the
 //     thread drops it, even when stop() cleared the registry or the stage was destroyed: the
 //     thread owns its State through a shared_ptr.
+//  3. Exact accounting when stop() gives up on the thread. `started` counts the events of the
+//     batch in delivery whose delivery has begun, with kAbandoned set by stop(): the thread
+//     begins an event only by a CAS that expects the bit clear, so after stop()'s fetch_or
+//     no further event is begun, and the value it returned says exactly how many of the
+//     batch were (the one a blocked callback holds among them). Every other event stop()
+//     counts undelivered, and the thread delivers none of them.
 #include "subscribers.hpp"
 
 #include <pthread.h>
@@ -122,6 +128,19 @@ struct SubscriberStage::State {
   const std::size_t max_queued;
   const std::shared_ptr<LossCounters> losses;
 
+  /// Begins the delivery of the batch's next event; false once stop() abandoned the thread.
+  bool begin_event() noexcept {
+    std::uint64_t v = started.load(std::memory_order_acquire);
+    while ((v & kAbandoned) == 0) {
+      if (started.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) return true;
+    }
+    return false;
+  }
+
+  static constexpr std::uint64_t kAbandoned = std::uint64_t{1} << 63;
+  // Events of the batch in delivery begun | kAbandoned (invariant 3). Reset under mu.
+  std::atomic<std::uint64_t> started{0};
+
   std::atomic<bool> has_deadline{false};
   std::atomic<Clock::rep> deadline_ticks{Clock::time_point::max().time_since_epoch().count()};
 
@@ -142,11 +161,11 @@ struct SubscriberStage::State {
 
 std::size_t SubscriberStage::State::call_subscribers(const std::vector<Event>& batch) {
   auto subs = registry->snapshot();
-  if (subs->empty()) return batch.size();
   MutexLock delivering(registry->delivering);
-  const bool check_deadline = has_deadline.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (check_deadline && past_deadline()) return i;
+    // Read per event: stop() may set the deadline while a batch is in delivery.
+    if (past_deadline()) return i;
+    if (!begin_event()) return i;  // stop() counted the rest undelivered
     const Event& e = batch[i];
     for (const auto& s : *subs) {
       if (!s->active.load(std::memory_order_relaxed)) continue;
@@ -187,6 +206,7 @@ void SubscriberStage::State::run() {
     }
     queued -= batch.size();
     finished += batch.size();
+    if (!abandoned) started.store(0, std::memory_order_release);  // with queued (invariant 3)
     batch.clear();
     if (spare.size() < 4) spare.push_back(std::move(batch));
     room_cv.notify_all();
@@ -294,7 +314,8 @@ void SubscriberStage::stop(Clock::time_point deadline) noexcept {
       // A callback is still running: it cannot be interrupted. Its thread finishes the call,
       // discards what is queued and ends; what it never delivers is counted now.
       s.abandoned = true;
-      const std::size_t left = s.queued;
+      const std::uint64_t begun = s.started.fetch_or(State::kAbandoned, std::memory_order_acq_rel);
+      const std::size_t left = s.queued - static_cast<std::size_t>(begun);
       s.thread.detach();
       lock.unlock();
       s.losses->undelivered(left, "a subscriber was still running when stop_timeout ran out");
@@ -306,6 +327,10 @@ void SubscriberStage::stop(Clock::time_point deadline) noexcept {
   }
   lock.unlock();
   s.registry->clear();  // releases the callbacks (a detached thread keeps its own snapshot)
+}
+
+bool SubscriberStage::has_subscribers() const noexcept {
+  return state_->registry->count.load(std::memory_order_acquire) != 0;
 }
 
 bool SubscriberStage::on_delivery_thread() const noexcept {

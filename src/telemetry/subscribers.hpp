@@ -44,6 +44,8 @@ class SubscriberStage {
   /// Idempotent.
   void stop(Clock::time_point deadline) noexcept;
   bool on_delivery_thread() const noexcept;
+  /// True while anyone is subscribed (deliver() then hands events over).
+  bool has_subscribers() const noexcept;
 
  private:
   struct State;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -61,15 +62,21 @@ class FlakyExporter final : public EventExporter, public SpanExporter, public Me
 };
 
 /// Takes events; its first export_events() call opens `entered` and waits for `release` (a
-/// collector that stopped answering), so the dispatcher stands still until the test opens it.
-/// Counts the events it took. Thread-safe.
+/// collector that stopped answering), so the dispatcher stands still until the test opens it,
+/// then opens `returned` as that call ends. Counts the events it took. Opens `destroyed` (held
+/// apart, as the exporter may be released on the telemetry thread after the test dropped it)
+/// in its destructor. Thread-safe.
 class StalledExporter final : public EventExporter {
  public:
+  ~StalledExporter() override { destroyed->open(); }
   std::string name() const override { return "stalled"; }
   ExportResult export_events(std::span<const Event> batch) noexcept override {
     if (!stalled_.exchange(true)) {
       entered.open();
       release.wait();
+      events_ += batch.size();
+      returned.open();
+      return ExportResult::kSuccess;
     }
     events_ += batch.size();
     return ExportResult::kSuccess;
@@ -80,6 +87,8 @@ class StalledExporter final : public EventExporter {
 
   Gate entered;
   Gate release;
+  Gate returned;
+  std::shared_ptr<Gate> destroyed = std::make_shared<Gate>();
 
  private:
   std::atomic<bool> stalled_{false};

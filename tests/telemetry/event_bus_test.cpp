@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -306,6 +307,69 @@ TEST(EventBus, StopPastItsTimeoutDiscardsAndCountsTheRest) {
   EXPECT_EQ(bus.handled(), 1u);
   EXPECT_EQ(bus.dropped(), 1u + 9u);
   EXPECT_FALSE(bus.flush(kLong));  // discarded events were not handled
+}
+
+// HandlerAtStop::kAbandon: stop() returns at its timeout while the handler is stuck, counts
+// every event the dispatcher never took, and the thread — which co-owns the handler and what
+// it holds — finishes that call on its own, handles nothing more, and releases the handler.
+TEST(EventBus, StopThatAbandonsAStuckHandlerReturnsAndCountsWhatWasNeverTaken) {
+  // Opens `released` when the last owner lets it go.
+  struct Shared {
+    explicit Shared(std::shared_ptr<Gate> g) : released(std::move(g)) {}
+    ~Shared() { released->open(); }
+    Shared(const Shared&) = delete;
+    Shared& operator=(const Shared&) = delete;
+    std::shared_ptr<Gate> released;
+    Recorder rec;
+    Gate entered, release, returned;
+    bool first = true;  // dispatcher thread only
+  };
+  auto released = std::make_shared<Gate>();
+  auto shared = std::make_shared<Shared>(released);
+  auto handler = [s = shared](std::vector<af::Event>& batch) {
+    s->rec.record(batch);
+    if (std::exchange(s->first, false)) {
+      s->entered.open();
+      s->release.wait();
+      s->returned.open();
+    }
+  };
+  bool stop_result = true;
+  {
+    af::EventBus bus({.capacity = 16}, std::move(handler));  // the bus holds the only copy
+    ASSERT_TRUE(bus.emit(make(0)));
+    ASSERT_TRUE(shared->entered.wait_for(kLong));
+    for (int i = 1; i < 10; ++i) ASSERT_TRUE(bus.emit(make(i)));
+    stop_result = bus.stop(20ms, af::HandlerAtStop::kAbandon);  // returns: no release yet
+    EXPECT_FALSE(shared->returned.is_open());
+    EXPECT_TRUE(bus.abandoned());
+    EXPECT_FALSE(bus.running());
+    EXPECT_EQ(bus.dropped(), 9u);  // the batch in the handler is the handler's to count
+    EXPECT_EQ(bus.discarded(), 9u);
+    EXPECT_EQ(bus.handled(), 0u);
+    EXPECT_FALSE(bus.flush(kLong));  // returns at once: nothing is left to wait for
+    EXPECT_FALSE(bus.emit(make(99)));
+    EXPECT_EQ(bus.stop(kLong), stop_result);  // idempotent
+  }                                           // the bus is gone; its thread is still in the handler
+  EXPECT_FALSE(stop_result);
+  shared->release.open();
+  ASSERT_TRUE(shared->returned.wait_for(kLong));
+  EXPECT_EQ(shared->rec.seqs(), iota(0, 1));  // nothing handled after the abandoned call
+  // Only the thread holds the handler now: it drops it as it ends.
+  shared.reset();
+  EXPECT_TRUE(released->wait_for(kLong)) << "the abandoned thread kept its handler";
+}
+
+TEST(EventBus, StopThatMayAbandonJoinsAHandlerThatEndsInTime) {
+  Recorder rec;
+  af::EventBus bus({.capacity = 1024, .max_batch = 16},
+                   [&](std::vector<af::Event>& b) { rec.record(b); });
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(bus.emit(make(i)));
+  EXPECT_TRUE(bus.stop(kLong, af::HandlerAtStop::kAbandon));
+  EXPECT_FALSE(bus.abandoned());
+  EXPECT_EQ(bus.handled(), 500u);
+  EXPECT_EQ(bus.dropped(), 0u);
+  EXPECT_EQ(rec.seqs(), iota(0, 500));
 }
 
 TEST(EventBus, EmitAfterStopIsRefusedAndCounted) {

@@ -49,7 +49,7 @@ class ASYNCFLOW_CAPABILITY("mutex") Mutex {
   std::mutex mu_;
 };
 
-/// Holds a Mutex for its scope (std::lock_guard). With try_to_lock, holds it when owns_lock().
+/// Holds a Mutex for its scope (std::lock_guard); for a try, use Mutex::try_lock().
 /// Not thread-safe (one thread's scope).
 class ASYNCFLOW_SCOPED_CAPABILITY MutexLock {
  public:

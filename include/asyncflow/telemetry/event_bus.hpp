@@ -15,6 +15,17 @@
 
 namespace asyncflow {
 
+/// What EventBus::stop() does about a handler call still running when its timeout is over.
+enum class HandlerAtStop {
+  /// Waits for it, however long it takes (the handler may refer to anything the caller owns).
+  kWait,
+  /// Leaves it: stop() returns, the thread finishes that call on its own and then ends without
+  /// touching another event. The handler must own what it uses (hold it by shared_ptr): it may
+  /// run after the bus is gone. The events of the batch in that call are the handler's to
+  /// account for; the bus counts the others it never handed over.
+  kAbandon,
+};
+
 /// A bounded MPSC event queue with one dispatcher thread.
 ///
 /// emit() is thread-safe and lock-free on its fast path. The dispatcher thread takes events in
@@ -56,12 +67,15 @@ class EventBus {
 
   /// Stops accepting events, lets the dispatcher drain what is queued for up to `timeout`,
   /// then discards the rest (counted in dropped()) and joins the thread. Returns true when
-  /// everything queued was handled. A handler call in progress is never interrupted, so stop()
-  /// returns only after it ends, even past `timeout`. Idempotent and thread-safe: concurrent
-  /// and later callers wait for the first one and return its result (the first caller's
-  /// timeout applies). Must not be called from the handler (there it only refuses new events
-  /// and returns false).
-  bool stop(std::chrono::nanoseconds timeout);
+  /// everything queued was handled. A handler call in progress is never interrupted: under
+  /// HandlerAtStop::kWait stop() returns only after it ends, even past `timeout`; under kAbandon
+  /// it returns at `timeout` and leaves the thread to finish that call (abandoned()).
+  /// Idempotent and thread-safe: concurrent and later callers wait for the first one and
+  /// return its result (the first caller's timeout and mode apply). Must not be called from
+  /// the handler (there it only refuses new events and returns false).
+  bool stop(std::chrono::nanoseconds timeout, HandlerAtStop at_timeout = HandlerAtStop::kWait);
+  /// True when stop() left the dispatcher inside a handler call (HandlerAtStop::kAbandon).
+  bool abandoned() const noexcept;
 
   /// True until stop() began.
   bool running() const noexcept;
@@ -80,7 +94,7 @@ class EventBus {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // co-owned by the dispatcher thread, which may outlive the bus
 };
 
 }  // namespace asyncflow

@@ -223,7 +223,9 @@ class TelemetryManager {
   /// Ends the session: stops the adapters, emits SessionEnded, drains the bus, ends spans left
   /// open, exports the final metric snapshot, delivers what the subscribers are owed, shuts
   /// the exporters and processors down — all within options().stop_timeout — then releases
-  /// every subscriber callback, processor, reader, exporter and adapter. Idempotent;
+  /// every subscriber callback, processor, reader, exporter and adapter. An exporter or
+  /// subscriber call still running at the deadline is not waited for: its thread is left to
+  /// finish it (and then ends), and what it kept from being recorded is counted. Idempotent;
   /// concurrent callers wait for the first. Returns false when data was lost (losses()).
   /// Throws asyncflow::Error when called from a subscriber or on the dispatcher thread,
   /// which the stop would have to wait for.
@@ -257,8 +259,9 @@ class TelemetryManager {
 
  private:
   struct Impl;
-  explicit TelemetryManager(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit TelemetryManager(std::shared_ptr<Impl> impl);
+  // Co-owned by the dispatcher thread, which stop() may leave in a hung exporter call.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace asyncflow

@@ -75,7 +75,8 @@ struct TelemetryOptions {
   /// one never holds up the exporters until this many are waiting); > 0.
   std::size_t subscriber_queue = std::size_t{1} << 16;
   /// How long stop() waits for queued events to be processed, exported and delivered before
-  /// it discards the rest (counted and reported); >= 0 seconds.
+  /// it discards the rest (counted and reported); >= 0 seconds. It bounds stop() even when an
+  /// exporter or subscriber call never returns: that call is left to finish on its thread.
   double stop_timeout = 5.0;
   /// Finished spans kept in memory for read_traces() / task_spans() (oldest dropped first;
   /// exporters and span processors get every span regardless).
