@@ -103,7 +103,9 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
       losses_->note_error(std::string("collecting metrics failed: ") + e.what());
     }
   }
-  if (!plan(batch.size(), finished_.size(), metric_snapshot.has_value())) return;
+  // Decided once: a subscribe() in between must not change the steps under the plan.
+  const bool to_subscribers = !batch.empty() && subscribers_.has_subscribers();
+  if (!plan(batch.size(), finished_.size(), metric_snapshot.has_value(), to_subscribers)) return;
   // The calls in the order plan() listed them.
   std::size_t step = 0;
   auto call = [&](Target& t, auto&& f) {
@@ -162,14 +164,15 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
       }
     }
   }
-  if (!batch.empty() && subscribers_.has_subscribers()) {
-    if (!begin_step(step++)) return;
+  if (to_subscribers) {
+    if (!begin_step(step++, /*hand_over=*/true)) return;
     subscribers_.deliver(batch);
   }
   end_batch();
 }
 
-bool Pipeline::plan(std::size_t events, std::size_t spans, bool snapshot) noexcept {
+bool Pipeline::plan(std::size_t events, std::size_t spans, bool snapshot,
+                    bool to_subscribers) noexcept {
   MutexLock lock(progress_mu_);
   steps_.clear();
   try {
@@ -183,23 +186,24 @@ bool Pipeline::plan(std::size_t events, std::size_t spans, bool snapshot) noexce
     if (snapshot) {
       for (const auto& [e, t] : metric_exporters_) steps_.push_back({t, "metric snapshot", 1});
     }
-    if (events != 0 && subscribers_.has_subscribers()) steps_.push_back({nullptr, "event", events});
+    if (to_subscribers) steps_.push_back({nullptr, "event", events});
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; abandon() then counts less
   }
   if (abandoned_) {
-    count_unfinished(0, -1);
+    count_unfinished(0);
     steps_.clear();
     return false;
   }
   planned_ = true;
-  cursor_ = 0;
+  begun_ = 0;
   return true;
 }
 
-bool Pipeline::begin_step(std::size_t i) noexcept {
+bool Pipeline::begin_step(std::size_t i, bool hand_over) noexcept {
   MutexLock lock(progress_mu_);
   if (abandoned_) return false;
-  cursor_ = i;
+  begun_ = i + 1;
+  if (hand_over) ++hand_overs_begun_;
   return true;
 }
 
@@ -212,26 +216,43 @@ void Pipeline::abandon(double stop_timeout) noexcept {
   MutexLock lock(progress_mu_);
   if (abandoned_) return;
   abandoned_ = true;
+  stop_timeout_ = stop_timeout;
   // Not planned: between batches, or before plan(), which then counts the batch itself.
-  if (planned_) count_unfinished(cursor_, stop_timeout);
+  if (planned_) count_unfinished(begun_);
 }
 
-void Pipeline::count_unfinished(std::size_t from, double stop_timeout) noexcept {
+void Pipeline::count_unfinished(std::size_t begun) noexcept {
+  const Step* in_progress = begun > 0 && begun <= steps_.size() ? &steps_[begun - 1] : nullptr;
+  const bool in_call = in_progress != nullptr && in_progress->target != nullptr;
+  const bool in_hand_over = in_progress != nullptr && in_progress->target == nullptr;
   std::string why;
   try {
-    why = stop_timeout < 0 ? "the session stopped before it got there"
-                           : "stop_timeout (" + seconds_text(stop_timeout) +
-                                 ") ran out while a call of " + steps_[from].target->name +
-                                 " was still running; its thread is left to finish that call";
+    why = "stop_timeout (" + seconds_text(stop_timeout_) + ") ran out ";
+    if (in_call) {
+      why += "while a call of " + in_progress->target->name +
+             " was still running; its thread is left to finish that call";
+    } else if (in_hand_over) {
+      why += "while the subscribers were behind";
+    } else {
+      why += "before the telemetry thread got there";
+    }
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the counts still tell
   }
-  for (std::size_t i = from; i < steps_.size(); ++i) {
+  // The call in progress counts as failed: it did not return in time.
+  if (in_call) {
+    losses_->not_exported(in_progress->target->name, in_progress->records, in_progress->what, why,
+                          true);
+  }
+  // A hand-over in progress: counted here unless the subscribers' stage has its outcome in.
+  if (in_hand_over && subscribers_.refuse_hand_overs() < hand_overs_begun_) {
+    losses_->undelivered(in_progress->records, why);
+  }
+  for (std::size_t i = begun; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
     if (s.target == nullptr) {
       losses_->undelivered(s.records, why);
     } else {
-      // The call in progress counts as failed: it did not return in time.
-      losses_->not_exported(s.target->name, s.records, s.what, why, i == from && stop_timeout >= 0);
+      losses_->not_exported(s.target->name, s.records, s.what, why, false);
     }
   }
 }

@@ -82,13 +82,15 @@ class Pipeline {
   };
 
   /// Lists the batch's calls; false (everything counted) when abandon() came first.
-  bool plan(std::size_t events, std::size_t spans, bool snapshot) noexcept;
-  /// Before step `i`; false once abandon() came.
-  bool begin_step(std::size_t i) noexcept;
+  bool plan(std::size_t events, std::size_t spans, bool snapshot, bool to_subscribers) noexcept;
+  /// Before step `i` (`hand_over`: the subscribers' step); false once abandon() came.
+  bool begin_step(std::size_t i, bool hand_over = false) noexcept;
   void end_batch() noexcept;
-  /// Counts steps_[from...] as not done (abandon()).
-  void count_unfinished(std::size_t from, double stop_timeout) noexcept
-      ASYNCFLOW_REQUIRES(progress_mu_);
+  /// Counts what the batch in flight will not reach, `begun` of its steps having begun: the
+  /// last begun one (a call that may never return, so counted though it may have just ended),
+  /// unless it is the hand-over to the subscribers (which counts its own outcome), and every
+  /// later one.
+  void count_unfinished(std::size_t begun) noexcept ASYNCFLOW_REQUIRES(progress_mu_);
   /// Sends `spans` to the span exporters and processors and `snapshot` to the metric
   /// exporters, at stop: a target still in a call is skipped and its share counted.
   void export_at_stop(std::vector<SpanRecord>& spans, const MetricsSnapshot* snapshot) noexcept;
@@ -111,13 +113,15 @@ class Pipeline {
   std::vector<SpanRecord> finished_;  // spans that ended in the batch being handled
   std::atomic<std::uint64_t> processed_{0};
 
-  // The batch in flight, for abandon(). steps_ and cursor_ are written by the dispatcher
+  // The batch in flight, for abandon(). steps_ and begun_ are written by the dispatcher
   // under progress_mu_ and read by abandon().
   Mutex progress_mu_;
   bool abandoned_ ASYNCFLOW_GUARDED_BY(progress_mu_) = false;
   bool planned_ ASYNCFLOW_GUARDED_BY(progress_mu_) = false;  // steps_ describe a batch
   std::vector<Step> steps_ ASYNCFLOW_GUARDED_BY(progress_mu_);
-  std::size_t cursor_ ASYNCFLOW_GUARDED_BY(progress_mu_) = 0;  // step begun last
+  std::size_t begun_ ASYNCFLOW_GUARDED_BY(progress_mu_) = 0;               // steps of steps_ begun
+  double stop_timeout_ ASYNCFLOW_GUARDED_BY(progress_mu_) = 0;             // given to abandon()
+  std::uint64_t hand_overs_begun_ ASYNCFLOW_GUARDED_BY(progress_mu_) = 0;  // deliver() calls
 };
 
 }  // namespace asyncflow::detail

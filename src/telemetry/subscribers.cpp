@@ -155,6 +155,10 @@ struct SubscriberStage::State {
   std::uint64_t finished ASYNCFLOW_GUARDED_BY(mu) = 0;             // delivered or discarded
   bool stopping ASYNCFLOW_GUARDED_BY(mu) = false;
   bool abandoned ASYNCFLOW_GUARDED_BY(mu) = false;  // stop() gave up on the thread: discard
+  // refuse_hand_overs() came: deliver() hands nothing over and counts nothing.
+  bool refused ASYNCFLOW_GUARDED_BY(mu) = false;
+  // deliver() calls whose outcome (queued, counted undelivered, or nobody to deliver to) is in.
+  std::uint64_t completed_hand_overs ASYNCFLOW_GUARDED_BY(mu) = 0;
   bool thread_done ASYNCFLOW_GUARDED_BY(mu) = false;
   std::thread thread ASYNCFLOW_GUARDED_BY(mu);  // started by the first subscribe()
 };
@@ -238,20 +242,30 @@ Subscription SubscriberStage::subscribe(std::function<void(const Event&)> callba
 
 void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
   State& s = *state_;
-  if (batch.empty() || s.registry->count.load(std::memory_order_acquire) == 0) return;
+  if (batch.empty()) return;
   MutexLock lock(s.mu);
-  if (!s.thread.joinable() || s.stopping) return;  // stop() ran: nobody left to deliver to
+  if (s.refused) return;     // counted by the pipeline (refuse_hand_overs())
+  ++s.completed_hand_overs;  // each outcome below is final, and counted under mu
+  // No subscriber, or stop() ran: nobody to deliver to.
+  if (s.registry->count.load(std::memory_order_acquire) == 0 || !s.thread.joinable() ||
+      s.stopping) {
+    return;
+  }
   const std::size_t n = batch.size();
   auto room = [&]() ASYNCFLOW_REQUIRES(s.mu) {
     return s.queued == 0 || s.queued + n <= s.max_queued;
   };
   if (!room()) {
     // Lossless by default: the dispatcher waits for the subscribers, but not past stop().
-    s.room_cv.wait_until(s.mu, s.deadline_value(), room);
+    --s.completed_hand_overs;  // not final while it waits
+    s.room_cv.wait_until(s.mu, s.deadline_value(),
+                         [&]() ASYNCFLOW_REQUIRES(s.mu) { return room() || s.refused; });
+    if (s.refused) return;
+    ++s.completed_hand_overs;
     if (!room()) {
       s.handed += n;
       s.finished += n;
-      lock.unlock();
+      // Under mu: once refuse_hand_overs() has seen this hand-over complete, its count is in.
       s.losses->undelivered(n, "stop_timeout ran out while the subscribers were behind");
       batch.clear();
       return;
@@ -327,6 +341,18 @@ void SubscriberStage::stop(Clock::time_point deadline) noexcept {
   }
   lock.unlock();
   s.registry->clear();  // releases the callbacks (a detached thread keeps its own snapshot)
+}
+
+std::uint64_t SubscriberStage::refuse_hand_overs() noexcept {
+  State& s = *state_;
+  std::uint64_t completed = 0;
+  {
+    MutexLock lock(s.mu);
+    s.refused = true;
+    completed = s.completed_hand_overs;
+  }
+  s.room_cv.notify_all();
+  return completed;
 }
 
 bool SubscriberStage::has_subscribers() const noexcept {

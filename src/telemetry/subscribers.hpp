@@ -44,6 +44,10 @@ class SubscriberStage {
   /// Idempotent.
   void stop(Clock::time_point deadline) noexcept;
   bool on_delivery_thread() const noexcept;
+  /// From now on deliver() hands nothing over and counts nothing, and one waiting for room
+  /// returns: the caller counts what it kept (stop() gave up on the dispatcher). Returns how
+  /// many deliver() calls had an outcome (queued or counted) before. Idempotent.
+  std::uint64_t refuse_hand_overs() noexcept;
   /// True while anyone is subscribed (deliver() then hands events over).
   bool has_subscribers() const noexcept;
 

@@ -309,5 +309,30 @@ TEST(SubscriberFaults, EventsDeliveredPlusUndeliveredAreExactlyTheEventsProcesse
   EXPECT_EQ(blocker.seen() + l.events_undelivered, rig.telemetry->processed_events() - 1);
 }
 
+// The subscribers' queue full at stop: the dispatcher waits for room in the hand-over until
+// the deadline, where stop() may abandon it right there. Whichever comes first, each event is
+// counted once: delivered, undelivered, or (refused by the full drop-newest bus) dropped.
+TEST(SubscriberFaults, AFullSubscriberQueueAtStopTimeoutCountsEachEventOnce) {
+  FaultRig rig(two_threads(),
+               {.bus = {.capacity = 64, .overflow = OverflowPolicy::kDropNewest, .max_batch = 16},
+                .subscriber_queue = 8,
+                .stop_timeout = 0.2});
+  // TaskCreated: the full bus may drop every later kind of event.
+  testing::BlockingSubscriber blocker("TaskCreated");
+  ASSERT_TRUE(rig.telemetry->flush());  // SessionStarted, before the subscription
+  auto sub = rig.telemetry->subscribe(blocker.subscriber());
+  run_tasks(*rig.flow, 50);
+  ASSERT_TRUE(blocker.entered().wait_for(30s))
+      << blocker.seen() << " seen; " << rig.telemetry->losses().to_string();
+  EXPECT_FALSE(rig.flow->shutdown());
+  const TelemetryLosses l = rig.telemetry->losses();
+  blocker.release().open();
+  ASSERT_TRUE(blocker.returned().wait_for(30s));
+  const std::uint64_t processed = rig.telemetry->processed_events();
+  EXPECT_GE(l.events_undelivered, 1u);
+  EXPECT_EQ(blocker.seen() + l.events_undelivered, processed - 1) << l.to_string();
+  EXPECT_EQ(processed + l.events_dropped, rig.lifecycle_points() + 2) << l.to_string();
+}
+
 }  // namespace
 }  // namespace asyncflow
