@@ -11,6 +11,10 @@ packages=(
   libbenchmark-dev                                  # bench/ (release preset)
   nlohmann-json3-dev                                # checkpoint reader
   python3-pandas                                    # checkpoint test: pandas reads our JSONL
+  protobuf-compiler libprotobuf-dev                 # OTLP/protobuf encoding (our .proto files)
+  libcpp-httplib-dev libssl-dev zlib1g-dev          # OTLP/HTTP(S) client, gzip, /metrics server
+  python3-protobuf                                  # OTLP test receiver (decodes what we send)
+  prometheus                                        # Prometheus test: a real server scrapes us
 )
 
 missing=()

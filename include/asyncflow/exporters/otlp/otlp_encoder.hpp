@@ -1,0 +1,58 @@
+// OTLP encoding of spans and metric snapshots: the bodies of OTLP/HTTP requests to /v1/traces
+// and /v1/metrics, as protobuf (ExportTraceServiceRequest / ExportMetricsServiceRequest) or as
+// OTLP/JSON. The protobuf messages are asyncflow's own definitions of the specification's
+// fields (src/exporters/otlp/proto); the JSON follows the specification's JSON mapping: ids in
+// lowercase hex, 64-bit integers and nanosecond times as decimal strings, enums as numbers.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "asyncflow/telemetry/event.hpp"
+#include "asyncflow/telemetry/metrics.hpp"
+#include "asyncflow/telemetry/span.hpp"
+
+namespace asyncflow {
+
+/// OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" (the default) or "http/json".
+enum class OtlpProtocol { kHttpProtobuf, kHttpJson };
+
+/// "http/protobuf", "http/json".
+std::string_view to_string(OtlpProtocol protocol) noexcept;
+
+/// What every request says about its origin: the resource (service.name, host.name, ...) and
+/// the instrumentation scope ("asyncflow" and the library's version). Spans and points are
+/// grouped per `session_id` attribute into one resource each, the resource then carrying that
+/// `session_id` too, so one exporter serves several sessions.
+struct OtlpOrigin {
+  Attributes resource;
+  std::string scope_name = "asyncflow";
+  std::string scope_version;  ///< empty: the library's version
+};
+
+/// Encodes requests; keeps its buffers between calls, so encoding allocates little once warm.
+/// Thread-safety: none (one exporter thread uses one encoder).
+class OtlpEncoder {
+ public:
+  explicit OtlpEncoder(OtlpOrigin origin);
+  ~OtlpEncoder();
+  OtlpEncoder(const OtlpEncoder&) = delete;
+  OtlpEncoder& operator=(const OtlpEncoder&) = delete;
+
+  /// The ExportTraceServiceRequest body for `spans` (all kind INTERNAL), replacing `out`.
+  void encode_traces(std::span<const SpanData> spans, OtlpProtocol protocol, std::string& out);
+  /// The ExportMetricsServiceRequest body for `snapshot`, replacing `out`: counters as
+  /// monotonic cumulative sums, up-down counters as non-monotonic cumulative sums, histograms
+  /// with their explicit bounds (cumulative), gauges; start time = the session start.
+  void encode_metrics(const MetricsSnapshot& snapshot, OtlpProtocol protocol, std::string& out);
+
+  const OtlpOrigin& origin() const noexcept { return origin_; }
+
+ private:
+  struct Proto;
+  OtlpOrigin origin_;
+  std::unique_ptr<Proto> proto_;
+};
+
+}  // namespace asyncflow
