@@ -1,0 +1,87 @@
+// Where and how OTLP exporters send: the standard OTEL_EXPORTER_OTLP_* variables, the resource
+// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) and the options given in code, which win. A
+// malformed variable gives one warning naming it (never its value: headers carry tokens) and
+// its default is used; nothing else is affected.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "asyncflow/exporters/otlp/otlp_encoder.hpp"
+
+namespace asyncflow {
+
+/// The two signals an OTLP/HTTP exporter sends, to /v1/traces and /v1/metrics.
+enum class OtlpSignal { kTraces, kMetrics };
+
+/// Reads one environment variable (tests pass their own); nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+/// The process environment (getenv).
+EnvLookup process_environment();
+
+/// Retries of a failed export (HTTP 429, 502, 503, 504 or no connection), with exponential
+/// backoff and jitter; a Retry-After the receiver sends is honoured (within max_backoff).
+struct OtlpRetryOptions {
+  int max_attempts = 5;          ///< the first try included; 1 = no retry
+  double initial_backoff = 1.0;  ///< seconds before the first retry
+  double max_backoff = 5.0;      ///< seconds, the most any wait lasts
+  double multiplier = 1.5;       ///< each wait is at most this times the previous one
+};
+
+/// What code sets; unset fields come from the environment, then the defaults.
+struct OtlpExporterOptions {
+  /// The full URL of this signal's endpoint (used as is), e.g. "https://otlp.example/v1/traces".
+  std::optional<std::string> endpoint{};
+  /// Added to the headers from the environment; a key given here wins.
+  std::vector<std::pair<std::string, std::string>> headers{};
+  std::optional<OtlpProtocol> protocol{};
+  /// Seconds one export (all its attempts) may take; > 0.
+  std::optional<double> timeout{};
+  /// gzip request bodies.
+  std::optional<bool> gzip{};
+  OtlpRetryOptions retry{};
+  /// service.name; beats OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+  std::optional<std::string> service_name{};
+  /// Resource attributes added to (and winning over) OTEL_RESOURCE_ATTRIBUTES.
+  Attributes resource{};
+};
+
+/// An exporter's resolved configuration. Headers may hold secrets: never log them.
+struct OtlpConfig {
+  std::string url;  ///< "http://localhost:4318/v1/traces" by default
+  std::vector<std::pair<std::string, std::string>> headers;
+  OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;
+  double timeout = 10.0;  ///< seconds
+  bool gzip = false;
+  OtlpRetryOptions retry;
+  OtlpOrigin origin;
+};
+
+/// Resolves `options` for `signal` against `env`, as the OTLP exporter specification says:
+/// OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT is used as is; else OTEL_EXPORTER_OTLP_ENDPOINT gets
+/// "v1/traces" or "v1/metrics" appended (after a '/'); else http://localhost:4318. The
+/// signal-specific _HEADERS, _PROTOCOL ("http/protobuf", "http/json"), _TIMEOUT
+/// (milliseconds) and _COMPRESSION ("gzip", "none") beat the general ones. Throws
+/// asyncflow::Error for a bad value given in code (an empty or non-http(s) endpoint, a timeout
+/// <= 0, retry options out of range).
+OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& options = {},
+                               const EnvLookup& env = process_environment());
+
+/// The resource every request carries: service.name (options, else OTEL_SERVICE_NAME, else
+/// OTEL_RESOURCE_ATTRIBUTES', else "asyncflow"), the other OTEL_RESOURCE_ATTRIBUTES, the
+/// options' attributes, host.name, process.pid and telemetry.sdk.{name,language,version}.
+Attributes otlp_resource(const OtlpExporterOptions& options = {},
+                         const EnvLookup& env = process_environment());
+
+/// Parses a "k1=v1,k2=v2" list with percent-encoded keys and values (W3C baggage style, as
+/// OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES use); an entry without '=' or with
+/// a bad %-escape is skipped and `bad_entries` counts it.
+std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::string_view text,
+                                                                      int* bad_entries = nullptr);
+
+}  // namespace asyncflow
