@@ -351,6 +351,11 @@ void Pipeline::shutdown(Clock::time_point deadline) noexcept {
           if (!p->shutdown(left_until(deadline))) {
             losses_->note_error("a span processor did not shut down cleanly within stop_timeout");
           }
+          // What it dropped (a full queue, failed exports) is the session's loss too.
+          const SpanLosses lost = p->losses();
+          if (lost.spans != 0) {
+            losses_->exporter_lost("span processor", ExporterLosses{lost.spans, lost.last_error});
+          }
         }
       }
       t.call_mu.unlock();

@@ -271,7 +271,7 @@ TEST(JsonlExporter, AFailedWriteFailsWhatFollowsAndLeavesWholeLines) {
   });
   auto exporter = exporter_in(dir);
   std::size_t refused = 0;  // events of exports that failed at once (the session counts those)
-  constexpr rlim_t kLimit = 3 << 19;  // 1.5 MiB: the first buffer (1 MiB) fits, not the second
+  constexpr rlim_t kLimit = 3 << 19;  // 1.5 MiB: a write crossing it fails
   constexpr int kBatches = 24;        // about 4 MB
   {
     FileSizeLimit limit(kLimit);
@@ -299,8 +299,9 @@ TEST(JsonlExporter, AFailedWriteFailsWhatFollowsAndLeavesWholeLines) {
   const auto parsed = parse_lines(read_all(exporter->path()));
   ASSERT_FALSE(parsed.empty());
   for (std::size_t i = 0; i < parsed.size(); ++i) ASSERT_EQ(parsed[i]["seq"], i);
+  // How much reached the file before the failing write depends on how the writer grouped its
+  // writes (a slow, sanitized run writes part buffers: 873,810 bytes once), not on the limit.
   EXPECT_LE(fs::file_size(exporter->path()), kLimit);
-  EXPECT_GE(fs::file_size(exporter->path()), 1u << 20);
   // Every event is accounted for: in the file, lost in a failed write, or refused.
   EXPECT_EQ(parsed.size() + losses.records + refused, static_cast<std::size_t>(kBatches * 512));
 }

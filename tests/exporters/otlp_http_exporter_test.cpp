@@ -17,6 +17,7 @@
 #include "otlp_metrics.pb.h"
 #include "otlp_trace.pb.h"
 #include "support/log_capture.hpp"
+#include "support/otlp_receiver.hpp"
 #include "support/sync.hpp"
 
 namespace asyncflow {
@@ -25,49 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace pb = ::asyncflow::otlp::v1;
-
-/// An OTLP/HTTP receiver on 127.0.0.1: answers each POST with the next status of `script`
-/// (then 200), keeping every request. Thread-safe.
-class Receiver {
- public:
-  explicit Receiver(std::vector<int> script = {}, std::string retry_after = "")
-      : script_(std::move(script)), retry_after_(std::move(retry_after)) {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      requests_.push_back(req);
-      const int status = next_ < script_.size() ? script_[next_++] : 200;
-      res.status = status;
-      if (status != 200 && !retry_after_.empty()) res.set_header("Retry-After", retry_after_);
-      if (status == 400) res.set_content("bad request body", "text/plain");
-    };
-    server_.Post("/v1/traces", handle);
-    server_.Post("/v1/metrics", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::yield();  // 0.11 has no wait_until_ready()
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url(const char* path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::vector<httplib::Request> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  std::vector<int> script_;
-  std::string retry_after_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::size_t next_ = 0;
-  std::vector<httplib::Request> requests_;
-};
+using testing::Receiver;
 
 OtlpConfig config(std::string url) {
   OtlpConfig c;

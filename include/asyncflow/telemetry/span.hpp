@@ -106,6 +106,12 @@ using SpanRecord = std::variant<SpanData, TaskSpan>;
 SpanData to_span_data(const TaskSpan& span);
 SpanData to_span_data(const SpanRecord& span);
 
+/// What a span processor lost: spans, and why in words.
+struct SpanLosses {
+  std::uint64_t spans = 0;
+  std::string last_error;
+};
+
 /// Receives every span when it ends, on the telemetry dispatcher thread (an implementation
 /// that does slow I/O should hand spans to a thread of its own, as a batch processor does).
 /// Implementations are called by one thread at a time; force_flush() may come from any thread.
@@ -126,6 +132,9 @@ class SpanProcessor {
     (void)timeout;
     return true;
   }
+  /// Spans it lost (a full queue, failed exports): the session adds them to its losses at
+  /// stop, after shutdown(). Thread-safe.
+  virtual SpanLosses losses() const noexcept { return {}; }
 
  protected:
   SpanProcessor() = default;
