@@ -96,13 +96,7 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory
   }
   std::optional<MetricsSnapshot> metric_snapshot;
-  if (snapshot && !metric_exporters_.empty()) {
-    try {
-      metric_snapshot = metrics_->collect();
-    } catch (const std::exception& e) {
-      losses_->note_error(std::string("collecting metrics failed: ") + e.what());
-    }
-  }
+  if (snapshot) metric_snapshot = collect_snapshot();
   // Decided once: a subscribe() in between must not change the steps under the plan.
   const bool to_subscribers = !batch.empty() && subscribers_.has_subscribers();
   if (!plan(batch.size(), finished_.size(), metric_snapshot.has_value(), to_subscribers)) return;
@@ -127,24 +121,11 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
   }
   if (!finished_.empty()) {
     for (const auto& [exporter, target] : span_exporters_) {
-      if (!call(*target, [&, e = exporter, t = target] {
-            const ExportResult r = e->export_spans(finished_);
-            if (r != ExportResult::kSuccess) {
-              losses_->export_failed(t->name, r, finished_.size(), "span");
-            }
-          })) {
+      if (!call(*target, [&, e = exporter, t = target] { send_spans(*e, *t, finished_); })) {
         return;
       }
     }
-    if (!processors_.empty() && !call(processors_target_, [&] {
-          for (const SpanRecord& s : finished_) {
-            try {
-              const SpanData data = to_span_data(s);
-              for (const auto& p : processors_) p->on_end(data);
-            } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
-            }
-          }
-        })) {
+    if (!processors_.empty() && !call(processors_target_, [&] { feed_processors(finished_); })) {
       return;
     }
     try {
@@ -155,11 +136,8 @@ void Pipeline::handle(std::vector<Event>& batch) noexcept {
   }
   if (metric_snapshot) {
     for (const auto& [exporter, target] : metric_exporters_) {
-      if (!call(*target, [&, e = exporter, t = target] {
-            const ExportResult r = e->export_metrics(*metric_snapshot);
-            if (r != ExportResult::kSuccess)
-              losses_->export_failed(t->name, r, 1, "metric snapshot");
-          })) {
+      if (!call(*target,
+                [&, e = exporter, t = target] { send_metrics(*e, *t, *metric_snapshot); })) {
         return;
       }
     }
@@ -272,31 +250,51 @@ void Pipeline::export_at_stop(std::vector<SpanRecord>& spans,
   };
   if (!spans.empty()) {
     for (const auto& [exporter, target] : span_exporters_) {
-      call(*target, spans.size(), "span", [&, e = exporter, t = target] {
-        const ExportResult r = e->export_spans(spans);
-        if (r != ExportResult::kSuccess) losses_->export_failed(t->name, r, spans.size(), "span");
-      });
+      call(*target, spans.size(), "span",
+           [&, e = exporter, t = target] { send_spans(*e, *t, spans); });
     }
     if (!processors_.empty()) {
-      call(processors_target_, spans.size(), "span", [&] {
-        for (const SpanRecord& s : spans) {
-          try {
-            const SpanData data = to_span_data(s);
-            for (const auto& p : processors_) p->on_end(data);
-          } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
-          }
-        }
-      });
+      call(processors_target_, spans.size(), "span", [&] { feed_processors(spans); });
     }
   }
   if (snapshot != nullptr) {
     for (const auto& [exporter, target] : metric_exporters_) {
-      call(*target, 1, "metric snapshot", [&, e = exporter, t = target] {
-        const ExportResult r = e->export_metrics(*snapshot);
-        if (r != ExportResult::kSuccess) losses_->export_failed(t->name, r, 1, "metric snapshot");
-      });
+      call(*target, 1, "metric snapshot",
+           [&, e = exporter, t = target] { send_metrics(*e, *t, *snapshot); });
     }
   }
+}
+
+void Pipeline::send_spans(SpanExporter& exporter, const Target& target,
+                          const std::vector<SpanRecord>& spans) noexcept {
+  const ExportResult r = exporter.export_spans(spans);
+  if (r != ExportResult::kSuccess) losses_->export_failed(target.name, r, spans.size(), "span");
+}
+
+void Pipeline::send_metrics(MetricExporter& exporter, const Target& target,
+                            const MetricsSnapshot& snapshot) noexcept {
+  const ExportResult r = exporter.export_metrics(snapshot);
+  if (r != ExportResult::kSuccess) losses_->export_failed(target.name, r, 1, "metric snapshot");
+}
+
+void Pipeline::feed_processors(const std::vector<SpanRecord>& spans) noexcept {
+  for (const SpanRecord& s : spans) {
+    try {
+      const SpanData data = to_span_data(s);
+      for (const auto& p : processors_) p->on_end(data);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory building the SpanData
+    }
+  }
+}
+
+std::optional<MetricsSnapshot> Pipeline::collect_snapshot() noexcept {
+  if (metric_exporters_.empty()) return std::nullopt;
+  try {
+    return metrics_->collect();
+  } catch (const std::exception& e) {
+    losses_->note_error(std::string("collecting metrics failed: ") + e.what());
+  }
+  return std::nullopt;
 }
 
 void Pipeline::finish(double end_time) noexcept {
@@ -310,14 +308,7 @@ void Pipeline::finish(double end_time) noexcept {
     record_.add_durations(spans);
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory
   }
-  std::optional<MetricsSnapshot> snapshot;
-  if (!metric_exporters_.empty()) {
-    try {
-      snapshot = metrics_->collect();
-    } catch (const std::exception& e) {
-      losses_->note_error(std::string("collecting metrics failed: ") + e.what());
-    }
-  }
+  const std::optional<MetricsSnapshot> snapshot = collect_snapshot();
   export_at_stop(spans, snapshot ? &*snapshot : nullptr);
   try {
     record_.keep(spans);

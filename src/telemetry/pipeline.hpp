@@ -91,6 +91,15 @@ class Pipeline {
   /// unless it is the hand-over to the subscribers (which counts its own outcome), and every
   /// later one.
   void count_unfinished(std::size_t begun) noexcept ASYNCFLOW_REQUIRES(progress_mu_);
+  /// One export call, its failure counted (both in handle() and at stop).
+  void send_spans(SpanExporter& exporter, const Target& target,
+                  const std::vector<SpanRecord>& spans) noexcept;
+  void send_metrics(MetricExporter& exporter, const Target& target,
+                    const MetricsSnapshot& snapshot) noexcept;
+  /// Every processor's on_end() for each of `spans`.
+  void feed_processors(const std::vector<SpanRecord>& spans) noexcept;
+  /// A snapshot for the metric exporters; none without one (or when collecting failed: said).
+  std::optional<MetricsSnapshot> collect_snapshot() noexcept;
   /// Sends `spans` to the span exporters and processors and `snapshot` to the metric
   /// exporters, at stop: a target still in a call is skipped and its share counted.
   void export_at_stop(std::vector<SpanRecord>& spans, const MetricsSnapshot* snapshot) noexcept;

@@ -244,11 +244,11 @@ void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
   State& s = *state_;
   if (batch.empty()) return;
   MutexLock lock(s.mu);
-  if (s.refused) return;     // counted by the pipeline (refuse_hand_overs())
-  ++s.completed_hand_overs;  // each outcome below is final, and counted under mu
+  if (s.refused) return;  // counted by the pipeline (refuse_hand_overs())
   // No subscriber, or stop() ran: nobody to deliver to.
   if (s.registry->count.load(std::memory_order_acquire) == 0 || !s.thread.joinable() ||
       s.stopping) {
+    ++s.completed_hand_overs;
     return;
   }
   const std::size_t n = batch.size();
@@ -257,19 +257,18 @@ void SubscriberStage::deliver(std::vector<Event>& batch) noexcept {
   };
   if (!room()) {
     // Lossless by default: the dispatcher waits for the subscribers, but not past stop().
-    --s.completed_hand_overs;  // not final while it waits
     s.room_cv.wait_until(s.mu, s.deadline_value(),
                          [&]() ASYNCFLOW_REQUIRES(s.mu) { return room() || s.refused; });
     if (s.refused) return;
-    ++s.completed_hand_overs;
-    if (!room()) {
-      s.handed += n;
-      s.finished += n;
-      // Under mu: once refuse_hand_overs() has seen this hand-over complete, its count is in.
-      s.losses->undelivered(n, "stop_timeout ran out while the subscribers were behind");
-      batch.clear();
-      return;
-    }
+  }
+  ++s.completed_hand_overs;  // the outcome below is final, and counted under mu
+  if (!room()) {
+    s.handed += n;
+    s.finished += n;
+    // Under mu: once refuse_hand_overs() has seen this hand-over complete, its count is in.
+    s.losses->undelivered(n, "stop_timeout ran out while the subscribers were behind");
+    batch.clear();
+    return;
   }
   s.queue.push_back(std::move(batch));
   batch = std::vector<Event>();

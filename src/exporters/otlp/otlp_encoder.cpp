@@ -5,6 +5,7 @@
 #include <google/protobuf/arena.h>
 
 #include <cmath>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
@@ -332,6 +333,8 @@ std::vector<std::string_view> group_by_session(std::span<const Item> items,
 struct OtlpEncoder::Proto {
   google::protobuf::Arena arena;
   std::vector<std::size_t> group_of;
+  std::vector<const SpanData*> spans;  // what one encode_traces() call encodes
+  std::deque<SpanData> expanded;       // task spans given compact, in full (stable addresses)
 };
 
 OtlpEncoder::OtlpEncoder(OtlpOrigin origin)
@@ -341,15 +344,38 @@ OtlpEncoder::~OtlpEncoder() = default;
 
 void OtlpEncoder::encode_traces(std::span<const SpanData> spans, OtlpProtocol protocol,
                                 std::string& out) {
+  proto_->spans.clear();
+  for (const SpanData& s : spans) proto_->spans.push_back(&s);
+  encode_span_list(protocol, out);
+}
+
+void OtlpEncoder::encode_traces(std::span<const SpanRecord> spans, OtlpProtocol protocol,
+                                std::string& out) {
+  // Spans in full form are encoded where they are; only compact task spans are expanded.
+  proto_->spans.clear();
+  proto_->expanded.clear();
+  for (const SpanRecord& r : spans) {
+    if (const auto* full = std::get_if<SpanData>(&r)) {
+      proto_->spans.push_back(full);
+    } else {
+      proto_->spans.push_back(&proto_->expanded.emplace_back(to_span_data(r)));
+    }
+  }
+  encode_span_list(protocol, out);
+}
+
+void OtlpEncoder::encode_span_list(OtlpProtocol protocol, std::string& out) {
+  const std::vector<const SpanData*>& spans = proto_->spans;
   const std::vector<std::string_view> sessions = group_by_session(
-      spans, [](const SpanData& s) { return session_of(s.attributes); }, proto_->group_of);
+      std::span<const SpanData* const>(spans),
+      [](const SpanData* s) { return session_of(s->attributes); }, proto_->group_of);
   const std::vector<std::size_t>& group_of = proto_->group_of;
   if (protocol == OtlpProtocol::kHttpJson) {
     json resource_spans = json::array();
     for (std::size_t g = 0; g < sessions.size(); ++g) {
       json list = json::array();
       for (std::size_t i = 0; i < spans.size(); ++i) {
-        if (group_of[i] == g) list.push_back(span_json(spans[i]));
+        if (group_of[i] == g) list.push_back(span_json(*spans[i]));
       }
       resource_spans.push_back({{"resource", resource_json(origin_, sessions[g])},
                                 {"scopeSpans", json::array({{{"scope", scope_json(origin_)},
@@ -371,7 +397,7 @@ void OtlpEncoder::encode_traces(std::span<const SpanData> spans, OtlpProtocol pr
     scopes.push_back(ss);
   }
   for (std::size_t i = 0; i < spans.size(); ++i)
-    set_span(scopes[group_of[i]]->add_spans(), spans[i]);
+    set_span(scopes[group_of[i]]->add_spans(), *spans[i]);
   out.clear();
   if (!request->SerializeToString(&out)) throw Error("OTLP: encoding the trace request failed");
 }

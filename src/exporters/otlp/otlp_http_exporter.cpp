@@ -83,7 +83,6 @@ class OtlpChannel {
 struct OtlpHttpSpanExporter::State {
   explicit State(OtlpConfig config) : channel(std::move(config), "traces") {}
   detail::OtlpChannel channel;
-  std::vector<SpanData> scratch;  // export_spans(): records in full form
 };
 
 OtlpHttpSpanExporter::OtlpHttpSpanExporter(const OtlpExporterOptions& options)
@@ -99,14 +98,11 @@ std::string OtlpHttpSpanExporter::name() const {
 }
 
 ExportResult OtlpHttpSpanExporter::export_spans(std::span<const SpanRecord> batch) noexcept {
-  try {
-    state_->scratch.clear();
-    state_->scratch.reserve(batch.size());
-    for (const SpanRecord& r : batch) state_->scratch.push_back(to_span_data(r));
-  } catch (...) {
-    return ExportResult::kFailure;
-  }
-  return export_span_data(state_->scratch);
+  // The batch span processor's records hold full spans: encoded in place, not copied again.
+  if (batch.empty()) return ExportResult::kSuccess;
+  return state_->channel.post(batch.size(), [&](OtlpEncoder& e, OtlpProtocol p, std::string& out) {
+    e.encode_traces(batch, p, out);
+  });
 }
 
 ExportResult OtlpHttpSpanExporter::export_span_data(std::span<const SpanData> batch) noexcept {

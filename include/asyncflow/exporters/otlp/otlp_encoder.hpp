@@ -42,6 +42,9 @@ class OtlpEncoder {
 
   /// The ExportTraceServiceRequest body for `spans` (all kind INTERNAL), replacing `out`.
   void encode_traces(std::span<const SpanData> spans, OtlpProtocol protocol, std::string& out);
+  /// The same for records as exporters receive them: spans in full form are encoded in place,
+  /// compact task spans expanded (to_span_data) first.
+  void encode_traces(std::span<const SpanRecord> spans, OtlpProtocol protocol, std::string& out);
   /// The ExportMetricsServiceRequest body for `snapshot`, replacing `out`: counters as
   /// monotonic cumulative sums, up-down counters as non-monotonic cumulative sums, histograms
   /// with their explicit bounds (cumulative), gauges; start time = the session start.
@@ -51,6 +54,8 @@ class OtlpEncoder {
 
  private:
   struct Proto;
+  /// Encodes proto_->spans.
+  void encode_span_list(OtlpProtocol protocol, std::string& out);
   OtlpOrigin origin_;
   std::unique_ptr<Proto> proto_;
 };
