@@ -14,8 +14,6 @@
 
 #include <pthread.h>
 
-#include <cerrno>
-#include <cstdlib>
 #include <deque>
 #include <string>
 #include <thread>
@@ -24,6 +22,7 @@
 #include "asyncflow/common/error.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
+#include "env_settings.hpp"
 
 namespace asyncflow {
 
@@ -31,19 +30,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// OTEL_BSP_* as a positive integer, else `fallback` (with one warning when malformed).
+/// OTEL_BSP_* as a positive integer, else `fallback`.
 std::int64_t env_positive(const char* name, std::int64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const long long n = std::strtoll(v, &end, 10);
-  if (errno != 0 || end == v || *end != '\0' || n <= 0) {
-    log_message(LogLevel::kWarning, std::string("batch span processor: ") + name +
-                                        " is not a positive integer; the default is used");
-    return fallback;
-  }
-  return n;
+  return detail::env_positive_integer(name, fallback, "batch span processor");
 }
 
 BatchSpanProcessorOptions resolve(BatchSpanProcessorOptions o) {

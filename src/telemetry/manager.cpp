@@ -280,7 +280,17 @@ bool TelemetryManager::Impl::stop() {
   pipeline.finish(epoch_seconds());
   pipeline.shutdown(deadline);
   subscribers.stop(deadline);
-  for (const auto& r : readers) r->shutdown();
+  // After the pipeline finished: the readers' final numbers hold every event counted.
+  for (const auto& r : readers) {
+    if (!r->shutdown(std::chrono::duration_cast<std::chrono::microseconds>(left_until(deadline)))) {
+      losses->note_error("a metric reader did not shut down cleanly within stop_timeout");
+    }
+    const MetricLosses lost = r->losses();
+    if (lost.snapshots != 0) {
+      losses->not_exported("metric reader", lost.snapshots, "metric snapshot", lost.last_error,
+                           false);
+    }
+  }
   readers.clear();
   adapters.clear();
   const TelemetryLosses l = losses->snapshot();

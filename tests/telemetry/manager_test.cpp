@@ -37,7 +37,10 @@ using testing::LogCapture;
 class KeepingReader final : public MetricReader {
  public:
   void attach(std::shared_ptr<const MetricProducer> producer) override { producer_ = producer; }
-  void shutdown() noexcept override { final_ = producer_->collect(); }
+  bool shutdown(std::chrono::microseconds /*timeout*/) noexcept override {
+    final_ = producer_->collect();
+    return true;
+  }
   MetricsSnapshot final_;
   std::shared_ptr<const MetricProducer> producer_;
 };

@@ -3,6 +3,7 @@
 // MetricReader interface exporters implement.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -65,15 +66,31 @@ class MetricProducer {
   virtual MetricsSnapshot collect() const = 0;
 };
 
+/// What a metric reader lost: snapshots it collected but could not hand over (a failed
+/// export, a shutdown that ran out of time). The session adds them to its losses at stop.
+struct MetricLosses {
+  std::uint64_t snapshots = 0;
+  std::string last_error;  ///< why, e.g. "periodic metric reader: the exporter failed (failure)"
+};
+
 /// A metric reader. The manager calls attach() at start; a pull reader (Prometheus) calls
 /// producer.collect() when scraped, a push reader on its own timer. shutdown() is called once
-/// at stop; the producer stays valid after it and keeps answering with the final numbers.
-/// Thread-safety: attach() and shutdown() come from the thread that starts / stops the session.
+/// at stop, after the session's last events were counted; the producer stays valid after it
+/// and keeps answering with the final numbers.
+/// Thread-safety: attach() and shutdown() come from the thread that starts / stops the session;
+/// losses() may be called from any thread.
 class MetricReader {
  public:
   virtual ~MetricReader() = default;
   virtual void attach(std::shared_ptr<const MetricProducer> producer) = 0;
-  virtual void shutdown() noexcept {}
+  /// Hands over the final numbers and releases the destination; true when that finished
+  /// cleanly within `timeout` (what was lost is losses()' to say).
+  virtual bool shutdown(std::chrono::microseconds timeout) noexcept {
+    (void)timeout;
+    return true;
+  }
+  /// Snapshots lost so far (default: none). Thread-safe.
+  virtual MetricLosses losses() const noexcept { return {}; }
 
  protected:
   MetricReader() = default;

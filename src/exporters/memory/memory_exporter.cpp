@@ -73,20 +73,22 @@ void InMemoryMetricReader::attach(std::shared_ptr<const MetricProducer> producer
   has_final_ = false;
 }
 
-void InMemoryMetricReader::shutdown() noexcept {
+bool InMemoryMetricReader::shutdown(std::chrono::microseconds /*timeout*/) noexcept {
   std::shared_ptr<const MetricProducer> producer;
   {
     MutexLock lock(mu_);
     producer = std::move(producer_);
   }
-  if (!producer) return;
+  if (!producer) return true;
   try {
     MetricsSnapshot final_snapshot = producer->collect();
     MutexLock lock(mu_);
     final_ = std::move(final_snapshot);
     has_final_ = true;
-  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; read() returns what it has
+  } catch (...) {  // out of memory; read() returns what it has
+    return false;
   }
+  return true;
 }
 
 MetricsSnapshot InMemoryMetricReader::read() const {

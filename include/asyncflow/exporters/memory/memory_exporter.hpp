@@ -61,7 +61,7 @@ class InMemorySpanExporter final : public SpanExporter {
 class InMemoryMetricReader final : public MetricReader {
  public:
   void attach(std::shared_ptr<const MetricProducer> producer) override;
-  void shutdown() noexcept override;
+  bool shutdown(std::chrono::microseconds timeout) noexcept override;
   MetricsSnapshot read() const;
 
  private:
