@@ -28,6 +28,8 @@ LAYERS = {
     "exporter_jsonl": ["include/asyncflow/exporters/jsonl/", "src/exporters/jsonl/"],
     "exporter_memory": ["include/asyncflow/exporters/memory/", "src/exporters/memory/"],
     "exporter_otlp": ["include/asyncflow/exporters/otlp/", "src/exporters/otlp/"],
+    "exporter_prometheus": ["include/asyncflow/exporters/prometheus/",
+                            "src/exporters/prometheus/"],
     "umbrella": ["include/asyncflow/asyncflow.hpp", "include/asyncflow/version.hpp"],
 }
 
@@ -39,11 +41,14 @@ ALLOWED = {
     "backend": [("common", "all"), ("backend", "all"), ("core", VOCABULARY)],
     "core": [("common", "all"), ("core", "all"), ("backend", "public"), ("telemetry", "public"),
              ("umbrella", ["include/asyncflow/version.hpp"])],
-    "telemetry": [("common", "all"), ("telemetry", "all")],
+    "telemetry": [("common", "all"), ("telemetry", "all"),
+                  ("umbrella", ["include/asyncflow/version.hpp"])],
     "exporter_jsonl": [("common", "all"), ("telemetry", "public"), ("exporter_jsonl", "all")],
     "exporter_memory": [("common", "all"), ("telemetry", "public"), ("exporter_memory", "all")],
     "exporter_otlp": [("common", "all"), ("telemetry", "public"), ("exporter_otlp", "all"),
                       ("umbrella", ["include/asyncflow/version.hpp"])],
+    "exporter_prometheus": [("common", "all"), ("telemetry", "public"),
+                            ("exporter_prometheus", "all")],
     "umbrella": [(layer, "public") for layer in LAYERS],
 }
 
@@ -58,7 +63,8 @@ THIRD_PARTY = {
                   "src/backend/function_workers.cpp", "src/exporters/jsonl/",
                   "src/exporters/otlp/otlp_encoder.cpp"],
     # The OTLP exporter's transport and encoding stay in the files made for them.
-    "httplib.h": ["src/exporters/otlp/otlp_http_sender.cpp"],
+    "httplib.h": ["src/exporters/otlp/otlp_http_sender.cpp",
+                  "src/exporters/prometheus/prometheus_http_server.cpp"],
     "google/protobuf/": ["src/exporters/otlp/otlp_encoder.cpp"],
 }
 

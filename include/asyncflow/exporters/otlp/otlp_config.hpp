@@ -12,17 +12,12 @@
 #include <vector>
 
 #include "asyncflow/exporters/otlp/otlp_encoder.hpp"
+#include "asyncflow/telemetry/resource.hpp"
 
 namespace asyncflow {
 
 /// The two signals an OTLP/HTTP exporter sends, to /v1/traces and /v1/metrics.
 enum class OtlpSignal { kTraces, kMetrics };
-
-/// Reads one environment variable (tests pass their own); nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
-
-/// The process environment (getenv).
-EnvLookup process_environment();
 
 /// Retries of a failed export (HTTP 429, 502, 503, 504 or no connection), with exponential
 /// backoff and jitter; a Retry-After the receiver sends is honoured (within max_backoff).
@@ -72,16 +67,9 @@ struct OtlpConfig {
 OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& options = {},
                                const EnvLookup& env = process_environment());
 
-/// The resource every request carries: service.name (options, else OTEL_SERVICE_NAME, else
-/// OTEL_RESOURCE_ATTRIBUTES', else "asyncflow"), the other OTEL_RESOURCE_ATTRIBUTES, the
-/// options' attributes, host.name, process.pid and telemetry.sdk.{name,language,version}.
+/// The resource every request carries: resolve_resource() of the options' service_name and
+/// resource attributes.
 Attributes otlp_resource(const OtlpExporterOptions& options = {},
                          const EnvLookup& env = process_environment());
-
-/// Parses a "k1=v1,k2=v2" list with percent-encoded keys and values (W3C baggage style, as
-/// OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES use); an entry without '=' or with
-/// a bad %-escape is skipped and `bad_entries` counts it.
-std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::string_view text,
-                                                                      int* bad_entries = nullptr);
 
 }  // namespace asyncflow
