@@ -64,7 +64,7 @@ THIRD_PARTY = {
                   "src/exporters/otlp/otlp_encoder.cpp"],
     # The OTLP exporter's transport and encoding stay in the files made for them.
     "httplib.h": ["src/exporters/otlp/otlp_http_sender.cpp",
-                  "src/exporters/prometheus/prometheus_http_server.cpp"],
+                  "src/exporters/prometheus/prometheus_exporter.cpp"],
     "google/protobuf/": ["src/exporters/otlp/otlp_encoder.cpp"],
 }
 
