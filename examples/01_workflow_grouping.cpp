@@ -3,8 +3,14 @@
 // per pipeline. Writes the JSONL checkpoint that the dashboards read (the seed's
 // examples/telemetry/01-workflow_grouping.py).
 //
-//   01_workflow_grouping [--out DIR]      (default DIR: telemetry-output)
+//   01_workflow_grouping [--out DIR] [--prometheus HOST:PORT]   (default DIR: telemetry-output)
+//
+// Spans and metrics also go where the OTel variables say: OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP
+// to Jaeger, Tempo, a collector), OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER=console, ...
+// (docs/exporters.md). --prometheus serves /metrics there while the demo runs.
 #include <asyncflow/asyncflow.hpp>
+#include <asyncflow/exporters/env/environment_exporters.hpp>
+#include <asyncflow/exporters/prometheus/prometheus_exporter.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -32,19 +38,45 @@ struct Experiment {
 
 int main(int argc, char** argv) {
   std::string out = "telemetry-output";
+  std::string prometheus_at;  // HOST:PORT
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--out" && i + 1 < argc) {
       out = argv[++i];
+    } else if (std::string_view(argv[i]) == "--prometheus" && i + 1 < argc) {
+      prometheus_at = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--out DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out DIR] [--prometheus HOST:PORT]\n", argv[0]);
       return 2;
     }
+  }
+  asyncflow::TelemetryOptions options{.resource_poll_interval = 0.5, .checkpoint_path = out};
+  for (const std::string& line : asyncflow::add_exporters_from_environment(options)) {
+    std::printf("exporting %s\n", line.c_str());
+  }
+  if (!prometheus_at.empty()) {
+    const std::size_t colon = prometheus_at.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos) {
+      try {
+        port = std::stoi(prometheus_at.substr(colon + 1));
+      } catch (const std::exception&) {  // not a number: said below
+      }
+    }
+    if (colon == std::string::npos || port < 0) {
+      std::fprintf(stderr, "--prometheus wants HOST:PORT (e.g. 127.0.0.1:9464), got '%s'\n",
+                   prometheus_at.c_str());
+      return 2;
+    }
+    auto prometheus = std::make_shared<asyncflow::PrometheusExporter>(
+        asyncflow::PrometheusExporterOptions{.host = prometheus_at.substr(0, colon), .port = port});
+    std::printf("serving metrics at %s\n", prometheus->url().c_str());
+    options.metric_readers.push_back(std::move(prometheus));
   }
 
   // Four workers for six pipelines, like the seed's ProcessPoolExecutor(max_workers=4).
   auto flow = asyncflow::WorkflowEngine::create(
       {.backends = {asyncflow::ThreadPoolBackend::create({.threads = 4})}});
-  auto telemetry = flow->start_telemetry({.resource_poll_interval = 0.5, .checkpoint_path = out});
+  auto telemetry = flow->start_telemetry(std::move(options));
 
   static const auto Result = asyncflow::define_event(
       "experiment.Result", {{"experiment_id", asyncflow::FieldType::kString},

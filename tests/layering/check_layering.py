@@ -30,6 +30,8 @@ LAYERS = {
     "exporter_otlp": ["include/asyncflow/exporters/otlp/", "src/exporters/otlp/"],
     "exporter_prometheus": ["include/asyncflow/exporters/prometheus/",
                             "src/exporters/prometheus/"],
+    "exporter_ostream": ["include/asyncflow/exporters/ostream/", "src/exporters/ostream/"],
+    "exporter_env": ["include/asyncflow/exporters/env/", "src/exporters/env/"],
     "umbrella": ["include/asyncflow/asyncflow.hpp", "include/asyncflow/version.hpp"],
 }
 
@@ -49,6 +51,11 @@ ALLOWED = {
                       ("umbrella", ["include/asyncflow/version.hpp"])],
     "exporter_prometheus": [("common", "all"), ("telemetry", "public"),
                             ("exporter_prometheus", "all")],
+    "exporter_ostream": [("common", "all"), ("telemetry", "public"), ("exporter_ostream", "all")],
+    # Builds the exporters the OTel variables name: it sees their public headers.
+    "exporter_env": [("common", "all"), ("telemetry", "public"), ("exporter_env", "all"),
+                     ("exporter_otlp", "public"), ("exporter_prometheus", "public"),
+                     ("exporter_ostream", "public")],
     "umbrella": [(layer, "public") for layer in LAYERS],
 }
 
