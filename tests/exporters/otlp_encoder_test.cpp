@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -117,6 +118,71 @@ TEST(OtlpEncoder, SpansOfTwoSessionsGoToTwoResources) {
   EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 2);
   EXPECT_EQ(req.resource_spans(1).resource().attributes(2).value().string_value(), "b");
   EXPECT_EQ(req.resource_spans(1).scope_spans(0).spans_size(), 1);
+}
+
+// The encoder keeps its trace request between calls and overwrites it in place; nothing of an
+// earlier batch may show in a later one. Each body must be byte for byte the one a fresh
+// encoder writes for the same batch, across batches that shrink and grow, change attribute
+// types, drop parents, statuses, descriptions and events, and mix full and compact spans.
+TEST(OtlpEncoder, AnEncoderReusedAcrossCallsWritesWhatAFreshOneWrites) {
+  SpanData retyped = task_span("a");
+  retyped.parent_span_id = 0;
+  retyped.status = SpanStatus::kUnset;
+  retyped.status_description.reset();
+  retyped.events.clear();
+  retyped.attributes = {{"session_id", std::string("a")},
+                        {"task_id", std::int64_t{7}},  // was a string
+                        {"ranks", std::string("four")},
+                        {"ok", std::monostate{}},
+                        {"ratio", true}};
+  SpanData more_events = task_span("c");
+  more_events.status = SpanStatus::kOk;
+  more_events.status_description.reset();
+  more_events.events.push_back({"TaskStarted", 5, {{"n", 1.5}, {"flag", true}}});
+  more_events.attributes.emplace_back("extra", std::string("x"));
+  auto context = std::make_shared<EventContext>();
+  context->session_id = "b";
+  const std::string executable = "preprocess";
+  const std::string task_type = "function";
+  TaskSpan compact;
+  compact.context = context;
+  compact.executable = &executable;
+  compact.task_type = &task_type;
+  compact.task_id = "task.000002";
+  compact.backend = "threadpool";
+  compact.trace_id = {1, 2};
+  compact.span_id = 3;
+  compact.parent_span_id = 4;
+  compact.start_ns = 10;
+  compact.end_ns = 20;
+  compact.queued_ns = 12;
+  compact.outcome = TaskSpan::Outcome::kFailed;
+  compact.error_type = "ValueError";
+
+  const std::vector<std::vector<SpanData>> batches = {
+      {task_span("a"), task_span("b"), task_span("a")},
+      {more_events, task_span("c")},
+      {retyped},
+      {},
+      {task_span("a"), task_span("b"), task_span("a")}};
+  OtlpEncoder reused(origin());
+  std::string body;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    reused.encode_traces(batches[i], OtlpProtocol::kHttpProtobuf, body);
+    std::string fresh;
+    OtlpEncoder(origin()).encode_traces(batches[i], OtlpProtocol::kHttpProtobuf, fresh);
+    EXPECT_EQ(body, fresh) << "batch " << i;
+  }
+  const std::vector<SpanRecord> records = {compact, retyped, compact, task_span("b")};
+  reused.encode_traces(records, OtlpProtocol::kHttpProtobuf, body);
+  std::string fresh;
+  OtlpEncoder(origin()).encode_traces(records, OtlpProtocol::kHttpProtobuf, fresh);
+  EXPECT_EQ(body, fresh);
+  pb::ExportTraceServiceRequest req;
+  ASSERT_TRUE(req.ParseFromString(body));
+  ASSERT_EQ(req.resource_spans_size(), 2);  // sessions "b" and "a"
+  EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 3);
+  EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans(0).status().message(), "ValueError");
 }
 
 // protoc's raw decoder knows no message definitions: it shows the field numbers and wire

@@ -31,7 +31,8 @@ struct OtlpOrigin {
   std::string scope_version;  ///< empty: the library's version
 };
 
-/// Encodes requests; keeps its buffers between calls, so encoding allocates little once warm.
+/// Encodes requests; keeps its buffers between calls, so encoding allocates little once warm
+/// (the trace request of the largest batch so far stays allocated for reuse).
 /// Thread-safety: none (one exporter thread uses one encoder).
 class OtlpEncoder {
  public:
