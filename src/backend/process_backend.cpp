@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -275,8 +276,23 @@ class ProcessBackend::Impl {
     if (!t.report_started()) return give_up(c, [] {});  // canceled meanwhile; reported
 
     const TaskDescription& d = t.description();
+    // The trace context (TRACEPARENT) joins the program to its task's span; the task's own
+    // env wins, and a replaced environment is left as the task gave it.
+    std::map<std::string, std::string> env_with_context;
+    const std::map<std::string, std::string>* env = &d.env;
+    if (!d.replace_env) {
+      try {
+        auto context = t.context_env();
+        if (!context.empty()) {
+          env_with_context = d.env;
+          for (auto& [k, v] : context) env_with_context.try_emplace(std::move(k), std::move(v));
+          env = &env_with_context;
+        }
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the program runs untraced
+      }
+    }
     detail::SpawnSettings settings{.cwd = d.cwd,
-                                   .env = &d.env,
+                                   .env = env,
                                    .replace_env = d.replace_env,
                                    .stdout_fd = c->sinks.stdout_fd(),
                                    .stderr_fd = c->sinks.stderr_fd()};

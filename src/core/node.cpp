@@ -81,6 +81,12 @@ void Node::report_queued() noexcept {
   if (EngineObserver* obs = engine->obs()) obs->on_task_queued(NodeInfo(*this).info);
 }
 
+std::vector<std::pair<std::string, std::string>> Node::context_env() const {
+  std::vector<std::pair<std::string, std::string>> env;
+  if (EngineObserver* obs = engine->obs()) obs->add_trace_context(uid(), env);
+  return env;
+}
+
 Command Node::command() {
   return build_command();
 }

@@ -50,6 +50,12 @@ class ObserverPair final : public EngineObserver {
     first_->on_workflow_end(workflow_id);
     second_->on_workflow_end(workflow_id);
   }
+  void add_trace_context(
+      std::string_view task_uid,
+      std::vector<std::pair<std::string, std::string>>& env) const noexcept override {
+    first_->add_trace_context(task_uid, env);
+    second_->add_trace_context(task_uid, env);
+  }
 
  private:
   const std::shared_ptr<EngineObserver> first_;

@@ -183,4 +183,14 @@ void TelemetryBridge::on_workflow_end(std::string_view workflow_id) noexcept {
   emit_workflow(events::WorkflowEnded(), workflow_id, {});
 }
 
+void TelemetryBridge::add_trace_context(
+    std::string_view task_uid,
+    std::vector<std::pair<std::string, std::string>>& env) const noexcept {
+  try {
+    env.emplace_back("TRACEPARENT", manager_->traceparent(task_uid));
+    if (!manager_->tracestate().empty()) env.emplace_back("TRACESTATE", manager_->tracestate());
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the program runs untraced
+  }
+}
+
 }  // namespace asyncflow::detail

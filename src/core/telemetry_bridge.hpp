@@ -26,6 +26,9 @@ class TelemetryBridge final : public EngineObserver {
   void on_workflow_begin(std::string_view workflow_id,
                          std::string_view parent_workflow_id) noexcept override;
   void on_workflow_end(std::string_view workflow_id) noexcept override;
+  void add_trace_context(
+      std::string_view task_uid,
+      std::vector<std::pair<std::string, std::string>>& env) const noexcept override;
 
  private:
   /// The shared base fields of `task`'s events (cached per thread).

@@ -14,6 +14,7 @@
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/event_bus.hpp"
 #include "asyncflow/telemetry/log.hpp"
+#include "asyncflow/telemetry/trace_context.hpp"
 #include "common/cache_line.hpp"
 #include "event_access.hpp"
 #include "losses.hpp"
@@ -91,7 +92,8 @@ struct TelemetryManager::Impl {
         metrics(std::make_shared<detail::MetricsStore>(session_id, detail::to_ns(start_time))),
         record(session_id, options.span_history),
         subscribers(options.subscriber_queue, losses),
-        pipeline(session_id, metrics, record, subscribers, losses) {
+        trace(detail::SessionTrace::begin(options)),
+        pipeline(session_id, metrics, record, subscribers, losses, trace) {
     metrics->set_losses(losses);
   }
 
@@ -108,6 +110,7 @@ struct TelemetryManager::Impl {
   const std::shared_ptr<detail::MetricsStore> metrics;
   detail::SessionRecord record;
   detail::SubscriberStage subscribers;
+  const detail::SessionTrace trace;
   detail::Pipeline pipeline;
   std::optional<std::filesystem::path> checkpoint_file;
   std::vector<std::shared_ptr<MetricReader>> readers;
@@ -312,6 +315,15 @@ TelemetryManager::~TelemetryManager() {
     impl_->stopped = true;
     impl_->stop_result = impl_->stop();
   }
+}
+
+std::string TelemetryManager::traceparent(std::string_view task_id) const {
+  const detail::SessionTrace& t = impl_->trace;
+  return to_traceparent(TraceParent{t.trace_id, t.task_span_id(task_id), 1});
+}
+
+const std::string& TelemetryManager::tracestate() const noexcept {
+  return impl_->trace.tracestate;
 }
 
 const std::string& TelemetryManager::session_id() const noexcept {

@@ -29,12 +29,12 @@ const EventTypePtr& metrics_tick() {
 
 Pipeline::Pipeline(const std::string& session_id, std::shared_ptr<MetricsStore> metrics,
                    SessionRecord& record, SubscriberStage& subscribers,
-                   std::shared_ptr<LossCounters> losses)
+                   std::shared_ptr<LossCounters> losses, const SessionTrace& trace)
     : metrics_(std::move(metrics)),
       record_(record),
       subscribers_(subscribers),
       losses_(std::move(losses)),
-      tracker_(session_id, *metrics_) {
+      tracker_(session_id, *metrics_, trace) {
   processors_target_.name = "the span processors";
 }
 

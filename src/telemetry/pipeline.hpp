@@ -36,7 +36,7 @@ class Pipeline {
 
   Pipeline(const std::string& session_id, std::shared_ptr<MetricsStore> metrics,
            SessionRecord& record, SubscriberStage& subscribers,
-           std::shared_ptr<LossCounters> losses);
+           std::shared_ptr<LossCounters> losses, const SessionTrace& trace);
 
   /// Adds an exporter for the signals it implements (before the dispatcher starts).
   /// Throws asyncflow::Error when it implements none.

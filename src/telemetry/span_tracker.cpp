@@ -90,10 +90,11 @@ std::optional<double> optional_number(const Event& e, std::size_t index) {
 
 }  // namespace
 
-SpanTracker::SpanTracker(std::string session_id, MetricsStore& metrics)
-    : session_id_(std::move(session_id)), metrics_(metrics) {
-  while (!trace_id_.valid()) trace_id_ = TraceId{random_u64(), random_u64()};
-}
+SpanTracker::SpanTracker(std::string session_id, MetricsStore& metrics, const SessionTrace& trace)
+    : session_id_(std::move(session_id)),
+      metrics_(metrics),
+      trace_(trace),
+      trace_id_(trace.trace_id) {}
 
 std::uint64_t SpanTracker::new_span_id() {
   std::uint64_t id = 0;
@@ -106,6 +107,7 @@ void SpanTracker::open_session(double start_time) {
   session_.name = "session";
   session_.trace_id = trace_id_;
   session_.span_id = new_span_id();
+  session_.parent_span_id = trace_.remote_parent;  // the caller's span (TRACEPARENT), or root
   session_.start_ns = to_ns(start_time);
   session_.attributes = {{"session_id", session_id_}, {"backend", std::string("asyncflow")}};
   session_open_ = true;
@@ -153,7 +155,8 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   s.task_id = task_id;
   s.backend = e.backend();
   s.trace_id = trace_id_;
-  s.span_id = new_span_id();
+  // Known to the engine too: it gives the task's programs TRACEPARENT before we see the task.
+  s.span_id = trace_.task_span_id(task_id);
   s.parent_span_id = parent_for(s.workflow_id);
   if (s.workflow_id != nullptr) {
     if (auto w = workflows_.find(*s.workflow_id);

@@ -11,6 +11,7 @@
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "metrics_store.hpp"
+#include "session_trace.hpp"
 
 namespace asyncflow::detail {
 
@@ -20,7 +21,7 @@ class SpanTracker {
   /// What an event means to the tracker (defined in span_tracker.cpp).
   enum class Kind : std::uint8_t;
 
-  SpanTracker(std::string session_id, MetricsStore& metrics);
+  SpanTracker(std::string session_id, MetricsStore& metrics, const SessionTrace& trace);
 
   /// Opens the session span (the trace root) at `start_time` (epoch seconds).
   void open_session(double start_time);
@@ -71,6 +72,7 @@ class SpanTracker {
 
   std::string session_id_;
   MetricsStore& metrics_;
+  const SessionTrace& trace_;
   TraceId trace_id_;
   SpanData session_;
   bool session_open_ = false;

@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "asyncflow/backend/command.hpp"
 #include "asyncflow/backend/task_description.hpp"
@@ -70,6 +72,11 @@ class BackendTask {
   /// The task was stopped; `how` completes "task 'x' (uid) was canceled…", e.g. " while
   /// running (process group killed)".
   virtual void report_canceled(std::string_view how) noexcept = 0;
+  /// Environment entries the engine adds for the programs this task runs (the W3C trace
+  /// context of its span, TRACEPARENT and TRACESTATE, while telemetry runs). A backend puts
+  /// them in the program's environment unless the task's own env sets the same name or
+  /// replaces the environment (TaskDescription::replace_env).
+  virtual std::vector<std::pair<std::string, std::string>> context_env() const { return {}; }
   /// Identifies the engine the task belongs to (see Backend::stop_tasks_of).
   virtual const void* owner() const noexcept = 0;
 

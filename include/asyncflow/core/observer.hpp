@@ -6,6 +6,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "asyncflow/core/task_kind.hpp"
 #include "asyncflow/core/task_state.hpp"
@@ -48,6 +50,15 @@ class EngineObserver {
   virtual void on_workflow_begin(std::string_view workflow_id,
                                  std::string_view parent_workflow_id) noexcept = 0;
   virtual void on_workflow_end(std::string_view workflow_id) noexcept = 0;
+  /// Environment entries that carry the trace context of task `task_uid` to the programs it
+  /// runs (telemetry: TRACEPARENT pointing at the task's span, TRACESTATE), appended to `env`.
+  /// Called before each program starts; by default adds nothing.
+  virtual void add_trace_context(
+      std::string_view task_uid,
+      std::vector<std::pair<std::string, std::string>>& env) const noexcept {
+    (void)task_uid;
+    (void)env;
+  }
 
  protected:
   EngineObserver() = default;

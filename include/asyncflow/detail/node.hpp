@@ -84,6 +84,7 @@ class Node : public BackendTask {
   void report_queued() noexcept override;
   Command command() override;
   std::string function_request() override;
+  std::vector<std::pair<std::string, std::string>> context_env() const override;
   bool report_started() noexcept override;
   void report_completed(std::string output) noexcept override;
   void report_failed(std::exception_ptr failure) noexcept override;

@@ -184,6 +184,13 @@ class TelemetryManager {
   TelemetryManager& operator=(const TelemetryManager&) = delete;
 
   const std::string& session_id() const noexcept;
+  /// The W3C traceparent of the span of task (or block) `task_id` in this session, for
+  /// programs the task runs (TRACEPARENT): "00-<trace id>-<task span id>-01". Valid before the
+  /// task's events are processed: a task's span id follows from its id. Thread-safe.
+  std::string traceparent(std::string_view task_id) const;
+  /// The caller's tracestate when TRACEPARENT / TelemetryOptions::traceparent joined the
+  /// session to a trace, else empty. Thread-safe.
+  const std::string& tracestate() const noexcept;
   /// The options the session was started with (its processors, readers, exporters and
   /// adapters are released at stop, so the vectors are empty then).
   const TelemetryOptions& options() const noexcept;

@@ -78,6 +78,14 @@ struct TelemetryOptions {
   /// it discards the rest (counted and reported); >= 0 seconds. It bounds stop() even when an
   /// exporter or subscriber call never returns: that call is left to finish on its thread.
   double stop_timeout = 5.0;
+  /// The caller's W3C trace context ("00-<trace id>-<span id>-<flags>"): the session's spans
+  /// join that trace, the session span a child of that span. Empty = the TRACEPARENT and
+  /// TRACESTATE environment variables (the OTel environment-carrier convention); an invalid
+  /// TRACEPARENT is one warning and a trace of the session's own. An invalid value here is an
+  /// asyncflow::Error.
+  std::string traceparent{};
+  /// The caller's tracestate, passed on to the programs tasks run (with traceparent only).
+  std::string tracestate{};
   /// Finished spans kept in memory for read_traces() / task_spans() (oldest dropped first;
   /// exporters and span processors get every span regardless).
   std::size_t span_history = 100'000;
