@@ -318,6 +318,9 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
       if (!t.span.block) MetricsStore::add(t.series->submitted, 1);
       t.submitted = true;
       break;
+    case Kind::kResolved:
+      if (t.span.resolved_ns < 0) t.span.resolved_ns = to_ns(e.event_time());
+      break;
     case Kind::kQueued:
       if (t.span.queued_ns < 0) t.span.queued_ns = to_ns(e.event_time());
       break;
@@ -325,6 +328,7 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
       if (!t.started) {
         t.started = true;
         t.started_at = e.event_time();
+        t.span.started_ns = to_ns(t.started_at);
         if (!t.span.block) {
           MetricsStore::add(t.series->started, 1);
           MetricsStore::add(t.series->running, 1);

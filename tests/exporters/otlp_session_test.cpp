@@ -100,6 +100,24 @@ TEST(OtlpSession, TheWholeSpanTreeReachesTheReceiver) {
       EXPECT_EQ(s.status().code(), pb::Status::STATUS_CODE_ERROR);
     }
     EXPECT_GE(s.end_time_unix_nano(), s.start_time_unix_nano());
+    // Lifecycle moments as span events, in order, inside the span, each naming the task.
+    std::vector<std::string> names;
+    std::uint64_t last = s.start_time_unix_nano();
+    for (const auto& ev : s.events()) {
+      names.push_back(ev.name());
+      EXPECT_GE(ev.time_unix_nano(), last) << ev.name();
+      EXPECT_LE(ev.time_unix_nano(), s.end_time_unix_nano()) << ev.name();
+      last = ev.time_unix_nano();
+      ASSERT_EQ(ev.attributes_size(), 1);
+      EXPECT_EQ(ev.attributes(0).key(), "task_id");
+      EXPECT_EQ(ev.attributes(0).value().string_value(), attr(s, "task_id"));
+    }
+    ASSERT_GE(names.size(), 2u) << attr(s, "task_id");
+    EXPECT_EQ(names.front(), "asyncflow.TaskResolved");
+    EXPECT_EQ(names.back(), "TaskStarted");
+    if (names.size() == 3) {
+      EXPECT_EQ(names[1], "TaskQueued");
+    }
   }
   EXPECT_EQ(processor->stats().spans_exported, spans.size());
   EXPECT_EQ(processor->losses().spans, 0u);

@@ -69,7 +69,11 @@ struct TaskSpan {
   std::uint64_t parent_span_id = 0;
   std::int64_t start_ns = 0;    ///< epoch ns: TaskCreated
   std::int64_t end_ns = 0;      ///< epoch ns: the terminal event (or the session's end)
-  std::int64_t queued_ns = -1;  ///< the TaskQueued span event, when there was one
+  /// Lifecycle moments as span events (epoch ns; -1 when the event did not come):
+  /// asyncflow.TaskResolved, TaskQueued, TaskStarted.
+  std::int64_t resolved_ns = -1;
+  std::int64_t queued_ns = -1;
+  std::int64_t started_ns = -1;
   Outcome outcome = Outcome::kOpen;
   bool block = false;
   bool incomplete = false;  ///< terminal event without TaskStarted (incomplete_lifecycle)
@@ -102,7 +106,9 @@ using SpanRecord = std::variant<SpanData, TaskSpan>;
 
 /// The span in full. Task spans get the attributes session_id, backend, task_id, executable,
 /// task_type, [asyncflow.workflow_id], [asyncflow.parent_workflow_id] (blocks in a scope),
-/// then status, [error_type], [incomplete_lifecycle] once ended, or asyncflow.unfinished.
+/// then status, [error_type], [incomplete_lifecycle] once ended, or asyncflow.unfinished;
+/// and the span events asyncflow.TaskResolved, TaskQueued and TaskStarted that came, each with
+/// the attribute task_id.
 SpanData to_span_data(const TaskSpan& span);
 SpanData to_span_data(const SpanRecord& span);
 
