@@ -75,10 +75,9 @@ SpanData to_span_data(const TaskSpan& s) {
   }
   if (s.unfinished) d.attributes.emplace_back("asyncflow.unfinished", true);
   // In lifecycle order: Resolved, then Queued (after the submission), then Started.
-  const std::pair<const char*, std::int64_t> moments[] = {
-      {"asyncflow.TaskResolved", s.resolved_ns},
-      {"TaskQueued", s.queued_ns},
-      {"TaskStarted", s.started_ns}};
+  const std::pair<const char*, std::int64_t> moments[] = {{"asyncflow.TaskResolved", s.resolved_ns},
+                                                          {"TaskQueued", s.queued_ns},
+                                                          {"TaskStarted", s.started_ns}};
   for (const auto& [name, ns] : moments) {
     if (ns >= 0) d.events.push_back(SpanEvent{name, ns, {{"task_id", s.task_id}}});
   }

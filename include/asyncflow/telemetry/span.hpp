@@ -67,8 +67,8 @@ struct TaskSpan {
   TraceId trace_id;
   std::uint64_t span_id = 0;
   std::uint64_t parent_span_id = 0;
-  std::int64_t start_ns = 0;    ///< epoch ns: TaskCreated
-  std::int64_t end_ns = 0;      ///< epoch ns: the terminal event (or the session's end)
+  std::int64_t start_ns = 0;  ///< epoch ns: TaskCreated
+  std::int64_t end_ns = 0;    ///< epoch ns: the terminal event (or the session's end)
   /// Lifecycle moments as span events (epoch ns; -1 when the event did not come):
   /// asyncflow.TaskResolved, TaskQueued, TaskStarted.
   std::int64_t resolved_ns = -1;
