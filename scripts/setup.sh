@@ -15,6 +15,7 @@ packages=(
   libcpp-httplib-dev libssl-dev zlib1g-dev          # OTLP/HTTP(S) client, gzip, /metrics server
   python3-protobuf                                  # OTLP test receiver (decodes what we send)
   prometheus                                        # Prometheus test: a real server scrapes us
+  openssl                                           # HTTPS test: a self-signed receiver certificate
 )
 
 missing=()

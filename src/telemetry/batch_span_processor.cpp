@@ -35,6 +35,18 @@ std::int64_t env_positive(const char* name, std::int64_t fallback) {
   return detail::env_positive_integer(name, fallback, "batch span processor");
 }
 
+/// What the exporter lost after taking spans (a receiver's partial rejection) joins `l`.
+void add_exporter_losses(const SpanExporter& exporter, SpanLosses& l) noexcept {
+  try {
+    const ExporterLosses lost = exporter.losses();
+    if (lost.records == 0) return;
+    l.spans += lost.records;
+    l.last_error = lost.last_error;
+  } catch (...) {
+    l.last_error = "the exporter could not say what it lost";
+  }
+}
+
 BatchSpanProcessorOptions resolve(BatchSpanProcessorOptions o) {
   using std::chrono::milliseconds;
   if (o.max_queue_size == 0) {
@@ -256,14 +268,17 @@ bool BatchSpanProcessor::shutdown(std::chrono::microseconds timeout) noexcept {
 
 SpanLosses BatchSpanProcessor::losses() const noexcept {
   State& s = *state_;
-  MutexLock lock(s.mu);
   SpanLosses l;
-  l.spans =
-      s.stats.dropped_queue_full + s.stats.dropped_export_failed + s.stats.dropped_at_shutdown;
-  try {
-    if (l.spans != 0) l.last_error = "batch span processor: " + s.last_error;
-  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the count still tells
+  {
+    MutexLock lock(s.mu);
+    l.spans =
+        s.stats.dropped_queue_full + s.stats.dropped_export_failed + s.stats.dropped_at_shutdown;
+    try {
+      if (l.spans != 0) l.last_error = "batch span processor: " + s.last_error;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the count still tells
+    }
   }
+  add_exporter_losses(*s.exporter, l);
   return l;
 }
 
@@ -300,6 +315,7 @@ SpanLosses SimpleSpanProcessor::losses() const noexcept {
   SpanLosses l;
   l.spans = failed_.load(std::memory_order_relaxed);
   if (l.spans != 0) l.last_error = "simple span processor: the exporter failed";
+  add_exporter_losses(*exporter_, l);
   return l;
 }
 

@@ -289,9 +289,8 @@ bool TelemetryManager::Impl::stop() {
       losses->note_error("a metric reader did not shut down cleanly within stop_timeout");
     }
     const MetricLosses lost = r->losses();
-    if (lost.snapshots != 0) {
-      losses->not_exported("metric reader", lost.snapshots, "metric snapshot", lost.last_error,
-                           false);
+    if (lost.records != 0) {
+      losses->not_exported("metric reader", lost.records, "metric record", lost.last_error, false);
     }
   }
   readers.clear();

@@ -233,12 +233,24 @@ bool PeriodicExportingMetricReader::shutdown(std::chrono::microseconds timeout) 
 
 MetricLosses PeriodicExportingMetricReader::losses() const noexcept {
   State& s = *state_;
-  MutexLock lock(s.mu);
   MetricLosses l;
-  l.snapshots = s.stats.failed_exports + s.stats.lost_at_shutdown;
+  {
+    MutexLock lock(s.mu);
+    l.records = s.stats.failed_exports + s.stats.lost_at_shutdown;
+    try {
+      if (l.records != 0) l.last_error = "periodic metric reader: " + s.last_error;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the count still tells
+    }
+  }
+  // What the exporter lost after a call succeeded (data points a receiver rejected).
   try {
-    if (l.snapshots != 0) l.last_error = "periodic metric reader: " + s.last_error;
-  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the count still tells
+    const ExporterLosses lost = s.exporter->losses();
+    if (lost.records != 0) {
+      l.records += lost.records;
+      l.last_error = lost.last_error;
+    }
+  } catch (...) {
+    l.last_error = "periodic metric reader: the exporter could not say what it lost";
   }
   return l;
 }

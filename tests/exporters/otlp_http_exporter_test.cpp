@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <asyncflow/common/error.hpp>
 #include <asyncflow/exporters/otlp/otlp_http_exporter.hpp>
+#include <asyncflow/telemetry/batch_span_processor.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -152,6 +156,125 @@ TEST(OtlpHttpExporter, ShutdownEndsARetryWaitAtOnce) {
   t.join();
   EXPECT_EQ(result, ExportResult::kFailure);
   EXPECT_EQ(exporter.export_spans(std::vector<SpanRecord>{span()}), ExportResult::kFailure);
+}
+
+TEST(OtlpHttpExporter, SpansAReceiverRejectsInAPartialSuccessAreCountedAndSaidOnce) {
+  for (const OtlpProtocol protocol : {OtlpProtocol::kHttpProtobuf, OtlpProtocol::kHttpJson}) {
+    Receiver rx;
+    if (protocol == OtlpProtocol::kHttpProtobuf) {
+      pb::ExportTraceServiceResponse answer;
+      answer.mutable_partial_success()->set_rejected_spans(2);
+      answer.mutable_partial_success()->set_error_message("span too old");
+      rx.answer_with(answer.SerializeAsString(), "application/x-protobuf");
+    } else {
+      rx.answer_with(R"({"partialSuccess":{"rejectedSpans":"2","errorMessage":"span too old"}})",
+                     "application/json");
+    }
+    OtlpConfig c = config(rx.url("/v1/traces"));
+    c.protocol = protocol;
+    auto exporter = std::make_shared<OtlpHttpSpanExporter>(c);
+    const std::vector<SpanRecord> batch = {span(), span(), span()};
+    testing::LogCapture log;
+    ASSERT_EQ(exporter->export_spans(batch), ExportResult::kSuccess);
+    ASSERT_EQ(exporter->export_spans(batch), ExportResult::kSuccess);
+    EXPECT_EQ(exporter->stats().records_rejected, 4u);
+    EXPECT_EQ(exporter->losses().records, 4u);
+    EXPECT_NE(exporter->losses().last_error.find("rejected 2 of 3 spans: span too old"),
+              std::string::npos)
+        << exporter->losses().last_error;
+    EXPECT_EQ(log.count("the receiver rejected"), 1u) << log.all();
+    // Through a batch processor, the rejection is the processor's loss, and so the session's.
+    BatchSpanProcessor processor(exporter);
+    processor.on_end(span());
+    ASSERT_TRUE(processor.force_flush(10s));
+    EXPECT_EQ(processor.losses().spans, 5u) << "1 span rejected of 1, plus the exporter's 4";
+  }
+  // An answer with nothing rejected is no loss.
+  Receiver rx;
+  rx.answer_with(R"({"partialSuccess":{}})", "application/json");
+  OtlpConfig c = config(rx.url("/v1/traces"));
+  c.protocol = OtlpProtocol::kHttpJson;
+  OtlpHttpSpanExporter exporter(c);
+  const std::vector<SpanRecord> batch = {span()};
+  ASSERT_EQ(exporter.export_spans(batch), ExportResult::kSuccess);
+  EXPECT_EQ(exporter.losses().records, 0u);
+}
+
+TEST(OtlpHttpExporter, DataPointsAReceiverRejectsAreCounted) {
+  Receiver rx;
+  pb::ExportMetricsServiceResponse answer;
+  answer.mutable_partial_success()->set_rejected_data_points(1);
+  rx.answer_with(answer.SerializeAsString(), "application/x-protobuf");
+  OtlpHttpMetricExporter exporter(config(rx.url("/v1/metrics")));
+  MetricsSnapshot s;
+  MetricData m;
+  m.name = "tasks_completed";
+  m.points.emplace_back();
+  m.points.back().value = 3;
+  s.metrics.push_back(m);
+  ASSERT_EQ(exporter.export_metrics(s), ExportResult::kSuccess);
+  EXPECT_EQ(exporter.losses().records, 1u);
+}
+
+/// A PEM certificate and key for 127.0.0.1, made with the openssl command for one test.
+struct SelfSignedCertificate {
+  std::string cert, key;
+  bool made = false;
+  SelfSignedCertificate() {
+    const std::string dir = ::testing::TempDir() + "/tls-" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir);
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+        " -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key + " -out " + cert + " > " + dir + "/openssl.log 2>&1";
+    made = std::system(cmd.c_str()) == 0;
+  }
+};
+
+TEST(OtlpHttpExporter, HttpsWorksAndTheReceiversCertificateIsChecked) {
+  SelfSignedCertificate tls;
+  ASSERT_TRUE(tls.made) << "openssl could not make a certificate";
+  httplib::SSLServer server(tls.cert.c_str(), tls.key.c_str());
+  ASSERT_TRUE(server.is_valid());
+  std::atomic<int> posts{0};
+  server.Post("/v1/traces", [&](const httplib::Request&, httplib::Response& res) {
+    ++posts;
+    res.status = 200;
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::yield();
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/v1/traces";
+  const std::vector<SpanRecord> batch = {span()};
+  {
+    // Trusting the receiver's certificate: the spans go through TLS.
+    OtlpExporterOptions o;
+    o.endpoint = url;
+    o.certificate = tls.cert;
+    OtlpHttpSpanExporter exporter(o);
+    EXPECT_EQ(exporter.export_spans(batch), ExportResult::kSuccess);
+    EXPECT_EQ(posts.load(), 1);
+  }
+  {
+    // Not trusting it (the system's CAs do not know it): refused, never sent in the clear.
+    OtlpConfig c = config(url);
+    c.retry.max_attempts = 1;
+    testing::LogCapture log;
+    OtlpHttpSpanExporter exporter(c);
+    EXPECT_EQ(exporter.export_spans(batch), ExportResult::kFailure);
+    EXPECT_EQ(posts.load(), 1);
+    EXPECT_EQ(log.count("export failed"), 1u) << log.all();
+  }
+  {
+    OtlpExporterOptions o;
+    o.endpoint = url;
+    o.certificate = "/nonexistent/ca.pem";
+    EXPECT_THROW(OtlpHttpSpanExporter{o}, Error);
+  }
+  server.stop();
+  serving.join();
 }
 
 }  // namespace

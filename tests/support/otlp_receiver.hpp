@@ -27,6 +27,7 @@ class Receiver {
       res.status = status;
       if (status != 200 && !retry_after_.empty()) res.set_header("Retry-After", retry_after_);
       if (status == 400) res.set_content("bad request body", "text/plain");
+      if (status == 200 && !answer_.empty()) res.set_content(answer_, answer_type_);
     };
     server_.Post("/v1/traces", handle);
     server_.Post("/v1/metrics", handle);
@@ -40,6 +41,12 @@ class Receiver {
   }
   std::string url(const char* path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  /// What a 200 answers with from now on (e.g. a response holding a partial_success).
+  void answer_with(std::string body, std::string content_type) {
+    std::lock_guard lock(mu_);
+    answer_ = std::move(body);
+    answer_type_ = std::move(content_type);
   }
   std::vector<httplib::Request> requests() {
     std::lock_guard lock(mu_);
@@ -60,6 +67,8 @@ class Receiver {
   std::mutex mu_;
   std::condition_variable arrived_;
   std::size_t next_ = 0;
+  std::string answer_;
+  std::string answer_type_;
   std::vector<httplib::Request> requests_;
 };
 

@@ -111,7 +111,7 @@ TEST(PeriodicMetricReader, ExportsEveryIntervalThenTheFinalNumbersAtShutdown) {
   const PeriodicMetricReaderStats st = reader.stats();
   EXPECT_EQ(st.exports, v.size());
   EXPECT_EQ(st.failed_exports, 0u);
-  EXPECT_EQ(reader.losses().snapshots, 0u);
+  EXPECT_EQ(reader.losses().records, 0u);
   EXPECT_TRUE(reader.shutdown(5s));  // idempotent
   EXPECT_EQ(probe->values().size(), v.size());
 }
@@ -130,10 +130,10 @@ TEST(PeriodicMetricReader, FlushExportsNowAndSaysWhetherItWorked) {
   EXPECT_FALSE(reader.force_flush(5s));
   EXPECT_FALSE(reader.force_flush(5s));
   EXPECT_EQ(log.count("periodic metric reader"), 1u) << "said once:\n" << log.all();
-  EXPECT_EQ(reader.losses().snapshots, 2u);
+  EXPECT_EQ(reader.losses().records, 2u);
   EXPECT_NE(reader.losses().last_error.find("exporter failed"), std::string::npos);
   EXPECT_FALSE(reader.shutdown(5s)) << "the final export failed too";
-  EXPECT_EQ(reader.losses().snapshots, 3u);
+  EXPECT_EQ(reader.losses().records, 3u);
 }
 
 TEST(PeriodicMetricReader, ShutdownReturnsWithinItsTimeoutWhileTheExporterHangs) {
@@ -149,7 +149,7 @@ TEST(PeriodicMetricReader, ShutdownReturnsWithinItsTimeoutWhileTheExporterHangs)
   EXPECT_FALSE(reader->shutdown(100ms));
   EXPECT_LT(Clock::now() - t0, 5s);
   const MetricLosses lost = reader->losses();
-  EXPECT_EQ(lost.snapshots, 1u) << "the final snapshot, never exported";
+  EXPECT_EQ(lost.records, 1u) << "the final snapshot, never exported";
   EXPECT_NE(lost.last_error.find("still in a call"), std::string::npos) << lost.last_error;
   EXPECT_FALSE(probe->shut.load()) << "not shut down under its own call";
   reader.reset();  // the reader's thread still owns what it needs

@@ -67,9 +67,10 @@ class MetricProducer {
 };
 
 /// What a metric reader lost: snapshots it collected but could not hand over (a failed
-/// export, a shutdown that ran out of time). The session adds them to its losses at stop.
+/// export, a shutdown that ran out of time), plus data points a receiver rejected from a
+/// request it otherwise took. The session adds them to its losses at stop.
 struct MetricLosses {
-  std::uint64_t snapshots = 0;
+  std::uint64_t records = 0;
   std::string last_error;  ///< why, e.g. "periodic metric reader: the exporter failed (failure)"
 };
 

@@ -1,6 +1,8 @@
 // OTLP exporter configuration from the environment and code (otlp_config.hpp).
 #include "asyncflow/exporters/otlp/otlp_config.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -167,6 +169,21 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
       c.gzip = true;
     } else if (z != "none") {
       warn(v->first, "is neither gzip nor none");
+    }
+  }
+  // The CA certificates an https endpoint's certificate is checked against (PEM file); unset:
+  // the system's.
+  if (options.certificate) {
+    if (::access(options.certificate->c_str(), R_OK) != 0) {
+      throw Error("OTLP exporter: certificate file '" + *options.certificate + "' cannot be read");
+    }
+    c.certificate = *options.certificate;
+  } else if (auto v = lookup(env, signal, "CERTIFICATE")) {
+    const std::string path(trim(v->second));
+    if (::access(path.c_str(), R_OK) != 0) {
+      warn(v->first, "names a file that cannot be read; the system's CA certificates are used");
+    } else {
+      c.certificate = path;
     }
   }
   check_retry(options.retry);

@@ -6,9 +6,12 @@
 #include <google/protobuf/arena.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -511,6 +514,70 @@ void OtlpEncoder::encode_metrics(const MetricsSnapshot& snapshot, OtlpProtocol p
   }
   out.clear();
   if (!request->SerializeToString(&out)) throw Error("OTLP: encoding the metrics request failed");
+}
+
+namespace {
+
+/// The partial_success of a JSON response: {"partialSuccess": {"<count>": "3", "errorMessage"}}
+/// (an int64 may come as a string or a number).
+std::optional<OtlpPartialSuccess> json_partial_success(std::string_view body, const char* count) {
+  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("partialSuccess")) return std::nullopt;
+  const nlohmann::json& p = doc["partialSuccess"];
+  if (!p.is_object()) return std::nullopt;
+  OtlpPartialSuccess out;
+  if (const auto it = p.find(count); it != p.end()) {
+    if (it->is_number_integer()) out.rejected = it->get<std::int64_t>();
+    if (it->is_string()) out.rejected = std::strtoll(it->get<std::string>().c_str(), nullptr, 10);
+  }
+  if (const auto it = p.find("errorMessage"); it != p.end() && it->is_string()) {
+    out.error_message = it->get<std::string>();
+  }
+  if (out.rejected == 0 && out.error_message.empty()) return std::nullopt;
+  return out;
+}
+
+template <class Response>
+std::optional<OtlpPartialSuccess> proto_partial_success(std::string_view body) {
+  Response r;
+  if (!r.ParseFromArray(body.data(), static_cast<int>(body.size())) || !r.has_partial_success()) {
+    return std::nullopt;
+  }
+  OtlpPartialSuccess out;
+  if constexpr (std::is_same_v<Response, pb::ExportTraceServiceResponse>) {
+    out.rejected = r.partial_success().rejected_spans();
+  } else {
+    out.rejected = r.partial_success().rejected_data_points();
+  }
+  out.error_message = r.partial_success().error_message();
+  if (out.rejected == 0 && out.error_message.empty()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+std::optional<OtlpPartialSuccess> read_trace_response(std::string_view body,
+                                                      OtlpProtocol protocol) {
+  if (body.empty()) return std::nullopt;
+  try {
+    if (protocol == OtlpProtocol::kHttpJson) return json_partial_success(body, "rejectedSpans");
+    return proto_partial_success<pb::ExportTraceServiceResponse>(body);
+  } catch (...) {  // an answer we cannot read is not a loss we can count
+    return std::nullopt;
+  }
+}
+
+std::optional<OtlpPartialSuccess> read_metrics_response(std::string_view body,
+                                                        OtlpProtocol protocol) {
+  if (body.empty()) return std::nullopt;
+  try {
+    if (protocol == OtlpProtocol::kHttpJson) {
+      return json_partial_success(body, "rejectedDataPoints");
+    }
+    return proto_partial_success<pb::ExportMetricsServiceResponse>(body);
+  } catch (...) {  // an answer we cannot read is not a loss we can count
+    return std::nullopt;
+  }
 }
 
 }  // namespace asyncflow

@@ -2,6 +2,9 @@
 // the counters, and one warning per exporter on its first failure (then only counted).
 #include "asyncflow/exporters/otlp/otlp_http_exporter.hpp"
 
+#include <algorithm>
+
+#include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "otlp_http_sender.hpp"
 
@@ -13,10 +16,12 @@ namespace detail {
 /// counters from any thread.
 class OtlpChannel {
  public:
-  OtlpChannel(OtlpConfig config, std::string_view signal)
-      : sender_(std::move(config)),
+  OtlpChannel(OtlpConfig config, OtlpSignal signal)
+      : signal_(signal),
+        sender_(std::move(config)),
         encoder_(sender_.config().origin),
-        name_("OTLP " + std::string(signal) + " " + sender_.config().url) {}
+        name_(std::string(signal == OtlpSignal::kTraces ? "OTLP traces " : "OTLP metrics ") +
+              sender_.config().url) {}
 
   /// Encodes with `encode(encoder, protocol, body)` and sends `records` records.
   template <class Encode>
@@ -34,7 +39,18 @@ class OtlpChannel {
     requests_.fetch_add(1, std::memory_order_relaxed);
     records_sent_.fetch_add(records, std::memory_order_relaxed);
     bytes_sent_.fetch_add(body_.size(), std::memory_order_relaxed);
+    note_partial_success(r.body, records);
     return ExportResult::kSuccess;
+  }
+
+  ExporterLosses losses() const {
+    ExporterLosses l;
+    l.records = records_rejected_.load(std::memory_order_relaxed);
+    if (l.records != 0) {
+      MutexLock lock(mu_);
+      l.last_error = last_rejection_;
+    }
+    return l;
   }
 
   bool shutdown() noexcept {
@@ -44,8 +60,9 @@ class OtlpChannel {
   }
 
   OtlpExportStats stats() const {
-    return {requests_.load(),       failed_requests_.load(), records_sent_.load(),
-            records_failed_.load(), retries_.load(),         bytes_sent_.load()};
+    return {requests_.load(),        failed_requests_.load(), records_sent_.load(),
+            records_failed_.load(),  retries_.load(),         bytes_sent_.load(),
+            records_rejected_.load()};
   }
   const std::string& name() const noexcept { return name_; }
   const OtlpConfig& config() const noexcept { return sender_.config(); }
@@ -64,6 +81,33 @@ class OtlpChannel {
     return ExportResult::kFailure;
   }
 
+  /// A success that rejected part of the request: counted (capped at what was sent) and said
+  /// once with the receiver's reason.
+  void note_partial_success(const std::string& body, std::uint64_t records) noexcept {
+    try {
+      const std::optional<OtlpPartialSuccess> p =
+          signal_ == OtlpSignal::kTraces ? read_trace_response(body, sender_.config().protocol)
+                                         : read_metrics_response(body, sender_.config().protocol);
+      if (!p || p->rejected <= 0) return;  // a message alone is a warning the receiver keeps
+      const auto rejected =
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(p->rejected), records);
+      records_rejected_.fetch_add(rejected, std::memory_order_relaxed);
+      std::string why = name_ + ": the receiver rejected " + std::to_string(rejected) + " of " +
+                        std::to_string(records) +
+                        (signal_ == OtlpSignal::kTraces ? " spans" : " data points") +
+                        (p->error_message.empty() ? "" : ": " + p->error_message.substr(0, 200));
+      {
+        MutexLock lock(mu_);
+        last_rejection_ = why;
+      }
+      if (!warned_rejection_.exchange(true)) {
+        log_message(LogLevel::kWarning, why + " (further rejections are only counted)");
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; nothing to count
+    }
+  }
+
+  const OtlpSignal signal_;
   OtlpHttpSender sender_;
   OtlpEncoder encoder_;
   const std::string name_;
@@ -76,12 +120,16 @@ class OtlpChannel {
   std::atomic<std::uint64_t> records_failed_{0};
   std::atomic<std::uint64_t> retries_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> records_rejected_{0};
+  std::atomic<bool> warned_rejection_{false};
+  mutable Mutex mu_;
+  std::string last_rejection_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 
 }  // namespace detail
 
 struct OtlpHttpSpanExporter::State {
-  explicit State(OtlpConfig config) : channel(std::move(config), "traces") {}
+  explicit State(OtlpConfig config) : channel(std::move(config), OtlpSignal::kTraces) {}
   detail::OtlpChannel channel;
 };
 
@@ -120,12 +168,16 @@ OtlpExportStats OtlpHttpSpanExporter::stats() const {
   return state_->channel.stats();
 }
 
+ExporterLosses OtlpHttpSpanExporter::losses() const {
+  return state_->channel.losses();
+}
+
 const OtlpConfig& OtlpHttpSpanExporter::config() const noexcept {
   return state_->channel.config();
 }
 
 struct OtlpHttpMetricExporter::State {
-  explicit State(OtlpConfig config) : channel(std::move(config), "metrics") {}
+  explicit State(OtlpConfig config) : channel(std::move(config), OtlpSignal::kMetrics) {}
   detail::OtlpChannel channel;
 };
 
@@ -155,6 +207,10 @@ bool OtlpHttpMetricExporter::shutdown(std::chrono::microseconds) noexcept {
 
 OtlpExportStats OtlpHttpMetricExporter::stats() const {
   return state_->channel.stats();
+}
+
+ExporterLosses OtlpHttpMetricExporter::losses() const {
+  return state_->channel.losses();
 }
 
 const OtlpConfig& OtlpHttpMetricExporter::config() const noexcept {

@@ -49,6 +49,8 @@ OtlpHttpSender::OtlpHttpSender(OtlpConfig config)
     throw Error("OTLP exporter: cannot use URL '" + url +
                 "' (an https URL needs the library's TLS support)");
   }
+  if (!config_.certificate.empty()) client_->set_ca_cert_path(config_.certificate.c_str());
+  client_->enable_server_certificate_verification(true);
   client_->set_compress(config_.gzip);
   client_->set_keep_alive(true);
 }
@@ -110,6 +112,7 @@ SendOutcome OtlpHttpSender::send(const std::string& body) {
       if (r->status >= 200 && r->status < 300) {
         out.ok = true;
         out.error.clear();
+        out.body = std::move(r->body);  // may hold a partial_success
         return out;
       }
       out.error = "HTTP " + std::to_string(r->status);

@@ -26,6 +26,7 @@ struct SendOutcome {
   int attempts = 0;
   int status = 0;     ///< the last HTTP status, 0 when no response came
   std::string error;  ///< why it failed, without header values
+  std::string body;   ///< the receiver's answer on success (ExportTrace/MetricsServiceResponse)
 };
 
 /// Thread-safety: send() from one thread at a time; shutdown() from any thread.

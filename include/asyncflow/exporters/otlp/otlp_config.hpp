@@ -39,6 +39,9 @@ struct OtlpExporterOptions {
   std::optional<double> timeout{};
   /// gzip request bodies.
   std::optional<bool> gzip{};
+  /// PEM file of the CA certificates an https endpoint is checked against (a private CA, a
+  /// self-signed receiver); unset: OTEL_EXPORTER_OTLP_CERTIFICATE, else the system's.
+  std::optional<std::string> certificate{};
   OtlpRetryOptions retry{};
   /// service.name; beats OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
   std::optional<std::string> service_name{};
@@ -53,6 +56,7 @@ struct OtlpConfig {
   OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;
   double timeout = 10.0;  ///< seconds
   bool gzip = false;
+  std::string certificate;  ///< CA file for https; empty = the system's CA certificates
   OtlpRetryOptions retry;
   OtlpOrigin origin;
 };
@@ -61,7 +65,8 @@ struct OtlpConfig {
 /// OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT is used as is; else OTEL_EXPORTER_OTLP_ENDPOINT gets
 /// "v1/traces" or "v1/metrics" appended (after a '/'); else http://localhost:4318. The
 /// signal-specific _HEADERS, _PROTOCOL ("http/protobuf", "http/json"), _TIMEOUT
-/// (milliseconds) and _COMPRESSION ("gzip", "none") beat the general ones. Throws
+/// (milliseconds), _COMPRESSION ("gzip", "none") and _CERTIFICATE (a CA file) beat the
+/// general ones. Throws
 /// asyncflow::Error for a bad value given in code (an empty or non-http(s) endpoint, a timeout
 /// <= 0, retry options out of range).
 OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& options = {},

@@ -5,9 +5,12 @@
 // lowercase hex, 64-bit integers and nanosecond times as decimal strings, enums as numbers.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "asyncflow/telemetry/event.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
@@ -30,6 +33,19 @@ struct OtlpOrigin {
   std::string scope_name = "asyncflow";
   std::string scope_version;  ///< empty: the library's version
 };
+
+/// What a receiver that answered with success refused of the request (the response's
+/// partial_success): the spans or data points it rejected, and why.
+struct OtlpPartialSuccess {
+  std::int64_t rejected = 0;  ///< rejected_spans / rejected_data_points
+  std::string error_message;
+};
+
+/// Reads an ExportTraceServiceResponse / ExportMetricsServiceResponse body in `protocol`'s
+/// encoding; nullopt when it holds no partial success (empty, unreadable, or all accepted).
+std::optional<OtlpPartialSuccess> read_trace_response(std::string_view body, OtlpProtocol protocol);
+std::optional<OtlpPartialSuccess> read_metrics_response(std::string_view body,
+                                                        OtlpProtocol protocol);
 
 /// Encodes requests; keeps its buffers between calls, so encoding allocates little once warm
 /// (the trace request of the largest batch so far stays allocated for reuse).

@@ -30,6 +30,9 @@ struct OtlpExportStats {
   std::uint64_t records_failed = 0;
   std::uint64_t retries = 0;
   std::uint64_t bytes_sent = 0;  ///< request bodies (before gzip)
+  /// Records a receiver answered with success but rejected (its partial_success): lost, and
+  /// in losses().
+  std::uint64_t records_rejected = 0;
 };
 
 /// Sends spans. Thread-safety: export_spans() from one thread at a time (the processor's);
@@ -49,6 +52,8 @@ class OtlpHttpSpanExporter final : public SpanExporter {
   bool force_flush(std::chrono::microseconds) noexcept override { return true; }
   bool shutdown(std::chrono::microseconds timeout) noexcept override;
   OtlpExportStats stats() const;
+  /// What receivers rejected after accepting a request (partial_success).
+  ExporterLosses losses() const override;
   const OtlpConfig& config() const noexcept;
 
  private:
@@ -68,6 +73,8 @@ class OtlpHttpMetricExporter final : public MetricExporter {
   bool force_flush(std::chrono::microseconds) noexcept override { return true; }
   bool shutdown(std::chrono::microseconds timeout) noexcept override;
   OtlpExportStats stats() const;
+  /// What receivers rejected after accepting a request (partial_success).
+  ExporterLosses losses() const override;
   const OtlpConfig& config() const noexcept;
 
  private:
