@@ -39,9 +39,11 @@ TEST(EnvironmentExporters, NothingSetMeansNothingExported) {
 TEST(EnvironmentExporters, AnOtlpEndpointSendsBothSignalsThere) {
   testing::Receiver rx;
   TelemetryOptions options;
+  options.resource = {{"service.name", std::string("from-options")}};
   const std::vector<std::string> described =
       add_exporters_from_environment(options, env({{"OTEL_EXPORTER_OTLP_ENDPOINT", rx.url("")},
-                                                   {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}}));
+                                                   {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+                                                   {"OTEL_SERVICE_NAME", "from-env"}}));
   ASSERT_EQ(described.size(), 2u);
   EXPECT_EQ(described[0], "traces: otlp http/json to " + rx.url("/v1/traces"));
   EXPECT_EQ(described[1], "metrics: otlp http/json to " + rx.url("/v1/metrics"));
@@ -55,6 +57,8 @@ TEST(EnvironmentExporters, AnOtlpEndpointSendsBothSignalsThere) {
     ++paths[r.path];
     EXPECT_EQ(r.get_header_value("Content-Type"), "application/json");
     EXPECT_NE(r.body.find("env-session"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("from-options"), std::string::npos) << "TelemetryOptions::resource wins";
+    EXPECT_EQ(r.body.find("from-env"), std::string::npos);
   }
   EXPECT_EQ(paths["/v1/traces"], 1);
   EXPECT_EQ(paths["/v1/metrics"], 1) << "the final snapshot at stop";

@@ -66,8 +66,11 @@ struct TelemetryOptions {
   std::vector<std::shared_ptr<TelemetryExporter>> exporters{};
   /// Resource adapters (ResourceUpdate sources), started with the session.
   std::vector<std::shared_ptr<ResourceAdapter>> adapters{};
-  /// OTel resource attributes for exporters; "service.name" defaults to "asyncflow" and
-  /// "session_id" is always added.
+  /// OTel resource attributes (e.g. {"service.name", "ml-pipelines"}) for the exporters that
+  /// add_exporters_from_environment() builds, winning over OTEL_RESOURCE_ATTRIBUTES and
+  /// OTEL_SERVICE_NAME. Exporters built in code take theirs from their own options
+  /// (OtlpExporterOptions::resource, PrometheusExporterOptions::resource). Every resource gets
+  /// "session_id"; "service.name" defaults to "asyncflow".
   Attributes resource{};
   /// The event bus: capacity, overflow policy, batch size.
   BusOptions bus{};

@@ -71,7 +71,9 @@ PrometheusExporterOptions prometheus_options(const EnvLookup& env) {
 
 }  // namespace
 
-EnvironmentExporters exporters_from_environment(const EnvLookup& env) {
+EnvironmentExporters exporters_from_environment(const EnvLookup& env, const Attributes& resource) {
+  OtlpExporterOptions otlp;
+  otlp.resource = resource;
   EnvironmentExporters out;
   if (const auto disabled = env("OTEL_SDK_DISABLED")) {
     const std::string v = trimmed_lower(*disabled);
@@ -89,7 +91,7 @@ EnvironmentExporters exporters_from_environment(const EnvLookup& env) {
        names_in(env, "OTEL_TRACES_EXPORTER", traces_endpoint ? "otlp" : "none")) {
     if (name == "none") continue;
     if (name == "otlp") {
-      OtlpConfig config = resolve_otlp_config(OtlpSignal::kTraces, {}, env);
+      OtlpConfig config = resolve_otlp_config(OtlpSignal::kTraces, otlp, env);
       out.described.push_back("traces: otlp " + std::string(to_string(config.protocol)) + " to " +
                               config.url);
       out.span_processors.push_back(std::make_shared<BatchSpanProcessor>(
@@ -106,13 +108,15 @@ EnvironmentExporters exporters_from_environment(const EnvLookup& env) {
        names_in(env, "OTEL_METRICS_EXPORTER", metrics_endpoint ? "otlp" : "none")) {
     if (name == "none") continue;
     if (name == "otlp") {
-      OtlpConfig config = resolve_otlp_config(OtlpSignal::kMetrics, {}, env);
+      OtlpConfig config = resolve_otlp_config(OtlpSignal::kMetrics, otlp, env);
       out.described.push_back("metrics: otlp " + std::string(to_string(config.protocol)) + " to " +
                               config.url);
       out.metric_readers.push_back(std::make_shared<PeriodicExportingMetricReader>(
           std::make_shared<OtlpHttpMetricExporter>(std::move(config))));
     } else if (name == "prometheus") {
-      auto prometheus = std::make_shared<PrometheusExporter>(prometheus_options(env));
+      PrometheusExporterOptions p = prometheus_options(env);
+      p.resource = resource;
+      auto prometheus = std::make_shared<PrometheusExporter>(std::move(p));
       out.described.push_back("metrics: prometheus at " + prometheus->url());
       out.metric_readers.push_back(std::move(prometheus));
     } else if (name == "console") {
@@ -128,7 +132,7 @@ EnvironmentExporters exporters_from_environment(const EnvLookup& env) {
 
 std::vector<std::string> add_exporters_from_environment(TelemetryOptions& options,
                                                         const EnvLookup& env) {
-  EnvironmentExporters e = exporters_from_environment(env);
+  EnvironmentExporters e = exporters_from_environment(env, options.resource);
   for (auto& p : e.span_processors) options.span_processors.push_back(std::move(p));
   for (auto& r : e.metric_readers) options.metric_readers.push_back(std::move(r));
   return std::move(e.described);

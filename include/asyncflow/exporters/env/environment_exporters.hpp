@@ -34,11 +34,13 @@ struct EnvironmentExporters {
 /// spans through a BatchSpanProcessor, Prometheus as its pull endpoint. An unknown name or a
 /// malformed value is one warning naming the variable, and is left out (or its default used);
 /// nothing else is affected. Throws asyncflow::Error when an exporter asked for cannot be made
-/// (the Prometheus port is taken). Thread-safe as getenv is.
-EnvironmentExporters exporters_from_environment(const EnvLookup& env = process_environment());
+/// (the Prometheus port is taken). `resource`: attributes every exporter's resource gets
+/// (winning over OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME). Thread-safe as getenv is.
+EnvironmentExporters exporters_from_environment(const EnvLookup& env = process_environment(),
+                                                const Attributes& resource = {});
 
-/// exporters_from_environment() appended to `options`' span processors and metric readers;
-/// returns what it added, described.
+/// exporters_from_environment() with `options.resource`, appended to `options`' span
+/// processors and metric readers; returns what it added, described.
 std::vector<std::string> add_exporters_from_environment(
     TelemetryOptions& options, const EnvLookup& env = process_environment());
 
