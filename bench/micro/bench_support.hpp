@@ -9,6 +9,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -86,6 +87,19 @@ class Stopwatch {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
 };
+
+/// Creates n independent noop tasks ("plus_one") on `engine`, gets every value; returns the
+/// elapsed seconds. The workload of BM_IndependentNoop and of the telemetry overhead benchmarks.
+inline double run_noop_tasks(WorkflowEngine& engine, std::size_t n) {
+  auto task = engine.function_task("plus_one", [](int x) { return x + 1; });
+  std::vector<TaskHandle<int>> handles;
+  handles.reserve(n);
+  Stopwatch sw;
+  for (std::size_t i = 0; i < n; ++i) handles.push_back(task(static_cast<int>(i)));
+  for (const auto& h : handles) benchmark::DoNotOptimize(h.get());
+  handles.clear();
+  return sw.seconds();
+}
 
 /// argv[1] that makes the binary run the peak-RSS workload as a child (see memory_bench.cpp).
 inline constexpr std::string_view kPeakRssChildFlag = "--asyncflow-peak-rss-child";

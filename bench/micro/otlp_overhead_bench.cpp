@@ -52,17 +52,6 @@ class LocalReceiver {
   std::atomic<std::uint64_t> bytes_{0};
 };
 
-double run_noop_tasks(WorkflowEngine& engine, std::size_t n) {
-  auto task = engine.function_task("plus_one", [](int x) { return x + 1; });
-  std::vector<TaskHandle<int>> handles;
-  handles.reserve(n);
-  Stopwatch sw;
-  for (std::size_t i = 0; i < n; ++i) handles.push_back(task(static_cast<int>(i)));
-  for (const auto& h : handles) benchmark::DoNotOptimize(h.get());
-  handles.clear();
-  return sw.seconds();
-}
-
 void BM_IndependentNoopOtlp(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   LocalReceiver receiver;

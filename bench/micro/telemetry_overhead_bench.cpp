@@ -35,18 +35,6 @@ extern char** environ;
 namespace asyncflow::bench {
 namespace {
 
-/// Creates n noop tasks, gets every value; returns the elapsed seconds.
-double run_noop_tasks(WorkflowEngine& engine, std::size_t n) {
-  auto task = engine.function_task("plus_one", [](int x) { return x + 1; });
-  std::vector<TaskHandle<int>> handles;
-  handles.reserve(n);
-  Stopwatch sw;
-  for (std::size_t i = 0; i < n; ++i) handles.push_back(task(static_cast<int>(i)));
-  for (const auto& h : handles) benchmark::DoNotOptimize(h.get());
-  handles.clear();
-  return sw.seconds();
-}
-
 /// CPU seconds used so far by this process's threads named `name` (the kernel's schedstat:
 /// time on a CPU, in ns), read while they run; 0 when there is none.
 double thread_cpu_seconds(std::string_view name) {

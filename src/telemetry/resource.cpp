@@ -8,16 +8,13 @@
 
 #include "asyncflow/telemetry/log.hpp"
 #include "asyncflow/version.hpp"
+#include "common/text.hpp"
 
 namespace asyncflow {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_blanks;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -76,7 +73,7 @@ std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::strin
   int bad = 0;
   while (!text.empty()) {
     const std::size_t comma = text.find(',');
-    const std::string_view entry = trim(text.substr(0, comma));
+    const std::string_view entry = trim_blanks(text.substr(0, comma));
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     if (entry.empty()) continue;
     const std::size_t eq = entry.find('=');
@@ -84,8 +81,8 @@ std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::strin
       ++bad;
       continue;
     }
-    auto key = percent_decode(trim(entry.substr(0, eq)));
-    auto value = percent_decode(trim(entry.substr(eq + 1)));
+    auto key = percent_decode(trim_blanks(entry.substr(0, eq)));
+    auto value = percent_decode(trim_blanks(entry.substr(eq + 1)));
     if (!key || !value || key->empty()) {
       ++bad;
       continue;
@@ -100,7 +97,7 @@ Attributes resolve_resource(const std::optional<std::string>& service_name,
                             const Attributes& attributes, const EnvLookup& env) {
   Attributes resource;
   std::optional<std::string> service;
-  if (auto v = env("OTEL_RESOURCE_ATTRIBUTES"); v && !trim(*v).empty()) {
+  if (auto v = env("OTEL_RESOURCE_ATTRIBUTES"); v && !trim_blanks(*v).empty()) {
     int bad = 0;
     for (auto& [k, val] : parse_key_value_list(*v, &bad)) {
       if (k == "service.name") {
@@ -114,7 +111,8 @@ Attributes resolve_resource(const std::optional<std::string>& service_name,
                                           std::to_string(bad) + " malformed entries (skipped)");
     }
   }
-  if (auto v = env("OTEL_SERVICE_NAME"); v && !trim(*v).empty()) service = std::string(trim(*v));
+  if (auto v = env("OTEL_SERVICE_NAME"); v && !trim_blanks(*v).empty())
+    service = std::string(trim_blanks(*v));
   if (service_name) service = *service_name;
   Attributes out;
   out.emplace_back("service.name", service.value_or("asyncflow"));

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "support/child_process.hpp"
+#include "support/env_lookup.hpp"
 #include "support/log_capture.hpp"
 #include "support/otlp_receiver.hpp"
 
@@ -23,11 +24,7 @@ using namespace std::chrono_literals;
 using testing::LogCapture;
 
 EnvLookup env(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
-    auto it = vars.find(std::string(name));
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
+  return testing::env_of(std::move(vars));
 }
 
 TEST(EnvironmentExporters, NothingSetMeansNothingExported) {

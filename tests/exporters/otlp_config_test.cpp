@@ -8,17 +8,14 @@
 #include <map>
 #include <string>
 
+#include "support/env_lookup.hpp"
 #include "support/log_capture.hpp"
 
 namespace asyncflow {
 namespace {
 
 EnvLookup env(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
-    auto it = vars.find(std::string(name));
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
+  return testing::env_of(std::move(vars));
 }
 
 const FieldValue* find(const Attributes& a, std::string_view key) {

@@ -18,6 +18,7 @@
 
 #include "support/child_process.hpp"
 #include "support/engines.hpp"
+#include "support/env_lookup.hpp"
 #include "support/temp_path.hpp"
 
 namespace asyncflow {
@@ -73,11 +74,7 @@ class PythonReceiver {
 };
 
 EnvLookup env(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
-    auto it = vars.find(std::string(name));
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
+  return testing::env_of(std::move(vars));
 }
 
 class PythonReceiverTest : public ::testing::TestWithParam<std::string> {};

@@ -11,17 +11,14 @@
 #include "asyncflow/telemetry/batch_span_processor.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "asyncflow/telemetry/periodic_metric_reader.hpp"
+#include "common/text.hpp"
 
 namespace asyncflow {
 
 namespace {
 
 std::string trimmed_lower(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return out;
+  return detail::ascii_lower(detail::trim_blanks(s));
 }
 
 bool is_set(const EnvLookup& env, const char* name) {

@@ -10,16 +10,14 @@
 
 #include "asyncflow/common/error.hpp"
 #include "asyncflow/telemetry/log.hpp"
+#include "common/text.hpp"
 
 namespace asyncflow {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::ascii_lower;
+using detail::trim_blanks;
 
 void warn(std::string_view variable, std::string_view what) {
   log_message(LogLevel::kWarning,
@@ -43,16 +41,10 @@ std::optional<std::pair<std::string, std::string>> lookup(const EnvLookup& env, 
                                                           std::string_view suffix) {
   const std::string specific =
       "OTEL_EXPORTER_OTLP_" + std::string(signal_name(s)) + "_" + std::string(suffix);
-  if (auto v = env(specific); v && !trim(*v).empty()) return std::pair{specific, *v};
+  if (auto v = env(specific); v && !trim_blanks(*v).empty()) return std::pair{specific, *v};
   const std::string general = "OTEL_EXPORTER_OTLP_" + std::string(suffix);
-  if (auto v = env(general); v && !trim(*v).empty()) return std::pair{general, *v};
+  if (auto v = env(general); v && !trim_blanks(*v).empty()) return std::pair{general, *v};
   return std::nullopt;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return out;
 }
 
 void check_retry(const OtlpRetryOptions& r) {
@@ -89,18 +81,18 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
         "OTEL_EXPORTER_OTLP_" + std::string(signal_name(signal)) + "_ENDPOINT";
     std::string base = "http://localhost:4318";
     bool found = false;
-    if (auto v = env(specific); v && !trim(*v).empty()) {
-      if (http_url(trim(*v))) {
-        c.url = std::string(trim(*v));
+    if (auto v = env(specific); v && !trim_blanks(*v).empty()) {
+      if (http_url(trim_blanks(*v))) {
+        c.url = std::string(trim_blanks(*v));
         found = true;
       } else {
         warn(specific, "is not an http:// or https:// URL");
       }
     }
     if (!found) {
-      if (auto v = env("OTEL_EXPORTER_OTLP_ENDPOINT"); v && !trim(*v).empty()) {
-        if (http_url(trim(*v))) {
-          base = std::string(trim(*v));
+      if (auto v = env("OTEL_EXPORTER_OTLP_ENDPOINT"); v && !trim_blanks(*v).empty()) {
+        if (http_url(trim_blanks(*v))) {
+          base = std::string(trim_blanks(*v));
         } else {
           warn("OTEL_EXPORTER_OTLP_ENDPOINT", "is not an http:// or https:// URL");
         }
@@ -121,7 +113,7 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
   for (const auto& [k, val] : options.headers) {
     bool replaced = false;
     for (auto& [hk, hv] : c.headers) {
-      if (lower(hk) == lower(k)) {
+      if (ascii_lower(hk) == ascii_lower(k)) {
         hv = val;
         replaced = true;
       }
@@ -132,7 +124,7 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
   if (options.protocol) {
     c.protocol = *options.protocol;
   } else if (auto v = lookup(env, signal, "PROTOCOL")) {
-    const std::string p = lower(trim(v->second));
+    const std::string p = ascii_lower(trim_blanks(v->second));
     if (p == "http/protobuf") {
       c.protocol = OtlpProtocol::kHttpProtobuf;
     } else if (p == "http/json") {
@@ -150,7 +142,7 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
     }
     c.timeout = *options.timeout;
   } else if (auto v = lookup(env, signal, "TIMEOUT")) {
-    const std::string t(trim(v->second));
+    const std::string t(trim_blanks(v->second));
     char* end = nullptr;
     errno = 0;
     const double ms = std::strtod(t.c_str(), &end);
@@ -164,7 +156,7 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
   if (options.gzip) {
     c.gzip = *options.gzip;
   } else if (auto v = lookup(env, signal, "COMPRESSION")) {
-    const std::string z = lower(trim(v->second));
+    const std::string z = ascii_lower(trim_blanks(v->second));
     if (z == "gzip") {
       c.gzip = true;
     } else if (z != "none") {
@@ -179,7 +171,7 @@ OtlpConfig resolve_otlp_config(OtlpSignal signal, const OtlpExporterOptions& opt
     }
     c.certificate = *options.certificate;
   } else if (auto v = lookup(env, signal, "CERTIFICATE")) {
-    const std::string path(trim(v->second));
+    const std::string path(trim_blanks(v->second));
     if (::access(path.c_str(), R_OK) != 0) {
       warn(v->first, "names a file that cannot be read; the system's CA certificates are used");
     } else {
