@@ -164,7 +164,8 @@ TEST(TraceContext, ABadTraceparentIsSaidAndTheSessionTracesOnItsOwn) {
   tm->stop();
   EXPECT_EQ(log.count("TRACEPARENT is not a W3C traceparent"), 1u) << log.all();
   EXPECT_EQ(log.count("garbage"), 0u);
-  const af::SpanData* session = session_span(tm->read_traces());
+  const auto spans = tm->read_traces();
+  const af::SpanData* session = session_span(spans);
   ASSERT_NE(session, nullptr);
   EXPECT_EQ(session->parent_span_id, 0u);
   EXPECT_TRUE(session->trace_id.valid());
