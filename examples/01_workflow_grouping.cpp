@@ -11,7 +11,6 @@
 #include <asyncflow/asyncflow.hpp>
 #include <asyncflow/exporters/env/environment_exporters.hpp>
 #include <asyncflow/exporters/prometheus/prometheus_exporter.hpp>
-#include <asyncflow/telemetry/resource_poller.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -50,9 +49,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Node CPU, memory, disk and network every 0.5 s: ResourceUpdate lines, the node gauges.
   asyncflow::TelemetryOptions options{.resource_poll_interval = 0.5, .checkpoint_path = out};
-  // Node CPU, memory, disk and network every 0.5 s (ResourceUpdate lines, the node gauges).
-  options.adapters.push_back(std::make_shared<asyncflow::NodeResourcePoller>());
   for (const std::string& line : asyncflow::add_exporters_from_environment(options)) {
     std::printf("exporting %s\n", line.c_str());
   }

@@ -14,6 +14,7 @@
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/event_bus.hpp"
 #include "asyncflow/telemetry/log.hpp"
+#include "asyncflow/telemetry/resource_poller.hpp"
 #include "asyncflow/telemetry/trace_context.hpp"
 #include "common/cache_line.hpp"
 #include "event_access.hpp"
@@ -32,11 +33,16 @@ using Clock = std::chrono::steady_clock;
 std::atomic<CheckpointExporterFactory> g_checkpoint_factory{nullptr};
 
 void check_options(const TelemetryOptions& o) {
-  if (!(o.resource_poll_interval > 0) || !std::isfinite(o.resource_poll_interval)) {
+  if (!(o.resource_poll_interval >= 0) || !std::isfinite(o.resource_poll_interval)) {
     throw Error(
-        "start_telemetry: resource_poll_interval must be a positive number of "
-        "seconds, got " +
+        "start_telemetry: resource_poll_interval must be a number of seconds >= 0 (0 = off), "
+        "got " +
         std::to_string(o.resource_poll_interval));
+  }
+  if (o.resource_poll_interval == 0 && !o.adapters.empty()) {
+    throw Error(
+        "start_telemetry: resource_poll_interval is 0 (resource sampling off) but adapters were "
+        "given; give them an interval > 0");
   }
   if (o.checkpoint_interval &&
       (!(*o.checkpoint_interval > 0) || !std::isfinite(*o.checkpoint_interval))) {
@@ -191,6 +197,13 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
   auto exporters = std::move(options.exporters);
   auto readers = std::move(options.metric_readers);
   auto adapters = std::move(options.adapters);
+  // The node poller runs by default, as the seed's resource_poll_interval promises.
+  if (options.resource_poll_interval > 0 &&
+      std::none_of(adapters.begin(), adapters.end(), [](const auto& a) {
+        return dynamic_cast<const NodeResourcePoller*>(a.get()) != nullptr;
+      })) {
+    adapters.push_back(std::make_shared<NodeResourcePoller>());
+  }
   auto impl =
       std::make_shared<Impl>(std::move(session_id), std::move(options), std::move(emit_context));
   Impl& m = *impl;
@@ -228,6 +241,10 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
       m.readers.push_back(std::move(r));
     }
     if (m.options.checkpoint_interval) m.ticker = std::thread([&m] { m.tick_loop(); });
+    // SessionStarted first: an adapter's first sample comes at once, and after it.
+    EventBase base{m.session_id, "asyncflow"};
+    base.event_time = m.start_time;
+    m.emit(make_event(events::SessionStarted(), std::move(base)));
     for (auto& a : adapters) {
       a->start(*manager, m.options.resource_poll_interval);
       m.adapters.push_back(std::move(a));
@@ -236,9 +253,6 @@ std::shared_ptr<TelemetryManager> TelemetryManager::start(std::string session_id
     manager->stop();
     throw;
   }
-  EventBase base{m.session_id, "asyncflow"};
-  base.event_time = m.start_time;
-  m.emit(make_event(events::SessionStarted(), std::move(base)));
   return manager;
 }
 

@@ -119,7 +119,8 @@ TEST(Soak, AMillionTasksWithFullTelemetryKeepBoundedMemoryAndLoseNothing) {
   const auto start = std::chrono::steady_clock::now();
   RssSampler rss;
   auto flow = WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
-  auto tm = flow->start_telemetry({.checkpoint_path = dir});
+  auto tm =
+      flow->start_telemetry({.resource_poll_interval = 0, .checkpoint_path = dir});  // exact counts
   auto noop = flow->function_task("noop", [](std::size_t i) { return i; });
   {
     std::vector<TaskHandle<std::size_t>> handles;
@@ -171,7 +172,8 @@ TEST(Soak, TenMillionEmittedEventsAreAllWritten) {
   const auto start = std::chrono::steady_clock::now();
   RssSampler rss;
   auto flow = WorkflowEngine::create({.work_dir = ::testing::TempDir(), .dry_run = true});
-  auto tm = flow->start_telemetry({.checkpoint_path = dir});
+  auto tm =
+      flow->start_telemetry({.resource_poll_interval = 0, .checkpoint_path = dir});  // exact counts
   std::uint64_t refused = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!tm->emit(kTick, {}, {{"i", static_cast<double>(i)}, {"phase", "soak"}})) ++refused;

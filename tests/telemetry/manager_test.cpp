@@ -198,6 +198,7 @@ TEST(TelemetryManager, DropNewestIsAnExplicitChoiceThatCountsExactlyAndSaysSo) {
   opts.bus.max_batch = 1;
   opts.bus.overflow = OverflowPolicy::kDropNewest;
   opts.exporters = {exporter};
+  opts.resource_poll_interval = 0;  // every event counted: no node samples among them
   auto tm = TelemetryManager::start("s.4", opts);
   ASSERT_TRUE(tm->flush());  // SessionStarted out of the way
   exporter->hold();
@@ -232,6 +233,7 @@ TEST(TelemetryManager, TheDefaultBusLosesNothingUnderAFlood) {
   TelemetryOptions opts;
   opts.bus.capacity = 64;  // small, so producers do wait
   opts.exporters = {exporter};
+  opts.resource_poll_interval = 0;  // every event counted: no node samples among them
   auto tm = TelemetryManager::start("s.flood", opts);
   constexpr int kThreads = 4;
   constexpr int kPerThread = 20000;
@@ -371,6 +373,7 @@ TEST(TelemetryManager, FailedExportsAreCountedSaidOnceAndFailTheStop) {
   auto good = std::make_shared<RecordingExporter>();
   TelemetryOptions opts;
   opts.exporters = {failing, good};
+  opts.resource_poll_interval = 0;  // every event counted: no node samples among them
   auto tm = TelemetryManager::start("s.fail", opts);
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(tm->emit(events::TaskSubmitted(), task_base("", "t")));
   EXPECT_FALSE(tm->flush());  // an exporter failed
@@ -572,7 +575,7 @@ TEST(TelemetryManager, StopIsIdempotentAndSafeFromTwoThreads) {
 
 TEST(TelemetryManager, BadOptionsAreClearErrors) {
   TelemetryOptions a;
-  a.resource_poll_interval = 0;
+  a.resource_poll_interval = -1;
   EXPECT_THROW(
       {
         try {

@@ -49,7 +49,9 @@ struct BusOptions {
 /// Options of WorkflowEngine::start_telemetry() / TelemetryManager::start(). Checked at start:
 /// a bad value is an asyncflow::Error naming the option.
 struct TelemetryOptions {
-  /// Seconds between resource samples (per node CPU/memory/GPU), for the adapters; > 0.
+  /// Seconds between resource samples (per node CPU, memory, disk, network): the session runs
+  /// a NodeResourcePoller of its own (unless `adapters` holds one) and starts `adapters` with
+  /// it; the first sample comes at once. 0 = off (then `adapters` must be empty); >= 0.
   double resource_poll_interval = 5.0;
   /// Directory of the JSONL checkpoint (created if missing); empty = no file. The seed's
   /// shortcut for adding the JSONL exporter (asyncflow/exporters/jsonl) to `exporters`.
