@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "node_sampler.hpp"
+#include "nvml_gpus.hpp"
 
 namespace asyncflow {
 
@@ -55,17 +57,36 @@ struct NodeResourcePoller::State {
   void run(TelemetryManager& manager, std::chrono::nanoseconds interval) {
     pthread_setname_np(pthread_self(), "af-resources");
     detail::NodeSampler sampler;
+    const std::unique_ptr<detail::NvmlGpus> gpus = detail::NvmlGpus::open(options.nvml_library);
     Clock::time_point next = Clock::now() + kFirstWindow;
     bool said = false;
     while (wait_until(next)) {
       next += interval;
       try {
         const detail::NodeSample s = sampler.sample();
+        std::vector<detail::GpuReading> readings;
+        if (gpus) readings = gpus->read();
+        std::optional<double> busiest;
+        for (const auto& g : readings) {
+          busiest = std::max(busiest.value_or(0.0), g.utilization_percent);
+        }
         EventBase base{"", options.backend};
         base.node_id = node_id;
+        for (const auto& g : readings) {
+          EventBase device = base;
+          if (g.memory_used_bytes) {
+            device.attributes.emplace_back("gpu_memory_used_bytes",
+                                           static_cast<std::int64_t>(*g.memory_used_bytes));
+            device.attributes.emplace_back("gpu_memory_total_bytes",
+                                           static_cast<std::int64_t>(*g.memory_total_bytes));
+          }
+          manager.emit(events::ResourceUpdate(), std::move(device),
+                       {{"gpu_percent", g.utilization_percent}, {"gpu_id", std::int64_t{g.index}}});
+        }
         manager.emit(events::ResourceUpdate(), std::move(base),
                      {{"cpu_percent", field(s.cpu_percent)},
                       {"memory_percent", field(s.memory_percent)},
+                      {"gpu_percent", field(busiest)},
                       {"disk_read_bytes", field(s.disk_read_bytes)},
                       {"disk_write_bytes", field(s.disk_write_bytes)},
                       {"net_sent_bytes", field(s.net_sent_bytes)},

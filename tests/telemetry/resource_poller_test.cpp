@@ -15,9 +15,13 @@
 #include <asyncflow/telemetry/resource_poller.hpp>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/log_capture.hpp"
+#include "support/scoped_env.hpp"
 
 #include "support/sync.hpp"
 #include "support/temp_path.hpp"
@@ -186,6 +190,107 @@ TEST(NodeResourcePoller, ABadIntervalIsAClearError) {
   EXPECT_THROW(p.start(*tm, 0), Error);
   EXPECT_THROW(p.start(*tm, -1), Error);
   tm->stop();
+}
+
+}  // namespace
+}  // namespace asyncflow
+
+namespace asyncflow {
+namespace {
+
+/// The extra field `name` of `e`, or null.
+const FieldValue* field_of(const Event& e, const char* name) {
+  const auto i = e.event_type()->index_of(name);
+  return i ? &e.values()[*i] : nullptr;
+}
+
+/// ResourceUpdate events of a session whose poller reads `library`, after `node_samples` node
+/// samples.
+struct GpuRun {
+  std::vector<Event> per_gpu, per_node;
+  std::vector<std::string> log;
+};
+
+GpuRun run_with_gpus(const std::string& library, std::size_t node_samples) {
+  GpuRun out;
+  testing::LogCapture log;
+  auto poller = std::make_shared<NodeResourcePoller>(
+      NodeResourcePollerOptions{.backend = "node", .node_id = "", .nvml_library = library});
+  testing::Latch enough(node_samples);
+  std::mutex mu;
+  auto tm = TelemetryManager::start("gpu", {.resource_poll_interval = 0.02, .adapters = {poller}});
+  auto sub = tm->subscribe([&](const Event& e) {
+    if (e.type() != "ResourceUpdate") return;
+    std::lock_guard lock(mu);
+    const FieldValue* id = field_of(e, "gpu_id");
+    if (id != nullptr && !std::holds_alternative<std::monostate>(*id)) {
+      out.per_gpu.push_back(e);
+    } else {
+      out.per_node.push_back(e);
+      enough.count_down();
+    }
+  });
+  EXPECT_TRUE(enough.wait_for(30s));
+  tm->stop();
+  sub.unsubscribe();
+  out.log = log.lines();
+  return out;
+}
+
+double number(const Event& e, const char* name) {
+  const FieldValue* v = field_of(e, name);
+  if (v == nullptr) return -1;
+  if (const auto* d = std::get_if<double>(v)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(v)) return static_cast<double>(*i);
+  return -1;
+}
+
+TEST(NodeResourcePollerGpus, EachDeviceAndTheBusiestForTheNode) {
+  testing::ScopedEnv mode("FAKE_NVML", "two");
+  const GpuRun r = run_with_gpus(ASYNCFLOW_FAKE_NVML, 3);
+  ASSERT_GE(r.per_node.size(), 3u);
+  ASSERT_GE(r.per_gpu.size(), 6u);
+  for (const Event& e : r.per_node) EXPECT_EQ(number(e, "gpu_percent"), 70) << "the busiest";
+  for (const Event& e : r.per_gpu) {
+    const double id = number(e, "gpu_id");
+    EXPECT_EQ(number(e, "gpu_percent"), id == 0 ? 30 : 70);
+    EXPECT_EQ(std::get<std::string>(*field_of(e, "resource_scope")), "per_gpu");
+    const FieldValue* used = e.attribute("gpu_memory_used_bytes");
+    ASSERT_NE(used, nullptr);
+    EXPECT_EQ(std::get<std::int64_t>(*used), std::int64_t{1} << 30);
+  }
+  EXPECT_TRUE(r.log.empty());
+}
+
+TEST(NodeResourcePollerGpus, AFailingDeviceIsSaidOnceAndLeftOut) {
+  for (const char* m : {"device1_fails", "disappears"}) {
+    testing::ScopedEnv mode("FAKE_NVML", m);
+    const GpuRun r = run_with_gpus(ASYNCFLOW_FAKE_NVML, 5);
+    std::size_t warnings = 0;
+    for (const auto& l : r.log)
+      warnings += l.find("GPU 1 failed (GPU is lost)") != std::string::npos;
+    EXPECT_EQ(warnings, 1u) << m;
+    // The other device goes on; the node's share follows the devices still read.
+    EXPECT_EQ(number(r.per_node.back(), "gpu_percent"), 30) << m;
+    EXPECT_EQ(number(r.per_gpu.back(), "gpu_id"), 0) << m;
+  }
+}
+
+TEST(NodeResourcePollerGpus, NoLibraryOrAFailedInitMeansNoGpuFields) {
+  {
+    const GpuRun r = run_with_gpus("/nonexistent/libnvidia-ml.so.1", 2);
+    EXPECT_TRUE(r.per_gpu.empty());
+    EXPECT_EQ(number(r.per_node.back(), "gpu_percent"), -1) << "null";
+    EXPECT_TRUE(r.log.empty()) << "absent is not an error";
+  }
+  {
+    testing::ScopedEnv mode("FAKE_NVML", "init_fails");
+    const GpuRun r = run_with_gpus(ASYNCFLOW_FAKE_NVML, 2);
+    EXPECT_TRUE(r.per_gpu.empty());
+    ASSERT_EQ(r.log.size(), 1u);
+    EXPECT_NE(r.log[0].find("nvmlInit failed (Driver Not Loaded)"), std::string::npos);
+    EXPECT_GE(number(r.per_node.back(), "cpu_percent"), 0) << "the rest goes on";
+  }
 }
 
 }  // namespace

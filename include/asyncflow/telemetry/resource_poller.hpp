@@ -2,7 +2,10 @@
 // network use from /proc and /sys (no dependency) and emits one ResourceUpdate per sample, with
 // the reference's fields (rhapsody-telemetry.md §1.4, §5): cpu_percent and memory_percent of
 // the whole node, disk and network byte deltas since the previous sample (never negative: a
-// counter that reset gives 0), node_id = the host name, resource_scope "per_node".
+// counter that reset gives 0), node_id = the host name, resource_scope "per_node". With NVIDIA
+// GPUs (NVML, loaded at run time), also one "per_gpu" event per device (gpu_percent, gpu_id,
+// and the attributes gpu_memory_used_bytes / gpu_memory_total_bytes, which the reference
+// collects and throws away), and the node's gpu_percent = the busiest device's.
 #pragma once
 
 #include <atomic>
@@ -19,6 +22,8 @@ struct NodeResourcePollerOptions {
   std::string backend = "asyncflow";
   /// Empty: the host name (gethostname), as the reference.
   std::string node_id{};
+  /// NVIDIA's management library, loaded at run time; absent = no GPU fields, no message.
+  std::string nvml_library = "libnvidia-ml.so.1";
 };
 
 /// Thread-safety: start() and stop() from the thread that starts / stops the session (the
