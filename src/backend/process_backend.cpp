@@ -15,6 +15,8 @@
 #include "asyncflow/backend/process_backend.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@
 #include "process_output.hpp"
 #include "process_util.hpp"
 #include "spawn.hpp"
+#include "task_usage_meter.hpp"
 
 namespace asyncflow {
 
@@ -55,6 +58,10 @@ struct Child {
   detail::OutputSinks sinks;
   detail::GroupControl group;
   int pidfd = -1;
+  // Usage measurement (ProcessBackendOptions::measure_usage).
+  detail::TaskCgroup cgroup;
+  std::optional<detail::ProcessUsageMeter> meter;
+  bool joined_cgroup = false;
 };
 
 constexpr const char* kCanceledRunning = " while running (its process group was killed)";
@@ -72,6 +79,7 @@ class ProcessBackend::Impl {
         spawners_(std::min(
             max_, options.spawn_threads != 0 ? options.spawn_threads : default_spawn_threads())),
         grace_(options.kill_grace),
+        measure_usage_(options.measure_usage),
         worker_options_{.backend_name = name_,
                         .workers = options.function_workers != 0 ? options.function_workers : max_,
                         .command = options.worker_command.argv.empty()
@@ -296,7 +304,13 @@ class ProcessBackend::Impl {
                                    .replace_env = d.replace_env,
                                    .stdout_fd = c->sinks.stdout_fd(),
                                    .stderr_fd = c->sinks.stderr_fd()};
+    if (measure_usage_) {
+      c->cgroup = detail::TaskCgroup::make();
+      settings.cgroup_procs_fd = c->cgroup.procs_fd();
+      c->meter.emplace();
+    }
     const detail::Spawned s = detail::spawn_process(c->command, settings);
+    c->joined_cgroup = s.joined_cgroup;
     const int pidfd = s.pidfd;
     if (s.pid < 0) {
       auto error = std::make_exception_ptr(
@@ -366,10 +380,19 @@ class ProcessBackend::Impl {
     siginfo_t info{};
     const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info,
                                 WEXITED | WNOWAIT) == 0;
+    // Its /proc entry lives until it is reaped: its I/O counts are read from the zombie.
+    if (known && c->meter) c->meter->read_zombie(c->group.pid, c->cgroup);
     ::kill(-c->group.pid, SIGKILL);  // whatever it left in its group (invariant 3)
     siginfo_t reaped{};
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &reaped, WEXITED);
+    // The system call itself: glibc's waitid() does not return the rusage (wait4's, here for
+    // a pidfd), the child's and that of the descendants it waited for.
+    struct rusage rusage {};
+    const bool measured =
+        ::syscall(SYS_waitid, P_PIDFD, c->pidfd, &reaped, WEXITED, &rusage) == 0 && known;
     ::close(c->pidfd);
+    std::optional<TaskUsage> usage;
+    if (measured && c->meter) usage = c->meter->finish(rusage, c->joined_cgroup);
+    c->cgroup = {};  // removed now that its process is gone
 
     const char* stop_how;
     bool timed_out;
@@ -419,8 +442,8 @@ class ProcessBackend::Impl {
     }
     Child* next = release_slot(c);
     switch (outcome) {
-      case Outcome::kDone: t.report_completed(std::move(output)); break;
-      case Outcome::kFailed: t.report_failed(std::move(error)); break;
+      case Outcome::kDone: t.report_completed(std::move(output), usage ? &*usage : nullptr); break;
+      case Outcome::kFailed: t.report_failed(std::move(error), usage ? &*usage : nullptr); break;
       case Outcome::kCanceled: t.report_canceled(stop_how); break;
     }
     delete c;
@@ -439,6 +462,7 @@ class ProcessBackend::Impl {
   const std::size_t max_;
   const std::size_t spawners_;
   const std::chrono::milliseconds grace_;
+  const bool measure_usage_;
   const detail::FunctionWorkers::Options worker_options_;
   mutable Mutex workers_mu_;
   std::unique_ptr<detail::FunctionWorkers> workers_
@@ -489,6 +513,12 @@ std::size_t ProcessBackend::running() const noexcept {
 }
 std::vector<pid_t> ProcessBackend::function_worker_pids() const {
   return impl_->function_worker_pids();
+}
+const std::string& ProcessBackend::peak_memory_method() {
+  return detail::TaskCgroup::method();
+}
+const std::string& ProcessBackend::peak_memory_unavailable_reason() {
+  return detail::TaskCgroup::why_unavailable();
 }
 
 }  // namespace asyncflow

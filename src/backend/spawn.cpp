@@ -121,7 +121,9 @@ struct ChildPlan {
   sigset_t to_default;
   pid_t parent = 0;
   int death_signal = 0;
-  int error = 0;  ///< set by the child when it does not exec
+  int cgroup_fd = -1;
+  bool cgroup_joined = false;  ///< set by the child
+  int error = 0;               ///< set by the child when it does not exec
 };
 
 /// Runs in the child, on a stack of its own, in our memory; returns only when it cannot exec.
@@ -167,6 +169,8 @@ __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(vo
   if (p.cwd != nullptr) {
     if (int e = call(SYS_chdir, p.cwd)) return give_up(e);
   }
+  // "0": the writer. A group it cannot join leaves its peak memory unmeasured, nothing else.
+  if (p.cgroup_fd >= 0) p.cgroup_joined = ::syscall(SYS_write, p.cgroup_fd, "0", 1) == 1;
   struct KernelSigaction {  // the kernel's struct sigaction, not libc's
     void (*handler)(int);
     unsigned long flags;
@@ -304,6 +308,7 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
   plan.to_default = ignored_signals();
   plan.parent = ::getpid();
   plan.death_signal = settings.parent_death_signal;
+  plan.cgroup_fd = settings.cgroup_procs_fd;
 
   // The child runs on this area of our stack: this thread waits for its exec (CLONE_VFORK).
   alignas(64) std::byte child_stack[32 * 1024];
@@ -320,7 +325,7 @@ Spawned spawn_process(const Command& command, const SpawnSettings& settings) {
     if (pidfd >= 0) ::close(pidfd);
     return {.error = plan.error};
   }
-  return {.pid = pid, .pidfd = pidfd};
+  return {.pid = pid, .pidfd = pidfd, .joined_cgroup = plan.cgroup_joined};
 }
 
 std::string spawn_error_text(const Command& command, const std::string& cwd, int error) {

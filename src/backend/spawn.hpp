@@ -25,6 +25,9 @@ struct SpawnSettings {
   /// Sent to the child when the thread that started it ends (with this process, or a backend's
   /// spawning thread, which lives as long as the backend). 0: none.
   int parent_death_signal = SIGKILL;
+  /// A cgroup's cgroup.procs open for writing (-1: none): the child joins that cgroup before
+  /// it execs, so everything the program does is counted there (task_usage_meter.hpp).
+  int cgroup_procs_fd = -1;
 };
 
 /// A started child, or why it could not start.
@@ -32,6 +35,7 @@ struct Spawned {
   pid_t pid = -1;  ///< the child, leader of process group `pid`; -1 on failure
   int pidfd = -1;  ///< a pidfd for the child (the caller closes it)
   int error = 0;  ///< errno of the failed start (ENOENT: no such program, EACCES: not executable…)
+  bool joined_cgroup = false;  ///< it joined SpawnSettings::cgroup_procs_fd's cgroup
 };
 
 /// Throws asyncflow::Error, its message starting with `who`, naming what cannot be passed to a

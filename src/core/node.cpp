@@ -96,11 +96,11 @@ std::string Node::function_request() {
 bool Node::report_started() noexcept {
   return report_task_started(this);
 }
-void Node::report_completed(std::string output) noexcept {
-  report_task_completed(this, std::move(output));
+void Node::report_completed(std::string output, const TaskUsage* usage) noexcept {
+  report_task_completed(this, std::move(output), usage);
 }
-void Node::report_failed(std::exception_ptr failure) noexcept {
-  report_task_failed(this, std::move(failure));
+void Node::report_failed(std::exception_ptr failure, const TaskUsage* usage) noexcept {
+  report_task_failed(this, std::move(failure), usage);
 }
 void Node::report_canceled(std::string_view how) noexcept {
   report_task_canceled(this, how);

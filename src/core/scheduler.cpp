@@ -160,9 +160,14 @@ using Notify = void (EngineObserver::*)(const TaskInfo&) noexcept;
   if (EngineObserver* obs = node->engine->obs()) (obs->*method)(NodeInfo(*node).info);
 }
 
-[[gnu::cold, gnu::noinline]] void notify_finished(const Node* node, TaskState to) {
-  if (EngineObserver* obs = node->engine->obs())
-    obs->on_task_finished(NodeInfo(*node).info, to, node->error);
+[[gnu::cold, gnu::noinline]] void notify_finished(const Node* node, TaskState to,
+                                                  FinishDetails details) {
+  if (EngineObserver* obs = node->engine->obs()) {
+    NodeInfo info(*node);
+    info.info.ran = details.ran;
+    info.info.usage = details.usage;
+    obs->on_task_finished(info.info, to, node->error);
+  }
 }
 
 [[gnu::cold, gnu::noinline]] void notify_created(const Node* node, std::span<Node* const> deps) {
@@ -319,29 +324,32 @@ void make_ready(Node* node) noexcept {
   enqueue(Job{node, {}, nullptr});
 }
 
-bool claim_finish(Node* node, std::uint32_t allowed_from) noexcept {
+bool claim_finish(Node* node, std::uint32_t allowed_from, NodeState* was) noexcept {
   NodeState cur = node->state.load(std::memory_order_acquire);
   do {
     if ((bit(cur) & allowed_from) == 0 || cur == NodeState::kFinishing) return false;
   } while (
       !node->state.compare_exchange_weak(cur, NodeState::kFinishing, std::memory_order_acq_rel));
+  if (was != nullptr) *was = cur;
   return true;
 }
 
-bool finish(Node* node, std::uint32_t allowed_from, TaskState to,
-            std::exception_ptr error) noexcept {
-  if (!claim_finish(node, allowed_from)) return false;
-  finish_claimed(node, to, std::move(error));
+bool finish(Node* node, std::uint32_t allowed_from, TaskState to, std::exception_ptr error,
+            const TaskUsage* usage) noexcept {
+  NodeState was = NodeState::kPending;
+  if (!claim_finish(node, allowed_from, &was)) return false;
+  finish_claimed(node, to, std::move(error), {was == NodeState::kRunning, usage});
   return true;
 }
 
-void finish_claimed(Node* node, TaskState to, std::exception_ptr error) noexcept {
+void finish_claimed(Node* node, TaskState to, std::exception_ptr error,
+                    FinishDetails details) noexcept {
   DispatchGuard guard;  // dependents made ready below start once this completion is done
   node->error = std::move(error);
   // Reported before the state is published: once a get() returns, the terminal event has
   // been emitted, so stopping telemetry right after it loses nothing.
   if (node->engine->has_observer()) [[unlikely]]
-    notify_finished(node, to);
+    notify_finished(node, to, details);
   node->state.store(static_cast<NodeState>(to), std::memory_order_release);
 
   // Fire waiters oldest first (dependents start in creation order).
@@ -506,7 +514,7 @@ bool report_task_started(Node* node) noexcept {
   return true;
 }
 
-void report_task_completed(Node* node, std::string output) noexcept {
+void report_task_completed(Node* node, std::string output, const TaskUsage* usage) noexcept {
   DispatchGuard guard;
   // A backend that completes a task it never reported started: the start is reported now,
   // so the task ends (it would stay SUBMITTED, its get() and shutdown() waiting for ever).
@@ -523,14 +531,15 @@ void report_task_completed(Node* node, std::string output) noexcept {
   } catch (...) {
     error = std::current_exception();
   }
-  finish_claimed(node, error ? TaskState::kFailed : TaskState::kDone, std::move(error));
+  finish_claimed(node, error ? TaskState::kFailed : TaskState::kDone, std::move(error),
+                 {/*ran=*/true, usage});
 }
 
-void report_task_failed(Node* node, std::exception_ptr error) noexcept {
+void report_task_failed(Node* node, std::exception_ptr error, const TaskUsage* usage) noexcept {
   DispatchGuard guard;
   // Also before it started: a builder that threw, a program that could not be spawned.
   finish(node, bit(NodeState::kSubmitted) | bit(NodeState::kRunning), TaskState::kFailed,
-         std::move(error));
+         std::move(error), usage);
 }
 
 void report_task_canceled(Node* node, std::string_view how) noexcept {

@@ -1,6 +1,7 @@
 // Private: engine lifecycle → telemetry events.
 #include "telemetry_bridge.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -11,6 +12,8 @@
 
 #include "asyncflow/telemetry/log.hpp"
 #include "asyncflow/telemetry/manager.hpp"
+#include "asyncflow/telemetry/resource.hpp"
+#include "asyncflow/telemetry/usage_attributes.hpp"
 #include "common/exception_text.hpp"
 
 namespace asyncflow::detail {
@@ -41,6 +44,7 @@ struct ContextCache {
   struct Entry {
     std::uint64_t bridge = 0;
     TaskKind kind = TaskKind::kFunction;
+    bool on_node = false;
     std::string name;
     std::string backend;
     std::string workflow;
@@ -51,21 +55,47 @@ struct ContextCache {
     std::vector<std::shared_ptr<const EventContext>> spares;
   };
   static constexpr std::size_t kSpares = 64;
-  std::array<Entry, 4> entries;
+  // Two per factory in use (before and after the task reached a node).
+  std::array<Entry, 8> entries;
   std::size_t next = 0;  // round-robin replacement
 };
 thread_local ContextCache t_contexts;
 
+/// `usage`'s measured fields as event attributes (usage_attributes.hpp).
+void add_usage(Attributes& out, const TaskUsage& usage) {
+  namespace names = usage_attributes;
+  auto seconds = [&out](const char* name, const std::optional<double>& v) {
+    if (v) out.emplace_back(name, *v);
+  };
+  auto count = [&out](const char* name, const std::optional<std::uint64_t>& v) {
+    if (v)
+      out.emplace_back(name, static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                 *v, std::numeric_limits<std::int64_t>::max())));
+  };
+  seconds(names::kWallSeconds, usage.wall_seconds);
+  seconds(names::kCpuUserSeconds, usage.cpu_user_seconds);
+  seconds(names::kCpuSystemSeconds, usage.cpu_system_seconds);
+  count(names::kPeakMemoryBytes, usage.peak_memory_bytes);
+  count(names::kReadBytes, usage.read_bytes);
+  count(names::kWriteBytes, usage.write_bytes);
+  count(names::kReadChars, usage.read_chars);
+  count(names::kWriteChars, usage.write_chars);
+  count(names::kVoluntarySwitches, usage.voluntary_switches);
+  count(names::kInvoluntarySwitches, usage.involuntary_switches);
+}
+
 }  // namespace
 
 TelemetryBridge::TelemetryBridge(std::shared_ptr<TelemetryManager> manager)
-    : manager_(std::move(manager)), id_(g_next_bridge_id.fetch_add(1)) {}
+    : manager_(std::move(manager)), node_id_(host_name()), id_(g_next_bridge_id.fetch_add(1)) {}
 
-std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& task) const {
+std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& task,
+                                                             bool on_node) const {
   const std::string_view backend = task.kind == TaskKind::kBlock ? kEngineBackend : task.backend;
+  on_node = on_node && task.kind != TaskKind::kBlock;  // blocks run in the engine
   for (auto& e : t_contexts.entries) {
-    if (e.bridge == id_ && e.kind == task.kind && e.name == task.name && e.backend == backend &&
-        e.workflow == task.workflow_id) {
+    if (e.bridge == id_ && e.kind == task.kind && e.on_node == on_node && e.name == task.name &&
+        e.backend == backend && e.workflow == task.workflow_id) {
       if (e.spares.empty()) e.spares.assign(ContextCache::kSpares, e.context);
       std::shared_ptr<const EventContext> ref = std::move(e.spares.back());
       e.spares.pop_back();
@@ -75,6 +105,8 @@ std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& tas
   auto context = std::make_shared<EventContext>();
   context->session_id = manager_->session_id();
   context->backend = std::string(backend);
+  // Every backend today runs its tasks on this machine.
+  if (on_node) context->node_id = node_id_;
   context->attributes.reserve(3);
   context->attributes.emplace_back("executable", std::string(task.name));
   context->attributes.emplace_back("task_type", std::string(to_string(task.kind)));
@@ -83,6 +115,7 @@ std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& tas
   auto& slot = t_contexts.entries[t_contexts.next++ % t_contexts.entries.size()];
   slot = {id_,
           task.kind,
+          on_node,
           std::string(task.name),
           std::string(backend),
           std::string(task.workflow_id),
@@ -92,10 +125,10 @@ std::shared_ptr<const EventContext> TelemetryBridge::context(const TaskInfo& tas
 }
 
 void TelemetryBridge::emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra,
-                           std::vector<FieldValue> values) noexcept {
+                           std::vector<FieldValue> values, bool on_node) noexcept {
   if (!manager_->running()) return;  // the session ended: nothing to record, nothing lost
   try {
-    std::shared_ptr<const EventContext> shared = context(task);
+    std::shared_ptr<const EventContext> shared = context(task, on_node);
     if (!extra.empty()) {  // attributes of this event only: its own copy of the context
       auto own = std::make_shared<EventContext>(*shared);
       for (auto& a : extra) own->attributes.push_back(std::move(a));
@@ -132,28 +165,30 @@ void TelemetryBridge::on_task_queued(const TaskInfo& task) noexcept {
 }
 
 void TelemetryBridge::on_task_started(const TaskInfo& task) noexcept {
-  emit(events::TaskStarted(), task);
+  emit(events::TaskStarted(), task, {}, {}, /*on_node=*/true);
 }
 
 void TelemetryBridge::on_task_finished(const TaskInfo& task, TaskState state,
                                        const std::exception_ptr& error) noexcept {
   // duration_seconds NaN (no values: NaN, with nothing to allocate here): the dispatcher
   // fills it from the TaskStarted it processed.
-  if (state == TaskState::kDone) {
-    emit(events::TaskCompleted(), task);
-    return;
-  }
   try {
-    auto [type_name, message] = describe_exception(error);
     Attributes extra;
+    if (state == TaskState::kDone) {
+      if (task.usage != nullptr) add_usage(extra, *task.usage);
+      emit(events::TaskCompleted(), task, std::move(extra), {}, task.ran);
+      return;
+    }
+    auto [type_name, message] = describe_exception(error);
     if (state == TaskState::kFailed) {
       extra.emplace_back("error_type", type_name);
       extra.emplace_back("error_message", std::move(message));
+      if (task.usage != nullptr) add_usage(extra, *task.usage);
       emit(events::TaskFailed(), task, std::move(extra),
-           {kFilledByDispatcher, std::move(type_name)});
+           {kFilledByDispatcher, std::move(type_name)}, task.ran);
     } else {
       extra.emplace_back("error_message", std::move(message));
-      emit(events::TaskCanceled(), task, std::move(extra), {kFilledByDispatcher});
+      emit(events::TaskCanceled(), task, std::move(extra), {kFilledByDispatcher}, task.ran);
     }
   } catch (const std::exception& e) {
     lost("terminal", task.uid, e.what());

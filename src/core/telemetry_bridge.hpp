@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "asyncflow/core/observer.hpp"
 #include "asyncflow/telemetry/manager.hpp"
@@ -32,14 +33,16 @@ class TelemetryBridge final : public EngineObserver {
 
  private:
   /// The shared base fields of `task`'s events (cached per thread).
-  std::shared_ptr<const EventContext> context(const TaskInfo& task) const;
+  /// `on_node`: the task reached the node it runs on (node_id set).
+  std::shared_ptr<const EventContext> context(const TaskInfo& task, bool on_node) const;
   /// `values`: the type's extra fields, in order. `extra`: attributes of this event only.
   void emit(const EventTypePtr& type, const TaskInfo& task, Attributes extra = {},
-            std::vector<FieldValue> values = {}) noexcept;
+            std::vector<FieldValue> values = {}, bool on_node = false) noexcept;
   void emit_workflow(const EventTypePtr& type, std::string_view workflow_id,
                      std::string_view parent_workflow_id) noexcept;
   std::shared_ptr<TelemetryManager> manager_;
-  const std::uint64_t id_;  // tells this bridge's cached contexts from other sessions'
+  const std::string node_id_;  // where the tasks run: this machine
+  const std::uint64_t id_;     // tells this bridge's cached contexts from other sessions'
 };
 
 }  // namespace asyncflow::detail

@@ -425,6 +425,7 @@ TelemetrySummary TelemetryManager::summary() const {
   s.duration_seconds = session_duration();
   s.tasks = task_count();
   s.duration = impl_->record.duration_stats();
+  s.usage = impl_->record.usage();
   s.resources = impl_->record.resources();
   s.losses = impl_->losses->snapshot();
   return s;

@@ -40,13 +40,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-std::string host_name() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (gethostname(buf, sizeof buf) != 0) return "unknown";
-  buf[HOST_NAME_MAX] = '\0';
-  return buf;
-}
-
 void put(Attributes& attributes, std::string key, FieldValue value) {
   for (auto& [k, v] : attributes) {
     if (k == key) {
@@ -58,6 +51,13 @@ void put(Attributes& attributes, std::string key, FieldValue value) {
 }
 
 }  // namespace
+
+std::string host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf) != 0) return "localhost";
+  buf[HOST_NAME_MAX] = '\0';
+  return buf;
+}
 
 EnvLookup process_environment() {
   return [](std::string_view name) -> std::optional<std::string> {

@@ -12,6 +12,7 @@
 #include "asyncflow/common/error.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
+#include "asyncflow/telemetry/resource.hpp"
 #include "node_sampler.hpp"
 #include "nvml_gpus.hpp"
 
@@ -23,13 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 // The first sample's CPU share needs a window: this short one, so it comes "at once".
 constexpr auto kFirstWindow = std::chrono::milliseconds(100);
-
-std::string host_name() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf) != 0) return "localhost";
-  buf[HOST_NAME_MAX] = '\0';
-  return buf;
-}
 
 FieldValue field(const std::optional<double>& v) {
   if (!v || !std::isfinite(*v)) return std::monostate{};

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "asyncflow/telemetry/usage_attributes.hpp"
+
 namespace asyncflow::detail {
 
 namespace {
@@ -67,9 +69,41 @@ void SessionRecord::add_durations(const std::vector<SpanRecord>& spans) {
   MutexLock lock(mu_);
   for (const SpanRecord& s : spans) {
     const auto* task = std::get_if<TaskSpan>(&s);
-    if (task != nullptr && !task->block && !task->incomplete && !task->unfinished)
-      durations_.add(task->duration_seconds());
+    if (task == nullptr || task->block) continue;
+    if (!task->incomplete && !task->unfinished) durations_.add(task->duration_seconds());
+    if (!task->usage.empty()) add_usage(task->usage);
   }
+}
+
+void SessionRecord::add_usage(const Attributes& usage) {
+  namespace names = usage_attributes;
+  auto number = [](const FieldValue& v) -> std::optional<double> {
+    if (const auto* d = std::get_if<double>(&v)) return *d;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+    return std::nullopt;
+  };
+  ++usage_.tasks;
+  for (const auto& [key, value] : usage) {
+    const std::optional<double> v = number(value);
+    if (!v || *v < 0) continue;
+    if (key == names::kCpuUserSeconds || key == names::kCpuSystemSeconds) {
+      usage_.cpu_seconds += *v;
+    } else if (key == names::kReadBytes) {
+      usage_.read_bytes += static_cast<std::uint64_t>(*v);
+    } else if (key == names::kWriteBytes) {
+      usage_.write_bytes += static_cast<std::uint64_t>(*v);
+    } else if (key == names::kPeakMemoryBytes) {
+      const auto peak = static_cast<std::uint64_t>(*v);
+      if (!usage_.max_peak_memory_bytes || peak > *usage_.max_peak_memory_bytes)
+        usage_.max_peak_memory_bytes = peak;
+    }
+  }
+}
+
+std::optional<UsageTotals> SessionRecord::usage() const {
+  MutexLock lock(mu_);
+  if (usage_.tasks == 0) return std::nullopt;
+  return usage_;
 }
 
 void SessionRecord::keep(std::vector<SpanRecord>& spans) {

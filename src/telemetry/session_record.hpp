@@ -26,8 +26,9 @@ class SessionRecord {
 
   /// Notes what the read side keeps of `event` (SessionEnded's duration, per-node samples).
   void note(const Event& event);
-  /// Adds the durations of the complete tasks among `spans`. Called before the spans are
-  /// exported: the statistics stay whole when stop() gives up on a hung exporter.
+  /// Adds the durations of the complete tasks among `spans`, and the usage of those that
+  /// measured some. Called before the spans are exported: the statistics stay whole when
+  /// stop() gives up on a hung exporter.
   void add_durations(const std::vector<SpanRecord>& spans);
   /// Keeps finished spans in the history, moving them out of `spans`.
   void keep(std::vector<SpanRecord>& spans);
@@ -38,10 +39,13 @@ class SessionRecord {
                                const std::optional<std::string>& task_id) const;
   std::vector<TaskSpanInfo> task_spans() const;
   std::optional<DurationStats> duration_stats() const;
+  std::optional<UsageTotals> usage() const;
   std::map<std::string, ResourceSample> resources() const;
   std::optional<double> ended() const;
 
  private:
+  void add_usage(const Attributes& usage) ASYNCFLOW_REQUIRES(mu_);
+
   const std::string session_id_;
   const std::size_t span_history_;
   mutable Mutex mu_;
@@ -73,6 +77,7 @@ class SessionRecord {
   // without end (80 MB at 10M tasks) and summary() sorted a copy of them all.
   DurationStatistics durations_ ASYNCFLOW_GUARDED_BY(mu_);
   std::map<std::string, ResourceSample> resources_ ASYNCFLOW_GUARDED_BY(mu_);
+  UsageTotals usage_ ASYNCFLOW_GUARDED_BY(mu_);
   std::optional<double> ended_ ASYNCFLOW_GUARDED_BY(mu_);
 };
 

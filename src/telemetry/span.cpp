@@ -73,6 +73,7 @@ SpanData to_span_data(const TaskSpan& s) {
       d.attributes.emplace_back("error_type", s.error_type);
     if (s.incomplete) d.attributes.emplace_back("incomplete_lifecycle", true);
   }
+  d.attributes.insert(d.attributes.end(), s.usage.begin(), s.usage.end());
   if (s.unfinished) d.attributes.emplace_back("asyncflow.unfinished", true);
   // In lifecycle order: Resolved, then Queued (after the submission), then Started.
   const std::pair<const char*, std::int64_t> moments[] = {{"asyncflow.TaskResolved", s.resolved_ns},

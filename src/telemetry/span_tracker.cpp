@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 
+#include "asyncflow/telemetry/usage_attributes.hpp"
 #include "common/random.hpp"
 #include "event_access.hpp"
 
@@ -13,6 +14,13 @@ namespace {
 
 const std::string* string_attribute(const Event& e, std::string_view key) {
   return e.context() ? e.context()->string_attribute(key) : nullptr;
+}
+
+/// The measured usage on a terminal event (its "usage.*" attributes), appended to `out`.
+void copy_usage(const Event& e, Attributes& out) {
+  for (const auto& attribute : e.attributes()) {
+    if (attribute.first.starts_with(usage_attributes::kPrefix)) out.push_back(attribute);
+  }
 }
 
 std::string attribute_or_empty(const Event& e, std::string_view key) {
@@ -220,6 +228,7 @@ std::pair<TraceId, std::uint64_t> SpanTracker::end_task(Event& e, Kind kind,
               : kind == Kind::kFailed  ? TaskSpan::Outcome::kFailed
                                        : TaskSpan::Outcome::kCanceled;
   if (kind == Kind::kFailed) s.error_type = e.text("error_type");
+  if (kind != Kind::kCanceled) copy_usage(e, s.usage);
   s.incomplete = incomplete;
   s.end_ns = std::max(to_ns(e.event_time()), s.start_ns);
   // The id string lives in the context, which the finished span keeps alive.

@@ -106,6 +106,16 @@ std::string TelemetrySummary::to_json() const {
     }
     o += '}';
   }
+  o += "}, \"usage\": {";
+  if (usage) {
+    o += "\"tasks\": " + std::to_string(usage->tasks) + ", ";
+    append_key(o, "cpu_seconds");
+    append_number(o, usage->cpu_seconds);
+    o += ", \"read_bytes\": " + std::to_string(usage->read_bytes) +
+         ", \"write_bytes\": " + std::to_string(usage->write_bytes) +
+         ", \"max_peak_memory_bytes\": ";
+    o += usage->max_peak_memory_bytes ? std::to_string(*usage->max_peak_memory_bytes) : "null";
+  }
   o += "}, \"losses\": {\"events_dropped\": " + std::to_string(losses.events_dropped) +
        ", \"events_undelivered\": " + std::to_string(losses.events_undelivered) +
        ", \"records_not_exported\": " + std::to_string(losses.records_not_exported) +

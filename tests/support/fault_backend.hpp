@@ -287,11 +287,12 @@ class ScriptedBackend final : public BackendWrapper {
     Command command() override { return task_.command(); }
     std::string function_request() override { return task_.function_request(); }
     bool report_started() noexcept override { return task_.report_started(); }
-    void report_completed(std::string output) noexcept override {
-      task_.report_completed(std::move(output));
+    void report_completed(std::string output, const TaskUsage* usage = nullptr) noexcept override {
+      task_.report_completed(std::move(output), usage);
     }
-    void report_failed(std::exception_ptr error) noexcept override {
-      task_.report_failed(std::move(error));
+    void report_failed(std::exception_ptr error,
+                       const TaskUsage* usage = nullptr) noexcept override {
+      task_.report_failed(std::move(error), usage);
     }
     void report_canceled(std::string_view how) noexcept override { task_.report_canceled(how); }
     const void* owner() const noexcept override { return task_.owner(); }

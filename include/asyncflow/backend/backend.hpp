@@ -13,6 +13,7 @@
 
 #include "asyncflow/backend/command.hpp"
 #include "asyncflow/backend/task_description.hpp"
+#include "asyncflow/backend/task_usage.hpp"
 #include "asyncflow/core/task_kind.hpp"
 
 namespace asyncflow {
@@ -66,9 +67,11 @@ class BackendTask {
   /// or the engine's shutdown came first: the backend must then not start it.
   virtual bool report_started() noexcept = 0;
   /// The task succeeded; `output` becomes its result: an executable's stdout (or file path),
-  /// a registered function's JSON result.
-  virtual void report_completed(std::string output) noexcept = 0;
-  virtual void report_failed(std::exception_ptr error) noexcept = 0;
+  /// a registered function's JSON result. `usage`: what its process used, when measured (the
+  /// engine puts it on the task's terminal event; read during the call only).
+  virtual void report_completed(std::string output, const TaskUsage* usage = nullptr) noexcept = 0;
+  virtual void report_failed(std::exception_ptr error,
+                             const TaskUsage* usage = nullptr) noexcept = 0;
   /// The task was stopped; `how` completes "task 'x' (uid) was canceled…", e.g. " while
   /// running (process group killed)".
   virtual void report_canceled(std::string_view how) noexcept = 0;

@@ -33,6 +33,11 @@ struct ProcessBackendOptions {
   /// variable ASYNCFLOW_WORKER_FD names (3); its stdin is /dev/null, its stdout and stderr are
   /// this process's stderr.
   Command worker_command{};
+  /// Measure what each task's process used (TaskUsage on its TaskCompleted / TaskFailed
+  /// event: CPU, wall time, I/O, context switches from the kernel when it is reaped, and peak
+  /// memory from a memory cgroup of its own where the machine allows one); registered
+  /// functions: per call, in the worker. false: none of it (no cgroup, no /proc reads).
+  bool measure_usage = true;
 };
 
 /// The flag that makes asyncflow::serve_if_worker() serve (the default worker command).
@@ -91,6 +96,13 @@ class ProcessBackend final : public Backend {
   std::size_t running() const noexcept;
   /// Pids of the live function workers.
   std::vector<pid_t> function_worker_pids() const;
+
+  /// How this machine lets tasks' peak memory be measured: "cgroup v2 memory.peak", "cgroup v1
+  /// memory.max_usage_in_bytes", or empty when it does not (usage then has no peak memory:
+  /// rusage's maxrss is not the program's, see docs/checkpoint-format.md). Found once.
+  static const std::string& peak_memory_method();
+  /// Why peak memory is not measured here (empty when it is).
+  static const std::string& peak_memory_unavailable_reason();
 
  private:
   class Impl;

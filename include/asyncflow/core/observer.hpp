@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "asyncflow/backend/task_usage.hpp"
 #include "asyncflow/core/task_kind.hpp"
 #include "asyncflow/core/task_state.hpp"
 
@@ -23,6 +24,10 @@ struct TaskInfo {
   std::string_view backend;       ///< Owning backend's name; empty for blocks.
   std::string_view workflow_id;   ///< Scope id or enclosing block uid; empty when ungrouped.
   std::string_view parent_block;  ///< uid of the enclosing block, empty outside blocks.
+  /// on_task_finished only: the task started (it ran, or was running when it ended).
+  bool ran = false;
+  /// on_task_finished only: what the task's process used, when its backend measured it.
+  const TaskUsage* usage = nullptr;
 };
 
 /// Receives engine lifecycle points. Calls come from any thread, concurrently; every method

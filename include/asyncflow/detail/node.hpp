@@ -86,8 +86,9 @@ class Node : public BackendTask {
   std::string function_request() override;
   std::vector<std::pair<std::string, std::string>> context_env() const override;
   bool report_started() noexcept override;
-  void report_completed(std::string output) noexcept override;
-  void report_failed(std::exception_ptr failure) noexcept override;
+  void report_completed(std::string output, const TaskUsage* usage = nullptr) noexcept override;
+  void report_failed(std::exception_ptr failure,
+                     const TaskUsage* usage = nullptr) noexcept override;
   void report_canceled(std::string_view how) noexcept override;
   const void* owner() const noexcept override { return engine; }
 

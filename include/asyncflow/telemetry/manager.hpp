@@ -104,14 +104,27 @@ struct TelemetryLosses {
 };
 
 /// summary(): the reference's structure (§2.3), plus what the session lost.
+/// summary()'s "usage": the measured resource usage of the tasks that ended (completed or
+/// failed) with some (TaskUsage: executable and registered-function tasks of the process
+/// backend, thread-pool function tasks' CPU time), summed over them.
+struct UsageTotals {
+  std::uint64_t tasks = 0;        ///< tasks whose usage was measured
+  double cpu_seconds = 0;         ///< user + system CPU seconds
+  std::uint64_t read_bytes = 0;   ///< from storage
+  std::uint64_t write_bytes = 0;  ///< to storage
+  /// The largest task's peak memory; unset when no task's was measured.
+  std::optional<std::uint64_t> max_peak_memory_bytes;
+};
+
 struct TelemetrySummary {
   std::string session_id;
   double duration_seconds = 0;
   TaskCounts tasks;
   std::optional<DurationStats> duration;  ///< unset when no task finished a full lifecycle
   std::map<std::string, ResourceSample> resources;  ///< keyed "<backend>/<node_id>"
+  std::optional<UsageTotals> usage;                 ///< unset when no task's usage was measured
   TelemetryLosses losses;
-  /// The summary as a JSON object with the reference's keys, and "losses".
+  /// The summary as a JSON object with the reference's keys, "usage" and "losses".
   std::string to_json() const;
 };
 

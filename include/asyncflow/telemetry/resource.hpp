@@ -20,6 +20,10 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 /// The process environment (getenv). Thread-safe as getenv is: not against setenv.
 EnvLookup process_environment();
 
+/// This machine's host name (gethostname), the node id of its events and samples; "localhost"
+/// when it has none.
+std::string host_name();
+
 /// Parses a "k1=v1,k2=v2" list with percent-encoded keys and values (W3C baggage style, as
 /// OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES use); an entry without '=' or with
 /// a bad %-escape is skipped and `bad_entries` counts it.

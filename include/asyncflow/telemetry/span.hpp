@@ -79,6 +79,9 @@ struct TaskSpan {
   bool incomplete = false;  ///< terminal event without TaskStarted (incomplete_lifecycle)
   bool unfinished = false;  ///< still open when the session ended (asyncflow.unfinished)
   std::string error_type;   ///< kFailed only
+  /// The measured resource usage from the terminal event ("usage.*" attributes, in their
+  /// order; usage_attributes.hpp); empty when the backend measured none.
+  Attributes usage;
 
   /// "block" or "task".
   std::string_view name() const noexcept { return block ? "block" : "task"; }

@@ -103,6 +103,12 @@ void write_task_span_outcome(JsonCursor& w, const TaskSpan& s) {
     }
     if (s.incomplete) w.literal(", \"incomplete_lifecycle\": true");
   }
+  for (const auto& [key, value] : s.usage) {
+    w.literal(", ");
+    w.string(key);
+    w.literal(": ");
+    w.value(value);
+  }
   if (s.unfinished) w.literal(", \"asyncflow.unfinished\": true");
 }
 
