@@ -1,7 +1,8 @@
 // Executable tasks against the floor: BM_ExecTrue runs n `/bin/true` tasks through the engine
 // and ProcessBackend; BM_RawSpawn runs the same n programs with a bare posix_spawn + waitpid
 // loop, at the same concurrency (kConcurrency children alive at most). Target (issue #4):
-// ExecTrue >= 2,000 tasks/s and >= 0.8x RawSpawn, read from one run.
+// ExecTrue >= 2,000 tasks/s and >= 0.8x RawSpawn, read from one run. BM_ExecTrueNoUsage is
+// BM_ExecTrue without per-task usage measurement (issue #15: usage costs <= 5 %).
 //
 // BM_ProcessFunction: n calls of a registered no-op function through kConcurrency worker
 // processes (this binary, see main.cpp): JSON both ways over a Unix socket per call.
@@ -23,10 +24,13 @@ namespace {
 
 constexpr std::size_t kConcurrency = 4;
 
-void BM_ExecTrue(benchmark::State& state) {
+/// n /bin/true tasks, measuring their usage (and peak memory) or not.
+void exec_true(benchmark::State& state, bool measure_usage, bool measure_peak = true) {
   const auto n = static_cast<std::size_t>(state.range(0));
   ScopedEngine engine(
-      EngineOptions{.backends = {ProcessBackend::create({.max_processes = kConcurrency})},
+      EngineOptions{.backends = {ProcessBackend::create({.max_processes = kConcurrency,
+                                                         .measure_usage = measure_usage,
+                                                         .measure_peak_memory = measure_peak})},
                     .work_dir = work_root()});
   auto task = engine->executable_task("true", [] { return std::vector<std::string>{"/bin/true"}; });
   std::vector<TaskHandle<std::string>> handles;
@@ -38,7 +42,23 @@ void BM_ExecTrue(benchmark::State& state) {
   }
   set_throughput(state, n);
 }
+
+void BM_ExecTrue(benchmark::State& state) {
+  exec_true(state, /*measure_usage=*/true);
+}
 BENCHMARK(BM_ExecTrue)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Issue #15's cost of per-task usage: BM_ExecTrue at most 5 % slower than this, one run.
+void BM_ExecTrueNoUsage(benchmark::State& state) {
+  exec_true(state, /*measure_usage=*/false);
+}
+BENCHMARK(BM_ExecTrueNoUsage)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Usage without peak memory: no cgroup per task.
+void BM_ExecTrueNoPeakMemory(benchmark::State& state) {
+  exec_true(state, /*measure_usage=*/true, /*measure_peak=*/false);
+}
+BENCHMARK(BM_ExecTrueNoPeakMemory)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_RawSpawn(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));

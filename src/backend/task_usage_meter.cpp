@@ -1,4 +1,4 @@
-// TaskCgroup and ProcessUsageMeter. Peak memory cannot come from rusage: ru_maxrss keeps the
+// MemoryGroup and ProcessUsageMeter. Peak memory cannot come from rusage: ru_maxrss keeps the
 // high-water mark of the address space a child had before exec, which for a child that
 // shares ours until exec (spawn.cpp) is this process's own (a /bin/true started from a 400 MB
 // parent reports 400 MB). A memory cgroup per task counts from the child's joining on, its
@@ -16,6 +16,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -69,15 +70,20 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
+std::atomic<std::uint64_t> g_next_group{0};
+
 /// Where this process's memory cgroups go, found once.
 struct CgroupRoot {
-  std::string base;       ///< {our cgroup}/asyncflow-{pid}; empty: unavailable
-  std::string peak_file;  ///< memory.peak or memory.max_usage_in_bytes
+  std::string home;        ///< our own cgroup's directory (threads go back there)
+  std::string base;        ///< {home}/asyncflow-{pid}; empty: unavailable
+  std::string peak_file;   ///< memory.peak or memory.max_usage_in_bytes
+  std::string usage_file;  ///< memory.current or memory.usage_in_bytes
+  MemoryGroup::Placement placement = MemoryGroup::Placement::kNone;
   std::string method;
   std::string why;  ///< when unavailable
 
   ~CgroupRoot() {
-    if (!base.empty()) ::rmdir(base.c_str());  // only when empty: task groups are gone
+    if (!base.empty()) ::rmdir(base.c_str());  // only when empty: its groups are gone
   }
 };
 
@@ -164,17 +170,19 @@ bool try_base(CgroupRoot& r, const std::string& dir, const char* peak_file, bool
     ::rmdir(base.c_str());
     return false;
   }
+  r.home = dir;
   r.base = base;
   r.peak_file = peak_file;
+  r.usage_file = enable_v2 ? "memory.current" : "memory.usage_in_bytes";
+  r.placement = enable_v2 ? MemoryGroup::Placement::kProcess : MemoryGroup::Placement::kThread;
   return true;
 }
 
-CgroupRoot detect() {
-  CgroupRoot r;
+void detect(CgroupRoot& r) {
   const auto self = read_small_file("/proc/self/cgroup");
   if (!self) {
     r.why = "/proc/self/cgroup is unreadable";
-    return r;
+    return;
   }
   std::string v1_path, v2_path;
   bool has_v2 = false;
@@ -210,7 +218,7 @@ CgroupRoot detect() {
       }
       if (memory && try_base(r, dir, "memory.peak", /*enable_v2=*/true)) {
         r.method = "cgroup v2 memory.peak";
-        return r;
+        return;
       }
       if (!memory) r.why = "the cgroup v2 hierarchy has no memory controller here";
     }
@@ -221,21 +229,27 @@ CgroupRoot detect() {
                    /*enable_v2=*/false)) {
         r.method = "cgroup v1 memory.max_usage_in_bytes";
         r.why.clear();
-        return r;
+        return;
       }
     }
   } else if (r.why.empty()) {
     r.why = "no memory cgroup controller is mounted";
   }
-  return r;
 }
 
-const CgroupRoot& cgroup_root() {
-  static const CgroupRoot root = detect();
+CgroupRoot& cgroup_root() {
+  static CgroupRoot root;
+  static std::once_flag detected;
+  std::call_once(detected, [] { detect(root); });
   return root;
 }
 
-std::atomic<std::uint64_t> g_next_group{0};
+std::optional<std::uint64_t> read_counter(int fd) {
+  char buf[32];
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n <= 0) return std::nullopt;
+  return parse_u64(std::string_view(buf, static_cast<std::size_t>(n)));
+}
 
 double seconds(const struct timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
@@ -243,57 +257,79 @@ double seconds(const struct timeval& tv) {
 
 }  // namespace
 
-TaskCgroup::TaskCgroup(TaskCgroup&& other) noexcept
-    : dir_(std::move(other.dir_)), procs_fd_(std::exchange(other.procs_fd_, -1)) {
-  other.dir_.clear();
+MemoryGroup::Placement MemoryGroup::placement() {
+  return cgroup_root().placement;
 }
 
-TaskCgroup& TaskCgroup::operator=(TaskCgroup&& other) noexcept {
-  if (this != &other) {
-    remove();
-    dir_ = std::move(other.dir_);
-    other.dir_.clear();
-    procs_fd_ = std::exchange(other.procs_fd_, -1);
-  }
-  return *this;
-}
-
-TaskCgroup::~TaskCgroup() {
-  remove();
-}
-
-void TaskCgroup::remove() noexcept {
-  if (procs_fd_ >= 0) ::close(std::exchange(procs_fd_, -1));
-  if (!dir_.empty()) {
-    ::rmdir(dir_.c_str());  // fails only while a process is in it: the caller reaped first
-    dir_.clear();
-  }
-}
-
-TaskCgroup TaskCgroup::make() {
-  const CgroupRoot& root = cgroup_root();
-  TaskCgroup g;
-  if (root.base.empty()) return g;
-  std::string dir = root.base + "/" + std::to_string(g_next_group.fetch_add(1));
-  if (::mkdir(dir.c_str(), 0755) != 0) return g;
-  g.dir_ = std::move(dir);
-  g.procs_fd_ = ::open((g.dir_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  if (g.procs_fd_ < 0) g.remove();
-  return g;
-}
-
-const std::string& TaskCgroup::method() {
+const std::string& MemoryGroup::method() {
   return cgroup_root().method;
 }
 
-const std::string& TaskCgroup::why_unavailable() {
+const std::string& MemoryGroup::why_unavailable() {
   return cgroup_root().why;
 }
 
-std::optional<std::uint64_t> TaskCgroup::peak() const {
-  if (dir_.empty()) return std::nullopt;
-  const auto text = read_small_file(dir_ + "/" + cgroup_root().peak_file);
-  return text ? parse_u64(*text) : std::nullopt;
+std::unique_ptr<MemoryGroup> MemoryGroup::make() {
+  const CgroupRoot& root = cgroup_root();
+  if (root.base.empty()) return nullptr;
+  std::unique_ptr<MemoryGroup> g(new MemoryGroup);
+  std::string dir = root.base + "/" + std::to_string(g_next_group.fetch_add(1));
+  if (::mkdir(dir.c_str(), 0755) != 0) return nullptr;
+  g->dir_ = std::move(dir);
+  auto open_file = [&g](const std::string& name, int flags) {
+    return ::open((g->dir_ + "/" + name).c_str(), flags | O_CLOEXEC);
+  };
+  const bool by_thread = root.placement == Placement::kThread;
+  g->procs_fd_ = open_file(by_thread ? "tasks" : "cgroup.procs", O_WRONLY);
+  g->peak_fd_ = open_file(root.peak_file, by_thread ? O_RDWR : O_RDONLY);
+  g->usage_fd_ = open_file(root.usage_file, O_RDONLY);
+  if (g->procs_fd_ < 0 || g->peak_fd_ < 0 || g->usage_fd_ < 0) return nullptr;
+  return g;
+}
+
+MemoryGroup::~MemoryGroup() {
+  if (thread_joined_) {  // back to our own cgroup, or the group could not be removed
+    const std::string tid = std::to_string(::gettid());
+    write_small_file(cgroup_root().home + "/tasks", tid);
+  }
+  for (int fd : {procs_fd_, peak_fd_, usage_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
+  // Fails only while a process is in it (a stray that is still dying): then it is left for
+  // the next start of a program of ours to remove (remove_stale).
+  if (!dir_.empty()) ::rmdir(dir_.c_str());
+}
+
+bool MemoryGroup::join_this_thread() {
+  const std::string tid = std::to_string(::gettid());
+  thread_joined_ = ::write(procs_fd_, tid.data(), tid.size()) == static_cast<ssize_t>(tid.size());
+  return thread_joined_;
+}
+
+bool MemoryGroup::reset() {
+  if (::pwrite(peak_fd_, "0", 1, 0) != 1) return false;
+  const auto now = read_counter(usage_fd_);
+  if (!now || *now > kMaxBaseline) return false;
+  baseline_ = *now;
+  return true;
+}
+
+std::optional<std::uint64_t> MemoryGroup::peak() const {
+  const auto peak = read_counter(peak_fd_);
+  if (!peak) return std::nullopt;
+  return *peak > baseline_ ? *peak - baseline_ : 0;
+}
+
+MemoryGroup* ThreadMemoryGroup::ready() {
+  if (failed_) return nullptr;
+  if (group_ && group_->reset()) return group_.get();
+  // None yet, or full: a fresh one (the old one is left and removed first).
+  group_.reset();
+  group_ = MemoryGroup::make();
+  if (group_ && group_->join_this_thread() && group_->reset()) return group_.get();
+  group_.reset();
+  failed_ = true;
+  return nullptr;
 }
 
 bool read_process_io(const std::string& pid, TaskUsage& usage) {
@@ -327,14 +363,14 @@ bool read_process_io(const std::string& pid, TaskUsage& usage) {
   return any;
 }
 
-void ProcessUsageMeter::read_zombie(pid_t pid, const TaskCgroup& cgroup) {
+void ProcessUsageMeter::read_zombie(pid_t pid, const MemoryGroup* group) {
   usage_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   read_process_io(std::to_string(pid), usage_);
-  usage_.peak_memory_bytes = cgroup.peak();
+  if (group != nullptr) usage_.peak_memory_bytes = group->peak();
 }
 
-TaskUsage ProcessUsageMeter::finish(const struct rusage& ru, bool joined) {
+TaskUsage ProcessUsageMeter::finish(const struct rusage& ru, bool in_group) {
   if (!usage_.wall_seconds) {
     usage_.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -343,7 +379,7 @@ TaskUsage ProcessUsageMeter::finish(const struct rusage& ru, bool joined) {
   usage_.cpu_system_seconds = seconds(ru.ru_stime);
   usage_.voluntary_switches = static_cast<std::uint64_t>(ru.ru_nvcsw);
   usage_.involuntary_switches = static_cast<std::uint64_t>(ru.ru_nivcsw);
-  if (!joined) usage_.peak_memory_bytes.reset();  // the group counted nothing of it
+  if (!in_group) usage_.peak_memory_bytes.reset();  // the group counted nothing of it
   return usage_;
 }
 

@@ -34,10 +34,15 @@ struct ProcessBackendOptions {
   /// this process's stderr.
   Command worker_command{};
   /// Measure what each task's process used (TaskUsage on its TaskCompleted / TaskFailed
-  /// event: CPU, wall time, I/O, context switches from the kernel when it is reaped, and peak
-  /// memory from a memory cgroup of its own where the machine allows one); registered
-  /// functions: per call, in the worker. false: none of it (no cgroup, no /proc reads).
+  /// event: CPU, wall time, I/O and context switches, from the kernel when it is reaped);
+  /// registered functions: per call, in the worker. false: none of it.
   bool measure_usage = true;
+  /// With measure_usage, also each task's peak memory, from a memory cgroup that holds only
+  /// the task's processes, where the machine allows one (peak_memory_method()). On cgroup v1
+  /// each spawning thread has a cgroup its children are born in, so there is one spawning
+  /// thread per slot (max_processes; spawn_threads is then ignored); on cgroup v2 each task's
+  /// process joins a cgroup of its own before it execs.
+  bool measure_peak_memory = true;
 };
 
 /// The flag that makes asyncflow::serve_if_worker() serve (the default worker command).
