@@ -29,9 +29,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "asyncflow/backend/errors.hpp"
 #include "asyncflow/backend/process_backend.hpp"
+#include "asyncflow/backend/task_usage.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
 #include "fd_waiter.hpp"
 #include "process_util.hpp"
@@ -78,6 +80,7 @@ class FunctionWorkers::Impl {
  public:
   explicit Impl(Options options)
       : o_(std::move(options)), waiter_("process backend '" + o_.backend_name + "'") {
+    if (o_.measure_usage) worker_env_.emplace(kWorkerUsageVariable, "1");
     thread_ = std::thread([this] { loop(); });
   }
 
@@ -431,17 +434,37 @@ class FunctionWorkers::Impl {
     if (more) run_chain(w);
   }
 
+  /// The call's usage an answer carries (kWorkerUsageVariable); fields that are not numbers of
+  /// their kind are left out.
+  static std::optional<TaskUsage> usage_of(const nlohmann::json& answer) {
+    const auto it = answer.find("usage");
+    if (it == answer.end() || !it->is_object()) return std::nullopt;
+    TaskUsage usage;
+    visit_usage_fields(usage, [&](const char* name, auto& field) {
+      using Value = typename std::remove_reference_t<decltype(field)>::value_type;
+      const auto f = it->find(name);
+      if (f == it->end() || !f->is_number()) return;
+      if (std::is_integral_v<Value> && !f->is_number_unsigned()) return;
+      field = f->template get<Value>();
+    });
+    if (usage.empty()) return std::nullopt;
+    return usage;
+  }
+
   static void report_answer(BackendTask& t, const std::string& line) {
     try {
       const nlohmann::json a = nlohmann::json::parse(line);
+      const std::optional<TaskUsage> usage = usage_of(a);
+      const TaskUsage* measured = usage ? &*usage : nullptr;
       if (a.at("ok").get<bool>()) {
-        t.report_completed(a.at("result").dump());
+        t.report_completed(a.at("result").dump(), measured);
         return;
       }
       const auto type = a.at("error_type").get<std::string>();
       const auto message = a.at("message").get<std::string>();
-      t.report_failed(std::make_exception_ptr(
-          RemoteFunctionError(label(t) + " threw " + type + ": " + message, type, message)));
+      t.report_failed(std::make_exception_ptr(RemoteFunctionError(
+                          label(t) + " threw " + type + ": " + message, type, message)),
+                      measured);
     } catch (const nlohmann::json::exception& e) {
       t.report_failed(std::make_exception_ptr(
           Error(label(t) + ": its worker answered something that is not a call result (" +
@@ -509,7 +532,7 @@ class FunctionWorkers::Impl {
 
   const Options o_;
   /// Added to each worker's environment: where its connection is.
-  const std::map<std::string, std::string> worker_env_{{kWorkerFdVariable, "3"}};
+  std::map<std::string, std::string> worker_env_{{kWorkerFdVariable, "3"}};  // set in the ctor
   FdWaiter waiter_;  // workers' sockets (tag 1) and pidfds (tag 0)
   mutable Mutex mu_;
   // Stable addresses (epoll data points at them).

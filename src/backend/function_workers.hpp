@@ -26,6 +26,7 @@ class FunctionWorkers {
     std::size_t workers = 1;
     Command command;  ///< how a worker is started
     std::chrono::milliseconds kill_grace{5000};
+    bool measure_usage = true;  ///< each call's usage, measured in its worker
   };
   /// Throws asyncflow::Error when the waiting thread cannot be set up.
   explicit FunctionWorkers(Options options);

@@ -105,7 +105,8 @@ class ProcessBackend::Impl {
                         .command = options.worker_command.argv.empty()
                                        ? Command{{"/proc/self/exe", kWorkerFlag}}
                                        : std::move(options.worker_command),
-                        .kill_grace = options.kill_grace},
+                        .kill_grace = options.kill_grace,
+                        .measure_usage = options.measure_usage},
         waiter_("process backend '" + name_ + "'") {
     reaper_ = std::thread([this] { reap_loop(); });
     for (std::size_t i = 0; i < spawners_; ++i) starters_.emplace_back([this] { start_loop(); });

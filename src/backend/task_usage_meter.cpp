@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -21,6 +20,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/proc_fields.hpp"
 
 namespace asyncflow::detail {
 
@@ -50,14 +51,6 @@ bool write_small_file(const std::string& path, std::string_view text) {
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return ok;
-}
-
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
 }
 
 std::vector<std::string> split(std::string_view s, char sep) {
@@ -251,10 +244,6 @@ std::optional<std::uint64_t> read_counter(int fd) {
   return parse_u64(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
-double seconds(const struct timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-}
-
 }  // namespace
 
 MemoryGroup::Placement MemoryGroup::placement() {
@@ -335,32 +324,11 @@ MemoryGroup* ThreadMemoryGroup::ready() {
 bool read_process_io(const std::string& pid, TaskUsage& usage) {
   const auto text = read_small_file("/proc/" + pid + "/io");
   if (!text) return false;
-  std::istringstream lines(*text);
-  std::string line;
-  bool any = false;
-  while (std::getline(lines, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string_view key(line.data(), colon);
-    std::string_view value(line);
-    value.remove_prefix(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    const auto v = parse_u64(value);
-    if (!v) continue;
-    if (key == "rchar") {
-      usage.read_chars = *v;
-    } else if (key == "wchar") {
-      usage.write_chars = *v;
-    } else if (key == "read_bytes") {
-      usage.read_bytes = *v;
-    } else if (key == "write_bytes") {
-      usage.write_bytes = *v;
-    } else {
-      continue;
-    }
-    any = true;
-  }
-  return any;
+  usage.read_chars = proc_field(*text, "rchar");
+  usage.write_chars = proc_field(*text, "wchar");
+  usage.read_bytes = proc_field(*text, "read_bytes");
+  usage.write_bytes = proc_field(*text, "write_bytes");
+  return usage.read_chars || usage.write_chars || usage.read_bytes || usage.write_bytes;
 }
 
 void ProcessUsageMeter::read_zombie(pid_t pid, const MemoryGroup* group) {

@@ -15,14 +15,17 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "asyncflow/backend/process_backend.hpp"
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/core/errors.hpp"
 #include "asyncflow/core/registered_function.hpp"
+#include "call_usage_meter.hpp"
 #include "common/exception_text.hpp"
 #include "worker_protocol.hpp"
 
@@ -176,6 +179,22 @@ nlohmann::json from_wire(const std::string& text) {
   return value;
 }
 
+void add_usage(std::string& answer, const TaskUsage& usage) noexcept {
+  try {
+    nlohmann::json fields = nlohmann::json::object();
+    visit_usage_fields(usage, [&](const char* name, const auto& field) {
+      if (field) fields[name] = *field;
+    });
+    // The answer is one JSON object of ours: the field goes in before its closing brace.
+    if (fields.empty() || answer.empty() || answer.back() != '}') return;
+    answer.pop_back();
+    answer += ",\"usage\":";
+    answer += fields.dump();
+    answer += '}';
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the answer goes without it
+  }
+}
+
 std::string answer_request(const std::string& line) noexcept {
   try {
     return answer_text(line);
@@ -223,10 +242,19 @@ void serve_if_worker(int argc, char** argv) {
       std::_Exit(70);
     }
   }
+  std::optional<detail::CallUsageMeter> meter;
+  if (const char* measure = std::getenv(kWorkerUsageVariable)) {
+    if (std::strcmp(measure, "1") == 0) meter.emplace();
+    ::unsetenv(kWorkerUsageVariable);
+  }
   detail::LineReader reader(requests);
   std::string line;
   while (reader.next(line)) {
-    if (!detail::write_all(replies, detail::answer_request(line) + "\n")) break;
+    if (meter) meter->begin();
+    std::string answer = detail::answer_request(line);
+    if (meter) detail::add_usage(answer, meter->end());
+    answer += '\n';
+    if (!detail::write_all(replies, answer)) break;
   }
   std::cout.flush();
   std::_Exit(0);  // no static destructors: the parent program's globals are not ours to tear down

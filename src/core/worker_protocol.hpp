@@ -4,11 +4,16 @@
 
 #include <string>
 
+#include "asyncflow/backend/task_usage.hpp"
+
 namespace asyncflow::detail {
 
 /// The answer line (JSON text, no newline) to one request line: {"ok": true, "result": …} or
 /// {"ok": false, "error_type": …, "message": …} for a bad request, an unknown function, a
 /// function that throws, or a result that cannot travel. Never throws.
 std::string answer_request(const std::string& line) noexcept;
+
+/// Adds {"usage": {…}} (the fields `usage` has) to an answer line of answer_request().
+void add_usage(std::string& answer, const TaskUsage& usage) noexcept;
 
 }  // namespace asyncflow::detail

@@ -7,10 +7,12 @@
 
 #include <linux/magic.h>
 #include <asyncflow/asyncflow.hpp>
+#include <asyncflow/core/registered_function.hpp>
 #include <asyncflow/telemetry/resource.hpp>
 #include <asyncflow/telemetry/usage_attributes.hpp>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -95,6 +97,28 @@ class UsageRig {
   std::shared_ptr<af::TelemetryManager> telemetry_;
   std::shared_ptr<Recorder> recorder_;
 };
+
+// Registered at namespace scope: the workers (this binary, test_main) register them too.
+const auto kBurnCpu = af::register_function("usage_test.burn_cpu", [](double seconds) {
+  // CPU time of this thread, not wall time: a preempted worker still burns `seconds`.
+  timespec start{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  volatile std::uint64_t sink = 0;
+  for (;;) {
+    for (int i = 0; i < 100000; ++i) sink = sink + static_cast<std::uint64_t>(i);
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    if (static_cast<double>(now.tv_sec - start.tv_sec) +
+            static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9 >=
+        seconds)
+      return static_cast<int>(sink & 1);
+  }
+});
+const auto kTouchMib = af::register_function("usage_test.touch_mib", [](int mib) {
+  std::vector<char> block(static_cast<std::size_t>(mib) << 20);
+  for (std::size_t i = 0; i < block.size(); i += 4096) block[i] = 1;
+  return static_cast<int>(block[block.size() / 2]);
+});
 
 bool peak_measured_here() {
   return !af::ProcessBackend::peak_memory_method().empty();
@@ -235,5 +259,54 @@ TEST(TaskUsage, TheMethodIsNamedOrWhyNot) {
     EXPECT_TRUE(method == "cgroup v2 memory.peak" ||
                 method == "cgroup v1 memory.max_usage_in_bytes")
         << method;
+  }
+}
+
+// A registered function's usage is its call's, measured in the worker: the first call burns
+// 0.4 s of CPU, the second (same worker) almost none, the third touches 100 MiB.
+TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
+  auto engine =
+      af::WorkflowEngine::create({.backends = {af::ProcessBackend::create({.function_workers = 1})},
+                                  .work_dir = ::testing::TempDir()});
+  auto telemetry = engine->start_telemetry({.resource_poll_interval = 0});
+  auto rec = std::make_shared<Recorder>();
+  telemetry->subscribe([rec](const af::Event& e) {
+    std::lock_guard lock(rec->mu);
+    rec->seen.push_back(e);
+  });
+  auto burn = engine->function_task(kBurnCpu);
+  auto touch = engine->function_task(kTouchMib);
+  auto heavy = burn(0.4);
+  heavy.wait();
+  auto light = burn(0.0);
+  light.wait();
+  auto big = touch(100);
+  big.wait();
+  ASSERT_TRUE(engine->shutdown());
+  auto usage_of = [&](const std::string& uid) {
+    auto e = rec->find(uid, "TaskCompleted");
+    EXPECT_TRUE(e) << uid;
+    return e ? e->attributes() : af::Attributes{};
+  };
+  const af::Attributes h = usage_of(heavy.uid());
+  const af::Attributes l = usage_of(light.uid());
+  const auto heavy_cpu = number(h, names::kCpuUserSeconds);
+  const auto heavy_sys = number(h, names::kCpuSystemSeconds);
+  const auto light_cpu = number(l, names::kCpuUserSeconds);
+  ASSERT_TRUE(heavy_cpu && heavy_sys && light_cpu);
+  std::printf("registered function burning 0.4 s: user %.3f + system %.3f s; next call %.3f s\n",
+              *heavy_cpu, *heavy_sys, *light_cpu);
+  EXPECT_NEAR(*heavy_cpu + *heavy_sys, 0.4, 0.08) << "within 20 %";
+  EXPECT_LT(*light_cpu, 0.05) << "a delta per call, not the worker's total";
+  EXPECT_TRUE(number(h, names::kWallSeconds));
+  EXPECT_TRUE(number(h, names::kVoluntarySwitches));
+  const af::Attributes b = usage_of(big.uid());
+  if (const auto peak = number(b, names::kPeakMemoryBytes)) {
+    std::printf("registered function touching 100 MiB: peak %.1f MiB (the worker's VmHWM)\n",
+                *peak / kMiB);
+    EXPECT_GE(*peak, 100 * kMiB);
+    EXPECT_LT(*peak, 100 * kMiB * 1.5);
+  } else {
+    ADD_FAILURE() << "no peak memory: /proc/self/clear_refs is not writable here";
   }
 }

@@ -49,6 +49,10 @@ struct ProcessBackendOptions {
 inline constexpr const char* kWorkerFlag = "--asyncflow-worker";
 /// The environment variable that names a function worker's connection descriptor.
 inline constexpr const char* kWorkerFdVariable = "ASYNCFLOW_WORKER_FD";
+/// Set to "1" in a function worker's environment when the backend measures usage: each answer
+/// then carries the call's usage, {"ok": …, "usage": {"cpu_user_seconds": 0.5, …}} (the
+/// TaskUsage field names, visit_usage_fields). Another program may leave it out.
+inline constexpr const char* kWorkerUsageVariable = "ASYNCFLOW_WORKER_USAGE";
 /// The exit status of a worker whose program did not call serve_if_worker() before creating a
 /// ProcessBackend (which would start workers of its own, and they theirs).
 inline constexpr int kUnservedWorkerStatus = 86;

@@ -38,4 +38,20 @@ struct TaskUsage {
   }
 };
 
+/// Calls `visit(name, field)` for each field of `usage` (TaskUsage or const TaskUsage), with
+/// the member's name: how the function-worker protocol carries a call's usage.
+template <class Usage, class Visit>
+void visit_usage_fields(Usage& usage, Visit visit) {
+  visit("wall_seconds", usage.wall_seconds);
+  visit("cpu_user_seconds", usage.cpu_user_seconds);
+  visit("cpu_system_seconds", usage.cpu_system_seconds);
+  visit("peak_memory_bytes", usage.peak_memory_bytes);
+  visit("read_bytes", usage.read_bytes);
+  visit("write_bytes", usage.write_bytes);
+  visit("read_chars", usage.read_chars);
+  visit("write_chars", usage.write_chars);
+  visit("voluntary_switches", usage.voluntary_switches);
+  visit("involuntary_switches", usage.involuntary_switches);
+}
+
 }  // namespace asyncflow

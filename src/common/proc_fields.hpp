@@ -1,0 +1,54 @@
+// Internal: reading the numbers of /proc and cgroup files ("rchar: 123", "VmHWM:  2048 kB")
+// and rusage times, for the measurements of the process backend and of function workers.
+#pragma once
+
+#include <sys/time.h>
+
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace asyncflow::detail {
+
+/// A decimal number that is all of `s` but a trailing newline or spaces; else nullopt.
+inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+/// The number on the line "`key`: N" of `text` (spaces or tabs after the colon; a " kB"
+/// unit is multiplied out); nullopt when the line is missing or not a number.
+inline std::optional<std::uint64_t> proc_field(std::string_view text,
+                                               std::string_view key) noexcept {
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ':') {
+      continue;
+    }
+    line.remove_prefix(key.size() + 1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    std::uint64_t scale = 1;
+    if (line.size() > 3 && line.substr(line.size() - 3) == " kB") {
+      line.remove_suffix(3);
+      scale = 1024;
+    }
+    const auto v = parse_u64(line);
+    if (!v) return std::nullopt;
+    return *v * scale;
+  }
+  return std::nullopt;
+}
+
+/// A rusage time in seconds.
+inline double seconds(const struct timeval& tv) noexcept {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+}  // namespace asyncflow::detail
