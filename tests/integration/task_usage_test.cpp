@@ -309,5 +309,7 @@ TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
   std::printf("registered function touching 100 MiB: peak %.1f MiB, the call before %.1f MiB\n",
               *peak / kMiB, *baseline / kMiB);
   EXPECT_GE(*peak - *baseline, 100 * kMiB * 0.9);
+#if !defined(__SANITIZE_THREAD__)  // ThreadSanitizer's shadow makes 100 MiB touched 500 resident
   EXPECT_LT(*peak - *baseline, 100 * kMiB * 1.25);
+#endif
 }
