@@ -91,9 +91,9 @@ class ProcessBackend::Impl {
         max_(options.max_processes != 0 ? options.max_processes
                                         : std::max(1u, std::thread::hardware_concurrency())),
         measure_usage_(options.measure_usage),
-        measure_peak_memory_(options.measure_usage && options.measure_peak_memory),
-        placement_(measure_peak_memory_ ? detail::MemoryGroup::placement()
-                                        : detail::MemoryGroup::Placement::kNone),
+        placement_(options.measure_usage && options.measure_peak_memory
+                       ? detail::MemoryGroup::placement()
+                       : detail::MemoryGroup::Placement::kNone),
         // A thread whose cgroup its children are born in starts one child at a time.
         spawners_(placement_ == detail::MemoryGroup::Placement::kThread
                       ? max_
@@ -509,7 +509,6 @@ class ProcessBackend::Impl {
   const std::string name_;
   const std::size_t max_;
   const bool measure_usage_;
-  const bool measure_peak_memory_;
   const detail::MemoryGroup::Placement placement_;
   const std::size_t spawners_;
   const std::chrono::milliseconds grace_;

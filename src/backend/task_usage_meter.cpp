@@ -324,10 +324,7 @@ MemoryGroup* ThreadMemoryGroup::ready() {
 bool read_process_io(const std::string& pid, TaskUsage& usage) {
   const auto text = read_small_file("/proc/" + pid + "/io");
   if (!text) return false;
-  usage.read_chars = proc_field(*text, "rchar");
-  usage.write_chars = proc_field(*text, "wchar");
-  usage.read_bytes = proc_field(*text, "read_bytes");
-  usage.write_bytes = proc_field(*text, "write_bytes");
+  parse_process_io(*text, usage);
   return usage.read_chars || usage.write_chars || usage.read_bytes || usage.write_bytes;
 }
 

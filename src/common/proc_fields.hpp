@@ -46,6 +46,16 @@ inline std::optional<std::uint64_t> proc_field(std::string_view text,
   return std::nullopt;
 }
 
+/// The counters of a /proc/<pid>/io text into `usage`'s read_chars, write_chars, read_bytes
+/// and write_bytes (a TaskUsage; a template, so that this layer need not see it).
+template <class Usage>
+void parse_process_io(std::string_view text, Usage& usage) noexcept {
+  usage.read_chars = proc_field(text, "rchar");
+  usage.write_chars = proc_field(text, "wchar");
+  usage.read_bytes = proc_field(text, "read_bytes");
+  usage.write_bytes = proc_field(text, "write_bytes");
+}
+
 /// A rusage time in seconds.
 inline double seconds(const struct timeval& tv) noexcept {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;

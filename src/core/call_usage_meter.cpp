@@ -25,12 +25,8 @@ std::string_view reread(int fd, char (&buf)[4096]) {
 
 TaskUsage read_io(int fd) {
   char buf[4096];
-  const std::string_view text = reread(fd, buf);
   TaskUsage io;
-  io.read_chars = proc_field(text, "rchar");
-  io.write_chars = proc_field(text, "wchar");
-  io.read_bytes = proc_field(text, "read_bytes");
-  io.write_bytes = proc_field(text, "write_bytes");
+  parse_process_io(reread(fd, buf), io);
   return io;
 }
 
