@@ -10,8 +10,10 @@
 //  2. A slot is registered before the task is marked started, so a cancel (or an engine
 //     shutdown) either stops the task in report_started() or finds its entry here and marks
 //     it stopped; a starter kills a child whose entry is marked stopped right after spawning.
-//  3. Only the reaper reaps. It waits with WNOWAIT, kills what is left of the process group
-//     while the zombie still holds the group id (so the id cannot have been reused), then reaps.
+//  3. A child is reaped by the reaper, or (kThread memory groups: one child per starter) by
+//     the starter that spawned it, never both. reap() waits with WNOWAIT, kills what is left
+//     of the process group while the zombie still holds the group id (so the id cannot have
+//     been reused), then reaps. Deadlines are fired by the reaper for every child.
 #include "asyncflow/backend/process_backend.hpp"
 
 #include <signal.h>
@@ -51,14 +53,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kStderrTailBytes = 4096;
 
 /// What a starter thread keeps: its memory cgroup (kThread placement), which the children
-/// it starts are born in, and whether one of them is alive (then it starts no other). Each
-/// has its own condition variable: a wake-up goes to a starter that can take the start, not
-/// to all of them (on 2 cores, waking 4 to start 1 cost a fifth of the throughput).
-/// Its flags are guarded by the backend's mutex. Not thread-safe otherwise.
+/// it starts are born in. Each has its own condition variable: a wake-up goes to one starter
+/// that is free to start, not to all of them (on 2 cores, waking 4 to start 1 cost a fifth of
+/// the throughput). Its flag is guarded by the backend's mutex. Not thread-safe otherwise.
 struct Starter {
   detail::ThreadMemoryGroup memory;
   CondVar cv;
-  bool busy = false;
   bool waiting = false;  // asleep on cv, not yet woken
 };
 
@@ -75,7 +75,7 @@ struct Child {
   const detail::MemoryGroup* memory_group = nullptr;  ///< where its peak is read, or null
   std::unique_ptr<detail::MemoryGroup> own_group;     ///< kProcess placement: its own
   bool in_group = false;                              ///< the child started in memory_group
-  Starter* starter = nullptr;  ///< kThread: the starter it keeps busy until it is reaped
+  bool watched = false;  ///< its pidfd is in the reaper's set (else its starter reaps it)
 };
 
 constexpr const char* kCanceledRunning = " while running (its process group was killed)";
@@ -267,11 +267,11 @@ class ProcessBackend::Impl {
     if (c != nullptr) hand_off(std::span<Child* const>(&c, 1));
   }
 
-  /// Wakes up to `n` waiting starters that are free to start.
+  /// Wakes up to `n` waiting starters.
   void wake_starters(std::size_t n) ASYNCFLOW_REQUIRES(mu_) {
     for (Starter* s : starter_states_) {
       if (n == 0) return;
-      if (s->waiting && !s->busy) {
+      if (s->waiting) {
         s->waiting = false;
         s->cv.notify_one();
         --n;
@@ -284,7 +284,7 @@ class ProcessBackend::Impl {
     MutexLock lock(mu_);
     starter_states_.push_back(&me);
     for (;;) {
-      while (me.busy || starts_.empty()) {
+      while (starts_.empty()) {
         if (starts_.empty() && stopping_ && children_.empty()) {
           std::erase(starter_states_, &me);
           return;
@@ -306,7 +306,10 @@ class ProcessBackend::Impl {
     while (c != nullptr) c = start(c, me);
   }
 
-  /// Starts one child. Returns the next slot holder to start when this start failed.
+  /// Starts one child. Returns the next slot holder to start: when this start failed, or
+  /// (kThread) once the child ended. A thread whose cgroup its children are born in has one
+  /// child at a time, so it waits for it and reaps it itself: handing the reap to the reaper
+  /// and the next start back cost two thread switches per task, a tenth of /bin/true's rate.
   Child* start(Child* c, Starter& me) {
     BackendTask& t = *c->task;
     std::exception_ptr failure;
@@ -344,7 +347,6 @@ class ProcessBackend::Impl {
     if (placement_ == detail::MemoryGroup::Placement::kThread) {
       // Reset just before the spawn: what this thread opened for the child is baseline.
       c->memory_group = me.memory.ready();
-      if (c->memory_group != nullptr) c->starter = &me;
     } else if (placement_ == detail::MemoryGroup::Placement::kProcess) {
       c->own_group = detail::MemoryGroup::make();
       c->memory_group = c->own_group.get();
@@ -362,16 +364,22 @@ class ProcessBackend::Impl {
                        ProcessError::Cause::kSpawn, s.error, ""));
       return give_up(c, [&] { t.report_failed(error); });
     }
+    if (c->meter) c->meter->spawned(s.pid);
     const bool has_deadline = d.timeout.has_value();
     {
       MutexLock lock(mu_);
       c->group.pid = s.pid;
       c->pidfd = pidfd;
-      if (c->starter != nullptr) c->starter->busy = true;
       if (has_deadline) c->group.deadline = Clock::now() + *d.timeout;
       if (c->group.stop_how != nullptr) c->group.terminate(grace_);  // stopped while starting
     }
+    if (placement_ == detail::MemoryGroup::Placement::kThread) {
+      if (has_deadline) wake();  // the reaper's next deadline changed; it fires it
+      detail::wait_readable(pidfd);
+      return reap(c);
+    }
     // From here the reaper owns `c`, and the task may be reported and gone at any moment.
+    c->watched = true;
     waiter_.add(pidfd, c);
     if (has_deadline) wake();  // the reaper's next deadline changed
     return nullptr;
@@ -420,7 +428,7 @@ class ProcessBackend::Impl {
   /// The child `c` exited: kill its strays, reap it, free its slot, report. Returns the next
   /// slot holder to start.
   Child* reap(Child* c) {
-    waiter_.remove(c->pidfd);
+    if (c->watched) waiter_.remove(c->pidfd);
     siginfo_t info{};
     const bool known = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info,
                                 WEXITED | WNOWAIT) == 0;
@@ -445,10 +453,6 @@ class ProcessBackend::Impl {
       MutexLock lock(mu_);
       stop_how = c->group.stop_how;
       timed_out = c->group.timed_out;
-      if (c->starter != nullptr) {  // its peak is read: the starter may go on
-        c->starter->busy = false;
-        if (!starts_.empty()) wake_starters(1);  // else the next hand-off wakes one
-      }
     }
     if (const auto& t = c->task->description().timeout) timeout = *t;
     BackendTask& t = *c->task;

@@ -1,11 +1,13 @@
 // Private: small helpers shared by the process backend's children and function workers.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +24,13 @@ namespace asyncflow::detail {
 
 inline std::string errno_text(int e) {
   return std::error_code(e, std::generic_category()).message();
+}
+
+/// Blocks until `fd` is readable (a pidfd: its process has ended) or in error.
+inline void wait_readable(int fd) noexcept {
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
 }
 
 /// "SIGKILL", or "signal 42" for signals without a name.

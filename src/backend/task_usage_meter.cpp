@@ -328,10 +328,23 @@ bool read_process_io(const std::string& pid, TaskUsage& usage) {
   return usage.read_chars || usage.write_chars || usage.read_bytes || usage.write_bytes;
 }
 
+ProcessUsageMeter::~ProcessUsageMeter() {
+  if (io_fd_ >= 0) ::close(io_fd_);
+}
+
+void ProcessUsageMeter::spawned(pid_t pid) {
+  io_fd_ = ::open(("/proc/" + std::to_string(pid) + "/io").c_str(), O_RDONLY | O_CLOEXEC);
+}
+
 void ProcessUsageMeter::read_zombie(pid_t pid, const MemoryGroup* group) {
   usage_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  read_process_io(std::to_string(pid), usage_);
+  char buf[1024];
+  const ssize_t n = io_fd_ >= 0 ? ::pread(io_fd_, buf, sizeof buf, 0) : -1;
+  if (n > 0)
+    parse_process_io(std::string_view(buf, static_cast<std::size_t>(n)), usage_);
+  else
+    read_process_io(std::to_string(pid), usage_);
   if (group != nullptr) usage_.peak_memory_bytes = group->peak();
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <linux/magic.h>
+#include <algorithm>
 #include <asyncflow/asyncflow.hpp>
 #include <asyncflow/core/registered_function.hpp>
 #include <asyncflow/telemetry/resource.hpp>
@@ -74,6 +75,19 @@ class UsageRig {
     auto h = task();
     h.wait();
     return h.uid();
+  }
+
+  /// Runs `n` tasks of `argv` at once to their end; returns their uids.
+  std::vector<std::string> run_many(const Argv& argv, std::size_t n) {
+    auto task = engine_->executable_task("child", [argv] { return argv; });
+    std::vector<af::TaskHandle<std::string>> handles;
+    for (std::size_t i = 0; i < n; ++i) handles.push_back(task());
+    std::vector<std::string> uids;
+    for (auto& h : handles) {
+      h.wait();
+      uids.push_back(h.uid());
+    }
+    return uids;
   }
 
   /// Ends the session; the events are all in afterwards.
@@ -171,6 +185,28 @@ TEST(TaskUsage, PeakMemoryOfAChildThatTouches200MiB) {
   const auto summary = rig.telemetry().summary();
   ASSERT_TRUE(summary.usage && summary.usage->max_peak_memory_bytes);
   EXPECT_EQ(static_cast<double>(*summary.usage->max_peak_memory_bytes), *peak);
+}
+
+TEST(TaskUsage, PeakMemoryAfterManySmallTasksIsStillTheTasksOwn) {
+  // The spawning threads' groups keep a baseline that earlier tasks left (cgroup v1); it must
+  // neither grow into the peaks of later tasks nor hide them.
+  UsageRig rig;
+  const auto trues = rig.run_many({"/bin/true"}, 300);
+  const std::string uid = rig.run({ASYNCFLOW_USAGE_CHILD, "touch", "100"});
+  rig.finish();
+  if (!peak_measured_here()) GTEST_SKIP() << af::ProcessBackend::peak_memory_unavailable_reason();
+  double most = 0;
+  for (const auto& t : trues) {
+    const auto peak = number(rig.terminal(t), names::kPeakMemoryBytes);
+    ASSERT_TRUE(peak) << t;
+    most = std::max(most, *peak);
+  }
+  const auto peak = number(rig.terminal(uid), names::kPeakMemoryBytes);
+  ASSERT_TRUE(peak);
+  std::printf("300 /bin/true: largest peak %.2f MiB; then touch 100 MiB: %.1f MiB\n", most / kMiB,
+              *peak / kMiB);
+  EXPECT_LT(most / kMiB, 4.0) << "a /bin/true is charged what earlier tasks left";
+  EXPECT_NEAR(*peak / kMiB, 100.0, 10.0) << "within 10 %";
 }
 
 TEST(TaskUsage, TrueStartedFromAParentHolding400MiBIsNotCharged400MiB) {
