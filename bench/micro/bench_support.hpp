@@ -2,10 +2,14 @@
 // option sets every benchmark uses, and a wall-clock stopwatch for manually timed regions.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -48,6 +52,32 @@ inline EngineOptions noop_options() {
 inline EngineOptions thread_pool_options(std::size_t threads = 0) {
   return EngineOptions{.backends = {ThreadPoolBackend::create({.threads = threads})},
                        .work_dir = work_root()};
+}
+
+/// CPU seconds used so far by this process's threads named `name` (the kernel's schedstat:
+/// time on a CPU, in ns), read while they run; 0 when there is none.
+inline double thread_cpu_seconds(std::string_view name) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    if (!std::getline(comm, thread_name) || thread_name != name) continue;
+    std::ifstream schedstat(task.path() / "schedstat");
+    double ns = 0;
+    if (schedstat >> ns) total += ns / 1e9;
+  }
+  return total;
+}
+
+/// CPU seconds (user and system) this process has used so far, all threads.
+inline double process_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 /// Owns a WorkflowEngine; on destruction shuts it down and removes its work dir.

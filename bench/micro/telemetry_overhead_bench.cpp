@@ -3,6 +3,8 @@
 //  - BM_IndependentNoopTelemetry: events, spans, metrics and the JSONL checkpoint;
 //  - BM_IndependentNoopTelemetryNoCheckpoint: the same without a file (and ...NoLinger: with a
 //    dispatcher that does not wait for batches to fill);
+//  - BM_ThreadPoolTelemetry and ...NoUsage: no-op tasks on a thread pool with telemetry, with
+//    and without the per-task usage (thread CPU time) of thread-pool tasks;
 //  - BM_CheckpointBound: the checkpoint case beside what its bytes cost anyway on this machine
 //    in the same iteration: the JSONL formatter alone on the same lines, and dd writing the
 //    same number of bytes (the page cache's copy). Its ratio_to_bound is the checkpoint run's
@@ -34,32 +36,6 @@ extern char** environ;
 
 namespace asyncflow::bench {
 namespace {
-
-/// CPU seconds used so far by this process's threads named `name` (the kernel's schedstat:
-/// time on a CPU, in ns), read while they run; 0 when there is none.
-double thread_cpu_seconds(std::string_view name) {
-  double total = 0;
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string thread_name;
-    if (!std::getline(comm, thread_name) || thread_name != name) continue;
-    std::ifstream schedstat(task.path() / "schedstat");
-    double ns = 0;
-    if (schedstat >> ns) total += ns / 1e9;
-  }
-  return total;
-}
-
-/// CPU seconds (user and system) this process has used so far, all threads.
-double process_cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
 
 /// One telemetry run of n tasks on a fresh engine: the seconds until everything emitted was
 /// processed and written, the events processed and the checkpoint's size. False when telemetry
@@ -181,6 +157,47 @@ BENCHMARK(BM_IndependentNoopTelemetryNoCheckpoint)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_IndependentNoopTelemetryNoCheckpointNoLinger)
     ->Arg(1000000)
+    ->UseManualTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
+
+/// n no-op function tasks on a 2-thread pool with telemetry (no file), timed until every event
+/// was processed: with the per-task usage of thread-pool tasks (two getrusage calls a task)
+/// and without, to read its cost in one run.
+void thread_pool_telemetry(benchmark::State& state, bool measure_usage) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    ScopedEngine engine(EngineOptions{
+        .backends = {ThreadPoolBackend::create({.threads = 2, .measure_usage = measure_usage})},
+        .work_dir = work_root()});
+    auto telemetry = engine->start_telemetry({});
+    Stopwatch sw;
+    run_noop_tasks(*engine, n);
+    if (!telemetry->flush(600)) {
+      state.SkipWithError("telemetry did not drain");
+      break;
+    }
+    state.SetIterationTime(sw.seconds());
+    if (!telemetry->stop() || telemetry->dropped_events() != 0) {
+      state.SkipWithError(("telemetry lost data: " + telemetry->losses().to_string()).c_str());
+      break;
+    }
+  }
+  set_throughput(state, n);
+}
+void BM_ThreadPoolTelemetry(benchmark::State& state) {
+  thread_pool_telemetry(state, true);
+}
+void BM_ThreadPoolTelemetryNoUsage(benchmark::State& state) {
+  thread_pool_telemetry(state, false);
+}
+BENCHMARK(BM_ThreadPoolTelemetry)
+    ->Arg(100000)
+    ->UseManualTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ThreadPoolTelemetryNoUsage)
+    ->Arg(100000)
     ->UseManualTime()
     ->MinTime(1.0)
     ->Unit(benchmark::kMillisecond);

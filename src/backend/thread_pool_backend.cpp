@@ -30,7 +30,8 @@ thread_local WorkerLocal tl_worker;
 
 class ThreadPoolBackend::Impl {
  public:
-  explicit Impl(ThreadPoolOptions options) : name_(std::move(options.name)) {
+  explicit Impl(ThreadPoolOptions options)
+      : name_(std::move(options.name)), measure_usage_(options.measure_usage) {
     std::size_t n = options.threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     workers_.reserve(n);
@@ -118,6 +119,7 @@ class ThreadPoolBackend::Impl {
   }
 
   const std::string name_;
+  const bool measure_usage_;
   std::vector<std::thread> workers_;
 
  private:
@@ -167,6 +169,10 @@ void ThreadPoolBackend::submit(std::span<BackendTask* const> batch) {
 // The task itself carries the stop flag (set by the engine before it calls us); a queued task
 // sees it when a worker calls run(), a running one through this_task::stop_requested().
 void ThreadPoolBackend::cancel(BackendTask&) noexcept {}
+
+bool ThreadPoolBackend::measures_calls() const noexcept {
+  return impl_->measure_usage_;
+}
 
 std::size_t ThreadPoolBackend::thread_count() const noexcept {
   return impl_->workers_.size();

@@ -2,6 +2,7 @@
 // and rusage times, for the measurements of the process backend and of function workers.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/time.h>
 
 #include <charconv>
@@ -59,6 +60,18 @@ void parse_process_io(std::string_view text, Usage& usage) noexcept {
 /// A rusage time in seconds.
 inline double seconds(const struct timeval& tv) noexcept {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+/// What grew from rusage `before` to `after` into `usage`'s CPU times and context switches
+/// (a TaskUsage): the usage of one call, measured across it.
+template <class Usage>
+void rusage_difference(const struct rusage& before, const struct rusage& after,
+                       Usage& usage) noexcept {
+  auto count = [](long n) { return n > 0 ? static_cast<std::uint64_t>(n) : std::uint64_t{0}; };
+  usage.cpu_user_seconds = seconds(after.ru_utime) - seconds(before.ru_utime);
+  usage.cpu_system_seconds = seconds(after.ru_stime) - seconds(before.ru_stime);
+  usage.voluntary_switches = count(after.ru_nvcsw - before.ru_nvcsw);
+  usage.involuntary_switches = count(after.ru_nivcsw - before.ru_nivcsw);
 }
 
 }  // namespace asyncflow::detail

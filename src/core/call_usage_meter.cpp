@@ -36,10 +36,6 @@ std::optional<std::uint64_t> grown(const std::optional<std::uint64_t>& before,
   return *after - *before;
 }
 
-std::uint64_t count(long n) {
-  return n > 0 ? static_cast<std::uint64_t>(n) : 0;
-}
-
 }  // namespace
 
 CallUsageMeter::CallUsageMeter()
@@ -65,12 +61,7 @@ TaskUsage CallUsageMeter::end() const {
   u.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   struct rusage now {};
-  if (::getrusage(RUSAGE_SELF, &now) == 0) {
-    u.cpu_user_seconds = seconds(now.ru_utime) - seconds(start_rusage_.ru_utime);
-    u.cpu_system_seconds = seconds(now.ru_stime) - seconds(start_rusage_.ru_stime);
-    u.voluntary_switches = count(now.ru_nvcsw - start_rusage_.ru_nvcsw);
-    u.involuntary_switches = count(now.ru_nivcsw - start_rusage_.ru_nivcsw);
-  }
+  if (::getrusage(RUSAGE_SELF, &now) == 0) rusage_difference(start_rusage_, now, u);
   const TaskUsage io = read_io(io_fd_);
   u.read_chars = grown(start_io_.read_chars, io.read_chars);
   u.write_chars = grown(start_io_.write_chars, io.write_chars);

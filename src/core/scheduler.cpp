@@ -8,6 +8,7 @@
 // (launch, run, cancel, resume) drains it, so completions never recurse (a noop chain of a
 // million levels runs in constant stack), and tasks made ready together are handed to their
 // backend as one batch. Work per completion is O(number of its dependents).
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "asyncflow/detail/task_nodes.hpp"
 #include "engine_core.hpp"
 #include "scheduler.hpp"
+#include "thread_call_meter.hpp"
 
 namespace asyncflow::detail {
 
@@ -475,6 +477,7 @@ void run_task(Node* node, bool dry) noexcept {
   if (!node->state.compare_exchange_strong(expected, NodeState::kRunning)) return;
   ASYNCFLOW_NOTIFY(node, on_task_started);
   std::exception_ptr error;
+  std::optional<TaskUsage> usage;
   if (dry) {
     if (!node->store_default_value()) {
       error = std::make_exception_ptr(Error("dry run: task '" + node->name() + "' (" + node->uid() +
@@ -482,6 +485,11 @@ void run_task(Node* node, bool dry) noexcept {
                                             node->value_type_name() + ")"));
     }
   } else {
+    // Measured only for telemetry to see: two system calls, more than a no-op task costs.
+    std::optional<detail::ThreadCallMeter> meter;
+    if (node->engine->has_observer() && node->def->backend->measures_calls()) [[unlikely]] {
+      meter.emplace();
+    }
     Node* saved = std::exchange(tl_running_task, node);
     try {
       node->invoke();
@@ -489,14 +497,16 @@ void run_task(Node* node, bool dry) noexcept {
       error = std::current_exception();
     }
     tl_running_task = saved;
+    if (meter) usage = meter->end();
   }
+  const TaskUsage* used = usage ? &*usage : nullptr;
   if (node->stop.load(std::memory_order_acquire)) {
     finish(node, bit(NodeState::kRunning), TaskState::kCanceled,
            canceled_error(node, " while running"));
   } else if (error) {
-    finish(node, bit(NodeState::kRunning), TaskState::kFailed, std::move(error));
+    finish(node, bit(NodeState::kRunning), TaskState::kFailed, std::move(error), used);
   } else {
-    finish(node, bit(NodeState::kRunning), TaskState::kDone, nullptr);
+    finish(node, bit(NodeState::kRunning), TaskState::kDone, nullptr, used);
   }
 }
 

@@ -3,7 +3,7 @@
 plotting scripts read RHAPSODY checkpoints (docs/checkpoint-format.md; reference
 rhapsody-telemetry.md section 3.4, asyncflow-engine.md section 5.5).
 
-Usage: check_checkpoint_pandas.py FILE.jsonl|DIR [--expect-workflows N]
+Usage: check_checkpoint_pandas.py FILE.jsonl|DIR [--expect-workflows N] [--expect-resources]
 
 Loads the file with pandas.read_json(path, lines=True), splits it on `section`, and checks the
 columns and relations the plotting scripts rely on. Prints a short summary; exits 1 with the
@@ -87,7 +87,7 @@ def check_key_order(path, checks):
                                f"line {number}: metric keys out of order: {keys}")
 
 
-def check_events(events, checks, expect_workflows):
+def check_events(events, checks, expect_workflows, expect_resources=False):
     missing = [c for c in EVENT_COLUMNS if c not in events.columns]
     if not checks.require(not missing, f"event columns missing: {missing}"):
         return {}
@@ -143,11 +143,28 @@ def check_events(events, checks, expect_workflows):
                            (resources.loc[~per_node, "resource_scope"] == "per_gpu").all(),
                            "resource_scope disagrees with gpu_id")
             checks.require(resources["node_id"].notna().all(), "ResourceUpdate without node_id")
+    if expect_resources:
+        check_node_resources(resources, checks)
     return {"tasks": len(timelines), "workflows": len(workflows), "resources": len(resources),
             "types": events["event_type"].value_counts().to_dict()}
 
 
-def check_metrics(metrics, checks):
+def check_node_resources(resources, checks):
+    """The node poller ran: per_node lines whose values are possible on a real node."""
+    if not checks.require("resource_scope" in resources.columns, "no ResourceUpdate lines"):
+        return
+    nodes = resources[resources["resource_scope"] == "per_node"]
+    if not checks.require(len(nodes) > 0, "no per_node ResourceUpdate lines"):
+        return
+    checks.require(nodes["cpu_percent"].between(0, 100).all(), "cpu_percent outside [0, 100]")
+    checks.require((nodes["memory_percent"] > 0).all() and (nodes["memory_percent"] <= 100).all(),
+                   "memory_percent outside (0, 100]")
+    for column in ["disk_read_bytes", "disk_write_bytes", "net_sent_bytes", "net_recv_bytes"]:
+        if checks.require(column in nodes.columns, f"ResourceUpdate column {column} missing"):
+            checks.require((nodes[column] >= 0).all(), f"negative {column}")
+
+
+def check_metrics(metrics, checks, expect_resources=False):
     if not checks.require(len(metrics) > 0, "no metric lines"):
         return {}
     checks.require("checkpoint_time" in metrics.columns and
@@ -155,6 +172,10 @@ def check_metrics(metrics, checks):
     last = metrics.iloc[-1]  # the scripts use only the last metric line
     tasks = {k: last[k] for k in metrics.columns if k.startswith("tasks_") and not is_null(last[k])}
     checks.require(len(tasks) > 0, "the last metric line has no tasks_* keys")
+    if expect_resources:
+        for gauge in ["node_cpu_utilization", "node_memory_utilization"]:
+            checks.require(gauge in metrics.columns and not is_null(last[gauge]),
+                           f"the last metric line has no {gauge}")
     return {"lines": len(metrics), "last": tasks}
 
 
@@ -193,6 +214,9 @@ def main():
                         "(as the reference's plotting scripts pick one)")
     parser.add_argument("--expect-workflows", type=int, metavar="N",
                         help=f"require at least N distinct {WORKFLOW_KEY} values")
+    parser.add_argument("--expect-resources", action="store_true",
+                        help="require per_node ResourceUpdate lines with possible values and "
+                        "the node_* gauges on the last metric line")
     args = parser.parse_args()
     if os.path.isdir(args.path):
         files = glob.glob(os.path.join(args.path, "**", "*.jsonl"), recursive=True)
@@ -213,8 +237,8 @@ def main():
     section = df["section"].fillna("event")  # lines without a section are events
     events = df[section == "event"]
     summary = {
-        "events": check_events(events, checks, args.expect_workflows),
-        "metrics": check_metrics(df[section == "metric"], checks),
+        "events": check_events(events, checks, args.expect_workflows, args.expect_resources),
+        "metrics": check_metrics(df[section == "metric"], checks, args.expect_resources),
         "spans": check_spans(df[section == "span"], checks),
     }
     unknown = sorted(set(section) - {"event", "metric", "span"})

@@ -11,13 +11,17 @@
 #include <asyncflow/core/registered_function.hpp>
 #include <asyncflow/telemetry/resource.hpp>
 #include <asyncflow/telemetry/usage_attributes.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -57,9 +61,10 @@ std::optional<double> number(const af::Attributes& attributes, const char* key) 
 class UsageRig {
  public:
   explicit UsageRig(bool measure = true)
-      : engine_(af::WorkflowEngine::create({.backends = {af::ProcessBackend::create(
-                                                {.max_processes = 2, .measure_usage = measure})},
-                                            .work_dir = ::testing::TempDir()})),
+      : UsageRig(af::ProcessBackend::create({.max_processes = 2, .measure_usage = measure})) {}
+  explicit UsageRig(std::shared_ptr<af::Backend> backend)
+      : engine_(af::WorkflowEngine::create(
+            {.backends = {std::move(backend)}, .work_dir = ::testing::TempDir()})),
         telemetry_(engine_->start_telemetry({.resource_poll_interval = 0})),
         recorder_(std::make_shared<Recorder>()) {
     auto rec = recorder_;
@@ -72,6 +77,14 @@ class UsageRig {
   /// Runs `argv` as a task to its end; returns its uid (the outcome is not checked).
   std::string run(const Argv& argv) {
     auto task = engine_->executable_task("child", [argv] { return argv; });
+    auto h = task();
+    h.wait();
+    return h.uid();
+  }
+
+  /// Runs `body` as a function task to its end; returns its uid (the outcome is not checked).
+  std::string run_function(std::function<int()> body) {
+    auto task = engine_->function_task("call", std::move(body));
     auto h = task();
     h.wait();
     return h.uid();
@@ -112,9 +125,9 @@ class UsageRig {
   std::shared_ptr<Recorder> recorder_;
 };
 
-// Registered at namespace scope: the workers (this binary, test_main) register them too.
-const auto kBurnCpu = af::register_function("usage_test.burn_cpu", [](double seconds) {
-  // CPU time of this thread, not wall time: a preempted worker still burns `seconds`.
+/// Burns `seconds` of this thread's CPU time (not wall time: a preempted thread still burns
+/// them).
+int burn_thread_cpu(double seconds) {
   timespec start{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
   volatile std::uint64_t sink = 0;
@@ -127,7 +140,10 @@ const auto kBurnCpu = af::register_function("usage_test.burn_cpu", [](double sec
         seconds)
       return static_cast<int>(sink & 1);
   }
-});
+}
+
+// Registered at namespace scope: the workers (this binary, test_main) register them too.
+const auto kBurnCpu = af::register_function("usage_test.burn_cpu", burn_thread_cpu);
 const auto kTouchMib = af::register_function("usage_test.touch_mib", [](int mib) {
   std::vector<char> block(static_cast<std::size_t>(mib) << 20);
   for (std::size_t i = 0; i < block.size(); i += 4096) block[i] = 1;
@@ -348,4 +364,55 @@ TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
 #if !defined(__SANITIZE_THREAD__)  // ThreadSanitizer's shadow makes 100 MiB touched 500 resident
   EXPECT_LT(*peak - *baseline, 100 * kMiB * 1.25);
 #endif
+}
+
+// Thread-pool function tasks: the worker thread's own CPU time over the call.
+TEST(TaskUsage, AThreadPoolTaskHasItsThreadsCpuTime) {
+  UsageRig rig(af::ThreadPoolBackend::create({.threads = 2}));
+  const std::string burn = rig.run_function([] { return burn_thread_cpu(0.3); });
+  const std::string sleep = rig.run_function([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return 0;
+  });
+  const std::string fail = rig.run_function([]() -> int {
+    burn_thread_cpu(0.1);
+    throw std::runtime_error("after 0.1 s of CPU");
+  });
+  rig.finish();
+
+  const auto burned = rig.terminal(burn);
+  const auto user = number(burned, names::kCpuUserSeconds);
+  const auto system = number(burned, names::kCpuSystemSeconds);
+  const auto wall = number(burned, names::kWallSeconds);
+  ASSERT_TRUE(user && system && wall);
+  std::printf("thread-pool task burning 0.3 s: user %.3f s, system %.3f s, wall %.3f s\n", *user,
+              *system, *wall);
+  EXPECT_NEAR(*user + *system, 0.3, 0.06) << "within 20 %";
+  EXPECT_GE(*wall + 0.01, *user + *system);
+  EXPECT_FALSE(number(burned, names::kPeakMemoryBytes)) << "the process's, not the task's";
+  EXPECT_FALSE(number(burned, names::kReadChars));
+
+  const auto slept = rig.terminal(sleep);
+  ASSERT_TRUE(number(slept, names::kCpuUserSeconds) && number(slept, names::kWallSeconds));
+  EXPECT_LT(*number(slept, names::kCpuUserSeconds) + *number(slept, names::kCpuSystemSeconds),
+            0.05);
+  EXPECT_GE(*number(slept, names::kWallSeconds), 0.2);
+  EXPECT_GE(number(slept, names::kVoluntarySwitches).value_or(0), 1) << "it waited";
+
+  const auto failed = rig.terminal(fail, "TaskFailed");
+  ASSERT_TRUE(number(failed, names::kCpuUserSeconds));
+  EXPECT_NEAR(*number(failed, names::kCpuUserSeconds) + *number(failed, names::kCpuSystemSeconds),
+              0.1, 0.03);
+
+  const auto summary = rig.telemetry().summary();
+  ASSERT_TRUE(summary.usage);
+  EXPECT_EQ(summary.usage->tasks, 3u);
+}
+
+TEST(TaskUsage, AThreadPoolWithoutUsageMeasuresNothing) {
+  UsageRig rig(af::ThreadPoolBackend::create({.threads = 1, .measure_usage = false}));
+  const std::string uid = rig.run_function([] { return burn_thread_cpu(0.05); });
+  rig.finish();
+  for (const auto& [key, value] : rig.terminal(uid))
+    EXPECT_FALSE(key.starts_with(names::kPrefix)) << key;
 }

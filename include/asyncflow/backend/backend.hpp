@@ -117,6 +117,11 @@ class Backend {
   /// False when the backend cannot call an in-process closure (run()): it runs work in other
   /// processes. Such a backend takes function tasks only as registered functions.
   virtual bool runs_closures() const noexcept { return true; }
+  /// True when the engine is to measure each run() of this backend on the thread that calls
+  /// it (wall time, the thread's CPU time and context switches) and report that as the task's
+  /// usage, while telemetry watches the engine: for in-process backends whose run() is the
+  /// task's own work. Costs up to two getrusage calls a task.
+  virtual bool measures_calls() const noexcept { return false; }
   /// The engine `owner` is shutting down: stop its queued and running tasks now rather than
   /// wait for them (the process backend kills their process groups). In-process backends let
   /// running functions finish, so the default does nothing.

@@ -12,6 +12,9 @@ namespace asyncflow {
 struct ThreadPoolOptions {
   std::string name = "thread_pool";  ///< Routing name.
   std::size_t threads = 0;           ///< Worker count; 0 = std::thread::hardware_concurrency().
+  /// Each task's wall time, CPU time (user, system) and context switches on its worker thread
+  /// as its `usage.*`, while telemetry watches (about 1 us a task: getrusage).
+  bool measure_usage = true;
 };
 
 /// Runs submitted tasks on `threads` workers.
@@ -34,6 +37,7 @@ class ThreadPoolBackend final : public Backend {
   const std::string& name() const noexcept override;
   void submit(std::span<BackendTask* const> batch) override;
   void cancel(BackendTask& task) noexcept override;
+  bool measures_calls() const noexcept override;
 
   /// Number of worker threads.
   std::size_t thread_count() const noexcept;
