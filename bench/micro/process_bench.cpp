@@ -5,7 +5,8 @@
 // BM_ExecTrue without per-task usage measurement (issue #15: usage costs <= 5 %).
 //
 // BM_ProcessFunction: n calls of a registered no-op function through kConcurrency worker
-// processes (this binary, see main.cpp): JSON both ways over a Unix socket per call.
+// processes (this binary, see main.cpp): JSON both ways over a Unix socket per call; with the
+// per-call usage measured by the worker, and without it (BM_ProcessFunctionNoUsage).
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -88,10 +89,13 @@ BENCHMARK(BM_RawSpawn)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 const auto kNoop = register_function("bench.noop", [](int x) { return x; });
 
-void BM_ProcessFunction(benchmark::State& state) {
+/// n calls of kNoop through kConcurrency workers, each call measured by its worker or not.
+void process_function(benchmark::State& state, bool measure_usage, bool measure_peak = true) {
   const auto n = static_cast<std::size_t>(state.range(0));
   ScopedEngine engine(
-      EngineOptions{.backends = {ProcessBackend::create({.function_workers = kConcurrency})},
+      EngineOptions{.backends = {ProcessBackend::create({.function_workers = kConcurrency,
+                                                         .measure_usage = measure_usage,
+                                                         .measure_peak_memory = measure_peak})},
                     .work_dir = work_root()});
   auto task = engine->function_task(kNoop);
   std::vector<TaskHandle<int>> handles;
@@ -107,7 +111,24 @@ void BM_ProcessFunction(benchmark::State& state) {
   }
   set_throughput(state, n);
 }
+
+void BM_ProcessFunction(benchmark::State& state) {
+  process_function(state, /*measure_usage=*/true);
+}
 BENCHMARK(BM_ProcessFunction)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Issue #15: the per-call usage (getrusage, /proc/self/io, clear_refs and VmHWM in the worker)
+// against none, one run.
+void BM_ProcessFunctionNoUsage(benchmark::State& state) {
+  process_function(state, /*measure_usage=*/false);
+}
+BENCHMARK(BM_ProcessFunctionNoUsage)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Usage without the peak: no clear_refs write and /proc/self/status read per call.
+void BM_ProcessFunctionNoPeakMemory(benchmark::State& state) {
+  process_function(state, /*measure_usage=*/true, /*measure_peak=*/false);
+}
+BENCHMARK(BM_ProcessFunctionNoPeakMemory)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace asyncflow::bench

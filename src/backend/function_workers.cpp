@@ -80,7 +80,8 @@ class FunctionWorkers::Impl {
  public:
   explicit Impl(Options options)
       : o_(std::move(options)), waiter_("process backend '" + o_.backend_name + "'") {
-    if (o_.measure_usage) worker_env_.emplace(kWorkerUsageVariable, "1");
+    if (o_.measure_usage)
+      worker_env_.emplace(kWorkerUsageVariable, o_.measure_peak_memory ? "1" : "no-peak");
     thread_ = std::thread([this] { loop(); });
   }
 

@@ -26,7 +26,8 @@ class FunctionWorkers {
     std::size_t workers = 1;
     Command command;  ///< how a worker is started
     std::chrono::milliseconds kill_grace{5000};
-    bool measure_usage = true;  ///< each call's usage, measured in its worker
+    bool measure_usage = true;        ///< each call's usage, measured in its worker
+    bool measure_peak_memory = true;  ///< with measure_usage: its peak memory too
   };
   /// Throws asyncflow::Error when the waiting thread cannot be set up.
   explicit FunctionWorkers(Options options);

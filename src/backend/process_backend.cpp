@@ -106,7 +106,8 @@ class ProcessBackend::Impl {
                                        ? Command{{"/proc/self/exe", kWorkerFlag}}
                                        : std::move(options.worker_command),
                         .kill_grace = options.kill_grace,
-                        .measure_usage = options.measure_usage},
+                        .measure_usage = options.measure_usage,
+                        .measure_peak_memory = options.measure_peak_memory},
         waiter_("process backend '" + name_ + "'") {
     reaper_ = std::thread([this] { reap_loop(); });
     for (std::size_t i = 0; i < spawners_; ++i) starters_.emplace_back([this] { start_loop(); });

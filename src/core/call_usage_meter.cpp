@@ -38,10 +38,10 @@ std::optional<std::uint64_t> grown(const std::optional<std::uint64_t>& before,
 
 }  // namespace
 
-CallUsageMeter::CallUsageMeter()
+CallUsageMeter::CallUsageMeter(bool peak_memory)
     : io_fd_(::open("/proc/self/io", O_RDONLY | O_CLOEXEC)),
-      status_fd_(::open("/proc/self/status", O_RDONLY | O_CLOEXEC)),
-      clear_refs_fd_(::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC)) {}
+      status_fd_(peak_memory ? ::open("/proc/self/status", O_RDONLY | O_CLOEXEC) : -1),
+      clear_refs_fd_(peak_memory ? ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC) : -1) {}
 
 CallUsageMeter::~CallUsageMeter() {
   for (int fd : {io_fd_, status_fd_, clear_refs_fd_})

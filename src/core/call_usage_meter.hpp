@@ -18,7 +18,9 @@ namespace asyncflow::detail {
 /// cannot be read is absent. Not thread-safe (the serving thread's).
 class CallUsageMeter {
  public:
-  CallUsageMeter();
+  /// `peak_memory`: also the peak (a clear_refs write and a /proc/self/status read a call,
+  /// the status read costing more than the rest of the measurement).
+  explicit CallUsageMeter(bool peak_memory);
   ~CallUsageMeter();
   CallUsageMeter(const CallUsageMeter&) = delete;
   CallUsageMeter& operator=(const CallUsageMeter&) = delete;

@@ -244,7 +244,8 @@ void serve_if_worker(int argc, char** argv) {
   }
   std::optional<detail::CallUsageMeter> meter;
   if (const char* measure = std::getenv(kWorkerUsageVariable)) {
-    if (std::strcmp(measure, "1") == 0) meter.emplace();
+    if (std::strcmp(measure, "1") == 0) meter.emplace(/*peak_memory=*/true);
+    if (std::strcmp(measure, "no-peak") == 0) meter.emplace(/*peak_memory=*/false);
     ::unsetenv(kWorkerUsageVariable);
   }
   detail::LineReader reader(requests);

@@ -366,6 +366,29 @@ TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
 #endif
 }
 
+TEST(TaskUsage, ARegisteredFunctionWithoutPeakMemoryHasTheRest) {
+  auto engine = af::WorkflowEngine::create(
+      {.backends = {af::ProcessBackend::create(
+           {.function_workers = 1, .measure_usage = true, .measure_peak_memory = false})},
+       .work_dir = ::testing::TempDir()});
+  auto telemetry = engine->start_telemetry({.resource_poll_interval = 0});
+  auto rec = std::make_shared<Recorder>();
+  telemetry->subscribe([rec](const af::Event& e) {
+    std::lock_guard lock(rec->mu);
+    rec->seen.push_back(e);
+  });
+  auto call = engine->function_task(kBurnCpu)(0.1);
+  call.wait();
+  ASSERT_TRUE(engine->shutdown());
+  const auto e = rec->find(call.uid(), "TaskCompleted");
+  ASSERT_TRUE(e);
+  const auto cpu = number(e->attributes(), names::kCpuUserSeconds);
+  ASSERT_TRUE(cpu);
+  EXPECT_NEAR(*cpu + number(e->attributes(), names::kCpuSystemSeconds).value_or(0), 0.1, 0.03);
+  EXPECT_TRUE(number(e->attributes(), names::kReadChars));
+  EXPECT_FALSE(number(e->attributes(), names::kPeakMemoryBytes));
+}
+
 // Thread-pool function tasks: the worker thread's own CPU time over the call.
 TEST(TaskUsage, AThreadPoolTaskHasItsThreadsCpuTime) {
   UsageRig rig(af::ThreadPoolBackend::create({.threads = 2}));
