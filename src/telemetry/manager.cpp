@@ -17,6 +17,7 @@
 #include "asyncflow/telemetry/resource_poller.hpp"
 #include "asyncflow/telemetry/trace_context.hpp"
 #include "common/cache_line.hpp"
+#include "common/time_left.hpp"
 #include "event_access.hpp"
 #include "losses.hpp"
 #include "metrics_store.hpp"
@@ -71,11 +72,6 @@ void check_options(const TelemetryOptions& o) {
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::min(s, 1e9)));
-}
-
-std::chrono::nanoseconds left_until(Clock::time_point deadline) {
-  return std::max(std::chrono::nanoseconds(0),
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
 }
 
 std::string overflow_name(OverflowPolicy p) {
@@ -275,7 +271,7 @@ bool TelemetryManager::Impl::stop() {
   // after everything emitted before it.
   running.store(false, std::memory_order_release);
   const double now = epoch_seconds();
-  bus->flush(left_until(deadline));
+  bus->flush(detail::time_left(deadline));
   EventBase ended{session_id, "asyncflow"};
   ended.event_time = now;
   // Deferred: never waits, even when the drain above timed out on a full bus.
@@ -283,7 +279,7 @@ bool TelemetryManager::Impl::stop() {
                                 {{"duration_seconds", now - start_time}}));
   // A dispatcher still in an exporter's call at the deadline is left to finish it: stop_timeout
   // bounds stop() even when an exporter hangs.
-  bus->stop(left_until(deadline), HandlerAtStop::kAbandon);
+  bus->stop(detail::time_left(deadline), HandlerAtStop::kAbandon);
   const bool abandoned = bus->abandoned();
   if (abandoned) pipeline.abandon(options.stop_timeout);
   if (const std::uint64_t discarded = bus->discarded(); discarded != 0) {
@@ -299,7 +295,7 @@ bool TelemetryManager::Impl::stop() {
   subscribers.stop(deadline);
   // After the pipeline finished: the readers' final numbers hold every event counted.
   for (const auto& r : readers) {
-    if (!r->shutdown(std::chrono::duration_cast<std::chrono::microseconds>(left_until(deadline)))) {
+    if (!r->shutdown(detail::time_left<std::chrono::microseconds>(deadline))) {
       losses->note_error("a metric reader did not shut down cleanly within stop_timeout");
     }
     const MetricLosses lost = r->losses();
@@ -372,7 +368,7 @@ Subscription TelemetryManager::subscribe(std::function<void(const Event&)> callb
 bool TelemetryManager::flush(double timeout_seconds) {
   if (on_telemetry_thread()) return false;  // it would wait for itself
   const Clock::time_point deadline = Clock::now() + seconds(timeout_seconds);
-  if (!impl_->bus->flush(left_until(deadline))) return false;
+  if (!impl_->bus->flush(detail::time_left(deadline))) return false;
   if (!impl_->pipeline.force_flush(deadline)) return false;
   return impl_->subscribers.flush(deadline);
 }

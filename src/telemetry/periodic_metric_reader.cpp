@@ -22,6 +22,7 @@
 #include "asyncflow/common/thread_annotations.hpp"
 #include "asyncflow/telemetry/log.hpp"
 #include "common/exception_text.hpp"
+#include "common/time_left.hpp"
 #include "env_settings.hpp"
 
 namespace asyncflow {
@@ -42,11 +43,6 @@ PeriodicMetricReaderOptions resolve(PeriodicMetricReaderOptions o) {
         milliseconds(detail::env_positive_integer("OTEL_METRIC_EXPORT_TIMEOUT", 30000, kWho));
   }
   return o;
-}
-
-std::chrono::microseconds left_until(Clock::time_point deadline) {
-  return std::max(std::chrono::microseconds(0),
-                  std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()));
 }
 
 }  // namespace
@@ -223,7 +219,8 @@ bool PeriodicExportingMetricReader::shutdown(std::chrono::microseconds timeout) 
     }
   }
   lock.unlock();
-  const bool exporter_ok = s.exporter->shutdown(left_until(deadline));
+  const bool exporter_ok =
+      s.exporter->shutdown(detail::time_left<std::chrono::microseconds>(deadline));
   lock.lock();
   if (!exporter_ok) s.note("the exporter did not shut down cleanly");
   s.producer.reset();  // the session may go

@@ -8,19 +8,10 @@
 
 #include "asyncflow/common/error.hpp"
 #include "common/exception_text.hpp"
+#include "common/time_left.hpp"
 #include "event_access.hpp"
 
 namespace asyncflow::detail {
-
-namespace {
-
-std::chrono::microseconds left_until(Pipeline::Clock::time_point deadline) {
-  const auto left = deadline - Pipeline::Clock::now();
-  return std::max(std::chrono::microseconds(0),
-                  std::chrono::duration_cast<std::chrono::microseconds>(left));
-}
-
-}  // namespace
 
 const EventTypePtr& metrics_tick() {
   static const EventTypePtr t = EventAccess::builtin("asyncflow.internal.MetricsTick");
@@ -319,8 +310,10 @@ void Pipeline::finish(double end_time) noexcept {
 bool Pipeline::force_flush(Clock::time_point deadline) noexcept {
   MutexLock lock(flush_mu_);
   bool ok = true;
-  for (const Target& e : exporters_) ok = e.exporter->force_flush(left_until(deadline)) && ok;
-  for (const auto& p : processors_) ok = p->force_flush(left_until(deadline)) && ok;
+  for (const Target& e : exporters_)
+    ok = e.exporter->force_flush(time_left<std::chrono::microseconds>(deadline)) && ok;
+  for (const auto& p : processors_)
+    ok = p->force_flush(time_left<std::chrono::microseconds>(deadline)) && ok;
   return ok;
 }
 
@@ -339,7 +332,7 @@ void Pipeline::shutdown(Clock::time_point deadline) noexcept {
       if (!t.closed) {
         t.closed = true;
         for (const auto& p : processors_) {
-          if (!p->shutdown(left_until(deadline))) {
+          if (!p->shutdown(time_left<std::chrono::microseconds>(deadline))) {
             losses_->note_error("a span processor did not shut down cleanly within stop_timeout");
           }
           // What it dropped (a full queue, failed exports) is the session's loss too.
@@ -360,7 +353,7 @@ void Pipeline::shutdown(Clock::time_point deadline) noexcept {
     const bool was_closed = std::exchange(e.closed, true);
     e.call_mu.unlock();  // closed: the dispatcher calls it no more, shutdown needs no lock
     if (was_closed) continue;
-    if (!e.exporter->shutdown(left_until(deadline))) {
+    if (!e.exporter->shutdown(time_left<std::chrono::microseconds>(deadline))) {
       losses_->note_error("exporter " + e.name + " did not shut down cleanly");
     }
     try {

@@ -99,10 +99,7 @@ std::optional<double> optional_number(const Event& e, std::size_t index) {
 }  // namespace
 
 SpanTracker::SpanTracker(std::string session_id, MetricsStore& metrics, const SessionTrace& trace)
-    : session_id_(std::move(session_id)),
-      metrics_(metrics),
-      trace_(trace),
-      trace_id_(trace.trace_id) {}
+    : session_id_(std::move(session_id)), metrics_(metrics), trace_(trace) {}
 
 std::uint64_t SpanTracker::new_span_id() {
   std::uint64_t id = 0;
@@ -113,7 +110,7 @@ std::uint64_t SpanTracker::new_span_id() {
 void SpanTracker::open_session(double start_time) {
   session_ = SpanData{};
   session_.name = "session";
-  session_.trace_id = trace_id_;
+  session_.trace_id = trace_.trace_id;
   session_.span_id = new_span_id();
   session_.parent_span_id = trace_.remote_parent;  // the caller's span (TRACEPARENT), or root
   session_.start_ns = to_ns(start_time);
@@ -162,7 +159,7 @@ SpanTracker::OpenTask& SpanTracker::task_span(const Event& e, const std::string&
   s.block = s.task_type != nullptr && *s.task_type == "block";
   s.task_id = task_id;
   s.backend = e.backend();
-  s.trace_id = trace_id_;
+  s.trace_id = trace_.trace_id;
   // Known to the engine too: it gives the task's programs TRACEPARENT before we see the task.
   s.span_id = trace_.task_span_id(task_id);
   s.parent_span_id = parent_for(s.workflow_id);
@@ -258,7 +255,7 @@ void SpanTracker::process(Event& e, std::vector<SpanRecord>& finished) {
 }
 
 std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanRecord>& finished) {
-  std::pair<TraceId, std::uint64_t> ids{trace_id_, session_.span_id};
+  std::pair<TraceId, std::uint64_t> ids{trace_.trace_id, session_.span_id};
   const Kind kind = kind_of(e);
   switch (kind) {
     case Kind::kSessionStarted: return ids;
@@ -271,13 +268,13 @@ std::pair<TraceId, std::uint64_t> SpanTracker::apply(Event& e, std::vector<SpanR
       if (w.depth++ == 0 && w.members == 0) {
         w.span = SpanData{};
         w.span.name = "workflow";
-        w.span.trace_id = trace_id_;
+        w.span.trace_id = trace_.trace_id;
         w.span.span_id = new_span_id();
         w.span.parent_span_id = parent_id;
         w.span.start_ns = to_ns(e.event_time());
         w.span.attributes = {{"session_id", session_id_}, {"asyncflow.workflow_id", wid}};
       }
-      return {trace_id_, w.span.span_id};
+      return {trace_.trace_id, w.span.span_id};
     }
     case Kind::kWorkflowEnded: {
       auto it = workflows_.find(attribute_or_empty(e, "asyncflow.workflow_id"));

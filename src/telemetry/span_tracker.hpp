@@ -25,7 +25,7 @@ class SpanTracker {
 
   /// Opens the session span (the trace root) at `start_time` (epoch seconds).
   void open_session(double start_time);
-  TraceId trace_id() const noexcept { return trace_id_; }
+  TraceId trace_id() const noexcept { return trace_.trace_id; }
   std::uint64_t session_span_id() const noexcept { return session_.span_id; }
 
   /// Applies `event` (the caller holds the metrics store's lock): opens/ends spans, updates
@@ -72,8 +72,7 @@ class SpanTracker {
 
   std::string session_id_;
   MetricsStore& metrics_;
-  const SessionTrace& trace_;
-  TraceId trace_id_;
+  const SessionTrace& trace_;  ///< its trace id is the session's and every span's
   SpanData session_;
   bool session_open_ = false;
   std::unordered_map<std::string, OpenTask> tasks_;

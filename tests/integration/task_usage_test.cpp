@@ -117,6 +117,7 @@ class UsageRig {
   }
 
   Recorder& recorder() { return *recorder_; }
+  af::WorkflowEngine& engine() { return *engine_; }
   af::TelemetryManager& telemetry() { return *telemetry_; }
 
  private:
@@ -317,29 +318,17 @@ TEST(TaskUsage, TheMethodIsNamedOrWhyNot) {
 // A registered function's usage is its call's, measured in the worker: the first call burns
 // 0.4 s of CPU, the second (same worker) almost none, the third touches 100 MiB.
 TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
-  auto engine =
-      af::WorkflowEngine::create({.backends = {af::ProcessBackend::create({.function_workers = 1})},
-                                  .work_dir = ::testing::TempDir()});
-  auto telemetry = engine->start_telemetry({.resource_poll_interval = 0});
-  auto rec = std::make_shared<Recorder>();
-  telemetry->subscribe([rec](const af::Event& e) {
-    std::lock_guard lock(rec->mu);
-    rec->seen.push_back(e);
-  });
-  auto burn = engine->function_task(kBurnCpu);
-  auto touch = engine->function_task(kTouchMib);
+  UsageRig rig(af::ProcessBackend::create({.function_workers = 1}));
+  auto burn = rig.engine().function_task(kBurnCpu);
+  auto touch = rig.engine().function_task(kTouchMib);
   auto heavy = burn(0.4);
   heavy.wait();
   auto light = burn(0.0);
   light.wait();
   auto big = touch(100);
   big.wait();
-  ASSERT_TRUE(engine->shutdown());
-  auto usage_of = [&](const std::string& uid) {
-    auto e = rec->find(uid, "TaskCompleted");
-    EXPECT_TRUE(e) << uid;
-    return e ? e->attributes() : af::Attributes{};
-  };
+  rig.finish();
+  auto usage_of = [&](const std::string& uid) { return rig.terminal(uid); };
   const af::Attributes h = usage_of(heavy.uid());
   const af::Attributes l = usage_of(light.uid());
   const auto heavy_cpu = number(h, names::kCpuUserSeconds);
@@ -367,26 +356,17 @@ TEST(TaskUsage, ARegisteredFunctionCallHasItsOwnUsage) {
 }
 
 TEST(TaskUsage, ARegisteredFunctionWithoutPeakMemoryHasTheRest) {
-  auto engine = af::WorkflowEngine::create(
-      {.backends = {af::ProcessBackend::create(
-           {.function_workers = 1, .measure_usage = true, .measure_peak_memory = false})},
-       .work_dir = ::testing::TempDir()});
-  auto telemetry = engine->start_telemetry({.resource_poll_interval = 0});
-  auto rec = std::make_shared<Recorder>();
-  telemetry->subscribe([rec](const af::Event& e) {
-    std::lock_guard lock(rec->mu);
-    rec->seen.push_back(e);
-  });
-  auto call = engine->function_task(kBurnCpu)(0.1);
+  UsageRig rig(af::ProcessBackend::create(
+      {.function_workers = 1, .measure_usage = true, .measure_peak_memory = false}));
+  auto call = rig.engine().function_task(kBurnCpu)(0.1);
   call.wait();
-  ASSERT_TRUE(engine->shutdown());
-  const auto e = rec->find(call.uid(), "TaskCompleted");
-  ASSERT_TRUE(e);
-  const auto cpu = number(e->attributes(), names::kCpuUserSeconds);
+  rig.finish();
+  const af::Attributes usage = rig.terminal(call.uid());
+  const auto cpu = number(usage, names::kCpuUserSeconds);
   ASSERT_TRUE(cpu);
-  EXPECT_NEAR(*cpu + number(e->attributes(), names::kCpuSystemSeconds).value_or(0), 0.1, 0.03);
-  EXPECT_TRUE(number(e->attributes(), names::kReadChars));
-  EXPECT_FALSE(number(e->attributes(), names::kPeakMemoryBytes));
+  EXPECT_NEAR(*cpu + number(usage, names::kCpuSystemSeconds).value_or(0), 0.1, 0.03);
+  EXPECT_TRUE(number(usage, names::kReadChars));
+  EXPECT_FALSE(number(usage, names::kPeakMemoryBytes));
 }
 
 // Thread-pool function tasks: the worker thread's own CPU time over the call.
