@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
   auto flow = asyncflow::WorkflowEngine::create(
       {.backends = {asyncflow::ThreadPoolBackend::create({.threads = 4})}});
   auto telemetry = flow->start_telemetry(std::move(options));
+  // Tasks done / failed / running on stderr: one rewritten line on a terminal.
+  auto progress = asyncflow::ProgressReporter::attach(*telemetry);
 
   static const auto Result = asyncflow::define_event(
       "experiment.Result", {{"experiment_id", asyncflow::FieldType::kString},
@@ -138,7 +140,9 @@ int main(int argc, char** argv) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
-  flow->shutdown();  // also stops telemetry: final metric snapshot, file closed
+  telemetry->flush();
+  progress->finish();  // its final line, with every task's end counted
+  flow->shutdown();    // also stops telemetry: final metric snapshot, file closed
   const auto counts = telemetry->task_count();
   std::printf("%zu experiments · %lld tasks completed in %.0f ms\n", experiments.size(),
               static_cast<long long>(counts.completed), ms);

@@ -32,5 +32,6 @@
 #include "asyncflow/telemetry/manager.hpp"
 #include "asyncflow/telemetry/metrics.hpp"
 #include "asyncflow/telemetry/options.hpp"
+#include "asyncflow/telemetry/progress_reporter.hpp"
 #include "asyncflow/telemetry/span.hpp"
 #include "asyncflow/version.hpp"
