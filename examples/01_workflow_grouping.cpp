@@ -106,37 +106,36 @@ int main(int argc, char** argv) {
     return std::min(0.99, 0.75 + 0.24 * (1 - loss));  // accuracy
   });
 
-  // One block per experiment: its body opens the workflow scope and awaits its chain, so the
-  // "workflow" span covers the pipeline's execution. Blocks wait without holding a thread.
-  auto pipeline =
-      flow->block("pipeline", [&](std::string id, Experiment x) -> asyncflow::Task<double> {
-        auto scope = flow->workflow_scope(id);
-        const auto t0 = std::chrono::steady_clock::now();
-        auto data = load_data(id, x.size);
-        auto prep = preprocess(data);
-        auto loss = train(prep, x.lr);
-        double accuracy = co_await evaluate(loss, x.size);
-        const double elapsed =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        telemetry->emit(Result, {.backend = "pipeline", .task_id = id},
-                        {{"experiment_id", id},
-                         {"dataset_size", std::int64_t{x.size}},
-                         {"learning_rate", x.lr},
-                         {"loss", loss.get()},
-                         {"accuracy", accuracy},
-                         {"elapsed_s", elapsed}});
-        std::printf("%s  size=%-4d lr=%.3f  loss=%.4f  accuracy=%.4f  %.0f ms\n", id.c_str(),
-                    x.size, x.lr, loss.get(), accuracy, elapsed * 1000);
-        co_return accuracy;
-      });
+  // One thread per experiment, as the seed's asyncio tasks: it opens the workflow scope,
+  // creates its chain and waits for it, so the tree is session → workflow → task and the
+  // Result event, emitted inside the scope, carries the workflow's id.
+  auto pipeline = [&](const std::string& id, Experiment x) {
+    auto scope = flow->workflow_scope(id);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto data = load_data(id, x.size);
+    auto prep = preprocess(data);
+    auto loss = train(prep, x.lr);
+    const double accuracy = evaluate(loss, x.size).get();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    telemetry->emit(Result, {.backend = "pipeline", .task_id = id},
+                    {{"experiment_id", id},
+                     {"dataset_size", std::int64_t{x.size}},
+                     {"learning_rate", x.lr},
+                     {"loss", loss.get()},
+                     {"accuracy", accuracy},
+                     {"elapsed_s", elapsed}});
+    std::printf("%s  size=%-4d lr=%.3f  loss=%.4f  accuracy=%.4f  %.0f ms\n", id.c_str(), x.size,
+                x.lr, loss.get(), accuracy, elapsed * 1000);
+  };
 
   const std::vector<Experiment> experiments = {{100, 0.010}, {200, 0.005}, {150, 0.020},
                                                {80, 0.050},  {250, 0.001}, {120, 0.010}};
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<asyncflow::TaskHandle<double>> runs;
+  std::vector<std::thread> runs;
   for (std::size_t i = 0; i < experiments.size(); ++i)
-    runs.push_back(pipeline("exp-" + std::to_string(i), experiments[i]));
-  for (auto& r : runs) r.get();
+    runs.emplace_back(pipeline, "exp-" + std::to_string(i), experiments[i]);
+  for (auto& r : runs) r.join();
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
