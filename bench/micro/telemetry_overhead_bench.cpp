@@ -52,8 +52,9 @@ struct TelemetryRun {
 
 bool run_with_telemetry(std::size_t n, const std::filesystem::path& checkpoint_dir,
                         TelemetryRun& out, benchmark::State& state,
-                        double linger = BusOptions{}.linger) {
-  ScopedEngine engine(noop_options());
+                        double linger = BusOptions{}.linger,
+                        EngineOptions engine_options = noop_options()) {
+  ScopedEngine engine(std::move(engine_options));
   TelemetryOptions options;
   options.checkpoint_path = checkpoint_dir;  // empty: no file
   options.bus.linger = linger;
@@ -162,26 +163,19 @@ BENCHMARK(BM_IndependentNoopTelemetryNoCheckpointNoLinger)
     ->Unit(benchmark::kMillisecond);
 
 /// n no-op function tasks on a 2-thread pool with telemetry (no file), timed until every event
-/// was processed: with the per-task usage of thread-pool tasks (two getrusage calls a task)
+/// was processed: with the per-task usage of thread-pool tasks (a getrusage call or two a task)
 /// and without, to read its cost in one run.
 void thread_pool_telemetry(benchmark::State& state, bool measure_usage) {
   const auto n = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
-    ScopedEngine engine(EngineOptions{
-        .backends = {ThreadPoolBackend::create({.threads = 2, .measure_usage = measure_usage})},
-        .work_dir = work_root()});
-    auto telemetry = engine->start_telemetry({});
-    Stopwatch sw;
-    run_noop_tasks(*engine, n);
-    if (!telemetry->flush(600)) {
-      state.SkipWithError("telemetry did not drain");
+    TelemetryRun run;
+    if (!run_with_telemetry(n, {}, run, state, BusOptions{}.linger,
+                            EngineOptions{.backends = {ThreadPoolBackend::create(
+                                              {.threads = 2, .measure_usage = measure_usage})},
+                                          .work_dir = work_root()})) {
       break;
     }
-    state.SetIterationTime(sw.seconds());
-    if (!telemetry->stop() || telemetry->dropped_events() != 0) {
-      state.SkipWithError(("telemetry lost data: " + telemetry->losses().to_string()).c_str());
-      break;
-    }
+    state.SetIterationTime(run.seconds);
   }
   set_throughput(state, n);
 }

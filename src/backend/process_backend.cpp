@@ -286,7 +286,7 @@ class ProcessBackend::Impl {
     starter_states_.push_back(&me);
     for (;;) {
       while (starts_.empty()) {
-        if (starts_.empty() && stopping_ && children_.empty()) {
+        if (stopping_ && children_.empty()) {
           std::erase(starter_states_, &me);
           return;
         }
@@ -374,15 +374,14 @@ class ProcessBackend::Impl {
       if (has_deadline) c->group.deadline = Clock::now() + *d.timeout;
       if (c->group.stop_how != nullptr) c->group.terminate(grace_);  // stopped while starting
     }
+    if (has_deadline) wake();  // the reaper's next deadline changed; it fires every deadline
     if (placement_ == detail::MemoryGroup::Placement::kThread) {
-      if (has_deadline) wake();  // the reaper's next deadline changed; it fires it
       detail::wait_readable(pidfd);
       return reap(c);
     }
     // From here the reaper owns `c`, and the task may be reported and gone at any moment.
     c->watched = true;
     waiter_.add(pidfd, c);
-    if (has_deadline) wake();  // the reaper's next deadline changed
     return nullptr;
   }
 

@@ -485,7 +485,7 @@ void run_task(Node* node, bool dry) noexcept {
                                             node->value_type_name() + ")"));
     }
   } else {
-    // Measured only for telemetry to see: two system calls, more than a no-op task costs.
+    // Measured only for telemetry to see: up to two system calls, more than a no-op task costs.
     std::optional<detail::ThreadCallMeter> meter;
     if (node->engine->has_observer() && node->def->backend->measures_calls()) [[unlikely]] {
       meter.emplace();

@@ -75,12 +75,7 @@ class UsageRig {
   }
 
   /// Runs `argv` as a task to its end; returns its uid (the outcome is not checked).
-  std::string run(const Argv& argv) {
-    auto task = engine_->executable_task("child", [argv] { return argv; });
-    auto h = task();
-    h.wait();
-    return h.uid();
-  }
+  std::string run(const Argv& argv) { return run_many(argv, 1).front(); }
 
   /// Runs `body` as a function task to its end; returns its uid (the outcome is not checked).
   std::string run_function(std::function<int()> body) {
